@@ -1,0 +1,244 @@
+"""The state a task call reads: the active session (or the process default) and the running task."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._errors import BackendError, MissingPluginError
+from ._plugins import PluginSet, _registry
+from ._protocols import Backend, CacheStore, DatasetStore
+from ._settings import DagliteSettings
+
+if TYPE_CHECKING:
+    from ._metadata import TaskMetadata
+    from ._task import BaseTask
+
+
+class Frame(NamedTuple):
+    """The task call whose body is running (read by nested calls and ``save_dataset``)."""
+
+    task: BaseTask[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    metadata: TaskMetadata | None
+    map_index: int | None
+
+
+FRAME: ContextVar[Frame | None] = ContextVar("daglite_frame", default=None)
+SESSION: ContextVar[SessionState | None] = ContextVar("daglite_session", default=None)
+
+
+class _Reporter:
+    """Reporter for hooks that run in the session's own process: calls ``on_report``."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+
+    def report(self, event: str, data: Any = None) -> None:
+        frame = FRAME.get()
+        self.state.plugins.notify("on_report", event, data, frame.metadata if frame else None)
+
+
+def _store_key(spec: Any) -> Any:
+    if spec is None or isinstance(spec, (str, bytes)):
+        return spec
+    if isinstance(spec, os.PathLike):
+        return os.fspath(spec)
+    return id(spec)
+
+
+class SessionState:
+    """Everything one session owns: settings, compiled plugins, stores and backends.
+
+    The process default (used by calls outside any session) is one of these too.
+    Stores and backends are created on first use and shared by the session's
+    threads; backends are closed by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        settings: DagliteSettings,
+        plugins: PluginSet,
+        *,
+        backend: str | None = None,
+        cache_store: Any = None,
+        dataset_store: Any = None,
+        in_worker: bool = False,
+    ) -> None:
+        self.id = session_id
+        self.settings = settings
+        self.plugins = plugins
+        self.observed = plugins.observes_nodes
+        self.backend = backend or settings.backend
+        self.cache_spec = cache_store if cache_store is not None else settings.cache_store
+        self.dataset_spec = dataset_store if dataset_store is not None else settings.dataset_store
+        self.in_worker = in_worker
+        self.source: PluginSet | None = None  # the registry set a default state was built from
+        self.reporter: Any = _Reporter(self)
+        self._lock = threading.Lock()
+        self._cache_stores: dict[Any, CacheStore] = {}
+        self._dataset_stores: dict[Any, DatasetStore] = {}
+        self._backends: dict[str, Backend] = {}
+        self._backend_classes: dict[str, type[Backend]] | None = None
+
+    # -- stores -------------------------------------------------------------
+
+    def cache_store(self, spec: Any, task_name: str) -> CacheStore:
+        """The cache store for ``spec`` (``None``: the session's), created once."""
+        if spec is None:
+            spec = self.cache_spec
+        if spec is not None and not isinstance(spec, (str, bytes, os.PathLike)):
+            return spec  # type: ignore[no-any-return]
+        key = _store_key(spec)
+        store = self._cache_stores.get(key)
+        if store is None:
+            with self._lock:
+                store = self._cache_stores.get(key)
+                if store is None:
+                    store = self.plugins.first("provide_cache_store", spec=spec, settings=self.settings)
+                    if store is None:
+                        msg = (
+                            f"Task {task_name!r} has cache=True but no cache store plugin is "
+                            "installed or enabled; install one with: pip install daglite-diskcache"
+                        )
+                        raise MissingPluginError(msg)
+                    self._cache_stores[key] = store
+        return store
+
+    def dataset_store(self, spec: Any, what: str) -> DatasetStore:
+        """The dataset store for ``spec`` (``None``: the session's), created once."""
+        if spec is None:
+            spec = self.dataset_spec
+        if spec is not None and not isinstance(spec, (str, bytes, os.PathLike)):
+            return spec  # type: ignore[no-any-return]
+        key = _store_key(spec)
+        store = self._dataset_stores.get(key)
+        if store is None:
+            with self._lock:
+                store = self._dataset_stores.get(key)
+                if store is None:
+                    store = self.plugins.first("provide_dataset_store", spec=spec, settings=self.settings)
+                    if store is None:
+                        msg = (
+                            f"{what} needs a dataset store but no dataset store plugin is "
+                            "installed or enabled; install one with: pip install daglite-datasets"
+                        )
+                        raise MissingPluginError(msg)
+                    self._dataset_stores[key] = store
+        return store
+
+    # -- backends -----------------------------------------------------------
+
+    def backend_classes(self) -> dict[str, type[Backend]]:
+        """Every backend name and alias known to this session's plugins."""
+        classes = self._backend_classes
+        if classes is None:
+            classes = {}
+            # Providers are listed first-called first; the first to claim a name wins.
+            for provided in self.plugins.collect("provide_backends"):
+                for cls in provided:
+                    for name in (cls.name, *cls.aliases):
+                        classes.setdefault(name, cls)
+            self._backend_classes = classes
+        return classes
+
+    def get_backend(self, name: str) -> Backend:
+        """The session's instance of backend ``name`` (created on first use)."""
+        classes = self.backend_classes()
+        cls = classes.get(name)
+        if cls is None:
+            raise BackendError(name, classes)
+        backend = self._backends.get(cls.name)
+        if backend is None:
+            with self._lock:
+                backend = self._backends.get(cls.name)
+                if backend is None:
+                    backend = cls(self.settings)  # type: ignore[call-arg]
+                    self._backends[cls.name] = backend
+        return backend
+
+    def close(self) -> None:
+        """Close every backend this session created (waits for their workers)."""
+        with self._lock:
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            backend.close()
+
+    def __repr__(self) -> str:
+        return f"<SessionState {self.id} backend={self.backend!r}>"
+
+
+_default: SessionState | None = None
+_default_lock = threading.Lock()
+
+
+def default_state() -> SessionState:
+    """The state used outside any session: global plugins, settings from the environment."""
+    state = _default
+    if state is not None and state.source is _registry._set:
+        return state
+    return _rebuild_default()
+
+
+def _rebuild_default() -> SessionState:
+    global _default
+    with _default_lock:
+        old = _default
+        settings = old.settings if old is not None else DagliteSettings()
+        base = _registry.plugin_set(settings.strict_hooks)
+        if old is not None and old.source is base:
+            return old
+        plugins = base.without(settings.disable_plugins, settings.plugins_autoload)
+        state = SessionState("default", settings, plugins)
+        state.source = base
+        if old is not None:
+            # Keep the stores and pools already made: only the plugins changed.
+            state._cache_stores = old._cache_stores
+            state._dataset_stores = old._dataset_stores
+            state._backends = old._backends
+        _default = state
+        return state
+
+
+def reset_default_state() -> None:
+    """Close the default state's backends and forget it (settings re-read from env)."""
+    global _default
+    with _default_lock:
+        old, _default = _default, None
+    if old is not None:
+        old.close()
+
+
+def current_state() -> SessionState:
+    """The active session's state, else the process default."""
+    return SESSION.get() or default_state()
+
+
+atexit.register(reset_default_state)
+
+
+def current_metadata() -> TaskMetadata | None:
+    """The :class:`TaskMetadata` of the task whose body is running, or ``None``.
+
+    Built on demand for calls that ran without hooks (no metadata was needed then).
+    """
+    frame = FRAME.get()
+    if frame is None:
+        return None
+    if frame.metadata is not None:
+        return frame.metadata
+    from ._metadata import TaskMetadata, new_id
+
+    task = frame.task
+    inputs = task.bind(frame.args, frame.kwargs)
+    return TaskMetadata(
+        new_id(), task.resolve_name(inputs, frame.map_index), "inline", inputs,
+        task.description, frame.map_index, None, task.is_async, task.is_generator,
+    )

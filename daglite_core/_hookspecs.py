@@ -1,0 +1,460 @@
+"""Hook specifications: every hook a daglite plugin can implement.
+
+A plugin is any object (module, instance) whose methods are marked with
+:data:`daglite_core.hookimpl` and named after one of the hooks below.
+
+Hooks come in two kinds:
+
+* **Observer hooks** (lifecycle, session, dataset, fan-out, report). Every
+  implementation is called, in pluggy order (``tryfirst`` first, then the most
+  recently registered, ``trylast`` last). Return values are ignored. An
+  implementation that raises is reported once on the ``daglite`` logger (naming
+  the plugin and the hook) and the other implementations still run; the task's
+  result is never lost or changed. With ``DAGLITE_STRICT_HOOKS=1`` the error
+  propagates instead, as :class:`daglite_core.PluginError`.
+* **Provider hooks** (``provide_*``). They let plugins supply what the core only
+  knows as a protocol: cache stores, dataset stores, dataset formats, backends
+  and command-line commands. ``firstresult`` providers stop at the first
+  implementation that returns something other than ``None``; the collecting
+  ones return a list of every implementation's answer. Errors from providers
+  propagate: they are configuration errors the user must see.
+
+``hookwrapper``/``wrapper`` implementations are not supported (daglite dispatches
+observer hooks one implementation at a time to isolate failures) and are
+rejected when the plugin is registered.
+
+Where hooks fire: the node hooks (``*_node_*``, ``node_iteration``,
+``on_cache_hit``) fire in the thread that runs the task. For the ``process``
+backend they fire in the worker process for plugins that declare
+``daglite_in_workers = True`` (those are pickled and sent to the workers), and
+are relayed to the session's own process, in order, for every other plugin. Every
+other hook fires in the session's own process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ._metadata import TaskMetadata
+    from ._protocols import Backend, CacheStore, DatasetFormat, DatasetStore, Reporter
+    from ._settings import DagliteSettings
+
+PROJECT_NAME = "daglite"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marker for hook specifications (``@hookspec``), for plugins that add hooks."""
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marker for hook implementations (``@hookimpl``, ``@hookimpl(tryfirst=True)``)."""
+
+
+# ---------------------------------------------------------------------------
+# Task (node) lifecycle
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def before_node_execute(metadata: TaskMetadata, reporter: Reporter) -> None:
+    """Called once before a task's first attempt, after a cache miss.
+
+    Not called when the result comes from the cache (see :func:`on_cache_hit`).
+    For a generator task it fires when the consumer first asks for an item.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: sends an event to the session's own process
+        (see :func:`on_report`); useful from a process worker.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def after_node_execute(
+    metadata: TaskMetadata, reporter: Reporter, duration: float, result: Any
+) -> None:
+    """Called once after a task succeeded (after its last attempt).
+
+    Fires after the result was cached and saved as a dataset. For a generator task
+    it fires when the generator is exhausted, or when the consumer closes it early,
+    with ``result=None``.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param duration: seconds from the first attempt's start to the end, retries
+        included.
+    :param result: the value the caller gets.
+
+    Return value: ignored. Raising never changes the result the caller gets.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_node_error(
+    metadata: TaskMetadata, reporter: Reporter, error: BaseException, duration: float
+) -> None:
+    """Called once when a task failed for good (after its last attempt).
+
+    Also called for ``KeyboardInterrupt``/``SystemExit`` raised by the body (never
+    retried, never wrapped), so that what :func:`before_node_execute` opened can be
+    closed.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param error: the last attempt's exception (not the :class:`TaskError`
+        wrapping it); a ``TimeoutError`` when the timeout expired.
+    :param duration: seconds from the first attempt's start to the failure.
+
+    Return value: ignored. Raising never replaces the task's own error.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def node_iteration(metadata: TaskMetadata, reporter: Reporter, index: int) -> None:
+    """Called for each item a generator task yields, before the consumer gets it.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param index: the item's position, from 0.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def before_node_retry(
+    metadata: TaskMetadata, reporter: Reporter, error: BaseException, attempt: int
+) -> None:
+    """Called before each retry of a failed attempt.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param error: the exception of the attempt that just failed.
+    :param attempt: the retry's number, counting from 1 (so ``retries=2`` fires
+        it with 1, then 2).
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def after_node_retry(
+    metadata: TaskMetadata, reporter: Reporter, attempt: int, succeeded: bool
+) -> None:
+    """Called after each retry attempt finished.
+
+    Order on a retry that succeeds: ``after_node_retry(succeeded=True)`` then
+    :func:`after_node_execute`.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param attempt: the retry's number, as in :func:`before_node_retry`.
+    :param succeeded: whether this retry's attempt returned normally.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_cache_hit(metadata: TaskMetadata, reporter: Reporter, key: str, value: Any) -> None:
+    """Called when a ``cache=True`` task's result was found in its cache store.
+
+    The body does not run, neither :func:`before_node_execute` nor
+    :func:`after_node_execute` fires, and the dataset is not saved again.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param key: the cache key.
+    :param value: the cached value the caller gets.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Sessions
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def before_session_start(session_id: str) -> None:
+    """Called when a :func:`~daglite_core.session` (or workflow) is entered.
+
+    :param session_id: the session's unique id.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def after_session_end(session_id: str, duration: float) -> None:
+    """Called when a session is left, also when its body raised.
+
+    Fires after the session's worker pools were shut down, so every node event of
+    the session was delivered before it.
+
+    :param session_id: the session's id, as in :func:`before_session_start`.
+    :param duration: seconds the session was open.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Fan-out
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def before_map(map_id: str, task_name: str, total: int, backend: str) -> None:
+    """Called by :func:`~daglite_core.map_tasks` / ``gather_tasks`` before any item runs.
+
+    :param map_id: a unique id for this fan-out.
+    :param task_name: the mapped task's name (its template, unresolved).
+    :param total: the number of items, so progress can be drawn with a total.
+    :param backend: the backend's name that runs the items.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def after_map(
+    map_id: str, task_name: str, total: int, backend: str, failed: int, duration: float
+) -> None:
+    """Called once every item of a fan-out finished, before results or errors return.
+
+    :param map_id: as in :func:`before_map`.
+    :param task_name: as in :func:`before_map`.
+    :param total: as in :func:`before_map`.
+    :param backend: as in :func:`before_map`.
+    :param failed: how many items failed.
+    :param duration: seconds the whole fan-out took.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_report(event: str, data: Any, metadata: TaskMetadata | None) -> None:
+    """Called in the session's own process for each ``reporter.report(event, data)``.
+
+    This is how a hook implementation running in a worker (thread, process, dask)
+    talks to the process that opened the session.
+
+    :param event: the event's name, chosen by the reporting plugin.
+    :param data: the event's payload (must pickle for the process backend).
+    :param metadata: the metadata of the task whose hook reported, or ``None``.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def before_dataset_save(
+    key: str, value: Any, format: str, options: dict[str, Any], metadata: TaskMetadata | None
+) -> None:
+    """Called before a dataset is written.
+
+    :param key: the resolved, validated key.
+    :param value: the value to save.
+    :param format: the format's name chosen for it.
+    :param options: options passed to the format.
+    :param metadata: the running task's metadata, or ``None`` outside a task.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def after_dataset_save(
+    key: str, value: Any, format: str, options: dict[str, Any], metadata: TaskMetadata | None
+) -> None:
+    """Called after a dataset was written (the file is complete and in place).
+
+    Arguments as in :func:`before_dataset_save`. Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def before_dataset_load(
+    key: str,
+    return_type: type | None,
+    format: str,
+    options: dict[str, Any],
+    metadata: TaskMetadata | None,
+) -> None:
+    """Called before a dataset is read.
+
+    :param key: the resolved, validated key.
+    :param return_type: the type the caller asked for, or ``None``.
+    :param format: the format's name chosen for it.
+    :param options: options passed to the format.
+    :param metadata: the running task's metadata, or ``None`` outside a task.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def after_dataset_load(
+    key: str,
+    return_type: type | None,
+    format: str,
+    options: dict[str, Any],
+    result: Any,
+    duration: float,
+    metadata: TaskMetadata | None,
+) -> None:
+    """Called after a dataset was read.
+
+    Arguments as in :func:`before_dataset_load`, plus:
+
+    :param result: the loaded value.
+    :param duration: seconds the load took.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Providers
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def provide_cache_store(spec: Any, settings: DagliteSettings) -> CacheStore | None:
+    """Return a cache store for ``spec``, or ``None`` to let another plugin answer.
+
+    Called when a ``cache=True`` task first needs its store, once per distinct spec
+    per session (the answer is kept for the session).
+
+    :param spec: what the user asked for: ``None`` (the default store), a path
+        (``str`` or ``os.PathLike``) or another object a plugin understands.
+    :param settings: the session's settings.
+
+    Return value: an object following :class:`~daglite_core.CacheStore`; the first
+    non-``None`` answer wins.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def provide_dataset_store(spec: Any, settings: DagliteSettings) -> DatasetStore | None:
+    """Return a dataset store for ``spec``, or ``None`` to let another plugin answer.
+
+    :param spec: ``None`` (the default store), a path, or another object a plugin
+        understands.
+    :param settings: the session's settings.
+
+    Return value: an object following :class:`~daglite_core.DatasetStore`; the
+    first non-``None`` answer wins.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def provide_dataset_formats() -> list[DatasetFormat]:
+    """Return dataset formats to add to the format registry.
+
+    Collected from every plugin when a dataset store builds its registry.
+
+    Return value: a list of objects following :class:`~daglite_core.DatasetFormat`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def provide_backends() -> list[type[Backend]]:
+    """Return backend classes that :func:`~daglite_core.map_tasks` can run on.
+
+    Each class has a ``name`` and ``aliases``; it is instantiated once per session
+    the first time it is used, and closed when the session ends. The core's own
+    ``inline``, ``thread`` and ``process`` backends are supplied through this hook
+    too (``trylast``), so a plugin may replace one by using its name.
+
+    Return value: a list of classes following :class:`~daglite_core.Backend`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def provide_cli_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add subcommands to the ``daglite`` command line.
+
+    Add a parser with ``subparsers.add_parser(name, help=...)`` and give it a
+    handler with ``parser.set_defaults(handler=fn)``, where ``fn(args) -> int`` is
+    the exit code.
+
+    Return value: ignored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def provide_run_options(parser: argparse.ArgumentParser) -> None:
+    """Add options to ``daglite run`` (e.g. ``--progress``).
+
+    Return value: ignored. See :func:`provide_run_plugins` to act on them.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def provide_run_plugins(args: Any) -> list[object] | None:
+    """Return plugins to register in the session ``daglite run`` opens.
+
+    :param args: the parsed ``argparse.Namespace`` (with the options added by
+        :func:`provide_run_options`).
+
+    Return value: a list of plugin objects, or ``None``.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,367 @@
+"""The task lifecycle, written once for the four task kinds.
+
+:class:`Call` holds every step of one call: cache lookup, dataset-key check,
+hooks, attempts with retries and timeout, cache write and dataset save. The
+four drivers below only differ in how they run the body (call, await, iterate,
+async-iterate); each is a few lines around the same :class:`Call` methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._context import FRAME, Frame, SessionState
+from ._datasets import save_resolved
+from ._errors import TaskError, TaskTimeoutError
+from ._hashing import default_cache_hash
+from ._metadata import TaskMetadata, new_id
+from ._protocols import CACHE_MISS
+from ._templates import fill_key
+
+if TYPE_CHECKING:
+    from ._task import BaseTask
+
+_perf = time.perf_counter
+_FROM_FRAME: Any = object()
+
+
+class CacheWarning(UserWarning):
+    """The cache could not be used for one call; the call ran (or returned) anyway."""
+
+
+class AttemptTimeout(TimeoutError):
+    """One attempt of a task ran longer than its ``timeout``."""
+
+
+def _is_call_error(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by the call itself (arguments not fitting), not the body."""
+    return isinstance(exc, TypeError) and exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+
+
+def fast_error(task: BaseTask[..., Any], exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
+    """The error for a failed call on the fast path (no hooks, no options)."""
+    if _is_call_error(exc):
+        task.bind(args, kwargs)  # raises a TypeError naming the task
+    return TaskError(task.name, exc)
+
+
+class Call:
+    """One call of a task: every step of the lifecycle."""
+
+    __slots__ = (
+        "task", "state", "args", "kwargs", "metadata", "frame", "hooks", "attempt",
+        "started", "cache_key", "cache_store", "dataset_key", "dataset_format",
+        "dataset_store", "value",
+    )
+
+    def __init__(
+        self,
+        task: BaseTask[..., Any],
+        state: SessionState,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        map_index: int | None = None,
+        backend: str = "inline",
+        parent_id: Any = _FROM_FRAME,
+    ) -> None:
+        inputs = task.bind(args, kwargs)
+        if parent_id is _FROM_FRAME:
+            parent = FRAME.get()
+            parent_id = parent.metadata.id if parent is not None and parent.metadata is not None else None
+        self.task = task
+        self.state = state
+        self.args = args
+        self.kwargs = kwargs
+        self.metadata = metadata = TaskMetadata(
+            new_id(),
+            task.resolve_name(inputs, map_index),
+            backend,
+            inputs,
+            task.description,
+            map_index,
+            parent_id,
+            task.is_async,
+            task.is_generator,
+        )
+        self.frame = Frame(task, args, kwargs, metadata, map_index)
+        self.hooks = state.plugins if state.observed else None
+        self.attempt = 0
+        self.cache_key: str | None = None
+        self.dataset_key: str | None = None
+
+    # -- before the body ------------------------------------------------------
+
+    def begin(self) -> bool:
+        """Check the dataset key, look in the cache, fire ``before_node_execute``.
+
+        Returns ``True`` when the value came from the cache (in ``self.value``).
+        """
+        task = self.task
+        if task.dataset is not None:
+            self._resolve_dataset()
+        if task.cache and self.state.settings.cache_mode != "off" and self._lookup():
+            return True
+        self.started = _perf()
+        if self.hooks is not None:
+            self.hooks.notify("before_node_execute", self.metadata, self.state.reporter)
+        return False
+
+    def _resolve_dataset(self) -> None:
+        task, md = self.task, self.metadata
+        key = fill_key(task.dataset, md.inputs, md.map_index, f"Task {md.name!r} dataset")  # type: ignore[arg-type]
+        self.dataset_store = store = self.state.dataset_store(task.dataset_store, f"Task {md.name!r}")
+        self.dataset_key, self.dataset_format = store.resolve(key, task.dataset_format)
+
+    def _lookup(self) -> bool:
+        task, md = self.task, self.metadata
+        self.cache_store = store = self.state.cache_store(task.cache_store, md.name)
+        try:
+            if task.cache_hash is not None:
+                func = task.func
+                key = f"{func.__module__}.{func.__qualname__}:{task.cache_hash(func, md.inputs)}"
+            else:
+                key = default_cache_hash(task.func, md.inputs)
+        except Exception as exc:  # noqa: BLE001 - an unhashable call runs uncached
+            _warn(f"Task {md.name!r}: arguments cannot be hashed for the cache ({exc}); running uncached")
+            return False
+        self.cache_key = key
+        if self.state.settings.cache_mode == "refresh":
+            return False
+        try:
+            value = store.get(key)
+        except Exception as exc:  # noqa: BLE001 - an unreadable entry is a miss
+            _warn(f"Task {md.name!r}: cache entry {key} is unreadable and was dropped ({exc}); recomputing")
+            return False
+        if value is CACHE_MISS:
+            return False
+        self.value = value
+        if self.dataset_key is not None and not self.dataset_store.exists(self.dataset_key):
+            self._save_dataset(value)
+        if self.hooks is not None:
+            self.hooks.notify("on_cache_hit", md, self.state.reporter, key, value)
+        return True
+
+    # -- the body ---------------------------------------------------------------
+
+    def body(self) -> Any:
+        """Run one attempt of a sync body (in a watched thread when timed)."""
+        task = self.task
+        if task.timeout is None:
+            return task.func(*self.args, **self.kwargs)
+        return _run_with_timeout(task.func, self.args, self.kwargs, task.timeout, self.metadata.name)
+
+    async def abody(self) -> Any:
+        """Run one attempt of an async body (cancelled when timed out)."""
+        task = self.task
+        if task.timeout is None:
+            return await task.func(*self.args, **self.kwargs)
+        try:
+            async with asyncio.timeout(task.timeout) as scope:
+                return await task.func(*self.args, **self.kwargs)
+        except TimeoutError as exc:
+            if scope.expired():
+                raise AttemptTimeout(f"attempt timed out after {task.timeout:g} s") from exc
+            raise
+
+    # -- after the body ---------------------------------------------------------
+
+    def failed(self, error: BaseException) -> None:
+        """After a failed attempt: return to retry it, or raise the final error."""
+        hooks, md, reporter = self.hooks, self.metadata, self.state.reporter
+        if self.attempt and hooks is not None:
+            hooks.notify("after_node_retry", md, reporter, self.attempt, False)
+        if isinstance(error, Exception) and self.attempt < self.task.retries:
+            self.attempt += 1
+            if hooks is not None:
+                hooks.notify("before_node_retry", md, reporter, error, self.attempt)
+            return
+        self.fail(error)
+
+    def fail(self, error: BaseException) -> None:
+        """Fire ``on_node_error`` and raise the final error (wrapped unless a BaseException)."""
+        if self.hooks is not None:
+            self.hooks.notify("on_node_error", self.metadata, self.state.reporter, error, _perf() - self.started)
+        if not isinstance(error, Exception):
+            raise error
+        raise self.task_error(error) from error
+
+    def task_error(self, error: BaseException) -> TaskError:
+        """The :class:`TaskError` for ``error`` as the final failure of this call."""
+        cls = TaskTimeoutError if isinstance(error, AttemptTimeout) else TaskError
+        return cls(self.metadata.name, error, self.attempt + 1)
+
+    def succeeded(self, value: Any) -> Any:
+        """After a successful attempt: cache, save the dataset, fire hooks; return ``value``."""
+        hooks, md = self.hooks, self.metadata
+        if self.attempt and hooks is not None:
+            hooks.notify("after_node_retry", md, self.state.reporter, self.attempt, True)
+        if self.cache_key is not None:
+            try:
+                self.cache_store.set(self.cache_key, value, ttl=self.task.cache_ttl)
+            except Exception as exc:  # noqa: BLE001 - the result is returned anyway
+                _warn(f"Task {md.name!r}: result not cached under {self.cache_key} ({type(exc).__name__}: {exc})")
+        if self.dataset_key is not None:
+            try:
+                self._save_dataset(value)
+            except Exception as exc:  # noqa: BLE001
+                # The body is not re-run for a failed save: it is the final outcome.
+                self.fail(exc)
+        if hooks is not None:
+            hooks.notify("after_node_execute", md, self.state.reporter, _perf() - self.started, value)
+        return value
+
+    def _save_dataset(self, value: Any) -> None:
+        save_resolved(
+            self.state, self.dataset_store, self.dataset_key, self.dataset_format,  # type: ignore[arg-type]
+            value, {}, self.metadata,
+        )
+
+    def iteration(self, index: int) -> None:
+        """A generator task yielded item ``index``."""
+        if self.hooks is not None:
+            self.hooks.notify("node_iteration", self.metadata, self.state.reporter, index)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+_abandoned: list[threading.Thread] = []
+
+
+def abandoned_threads() -> int:
+    """How many timed-out attempts' threads are still running in this process."""
+    _abandoned[:] = [t for t in _abandoned if t.is_alive()]
+    return len(_abandoned)
+
+
+def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float, name: str) -> Any:
+    """Run ``func`` in a daemon thread and wait ``timeout`` seconds for it.
+
+    On expiry the thread is abandoned (Python cannot stop it): it runs to its end
+    in the background and its result is discarded.
+    """
+    done = threading.Event()
+    box: list[Any] = []
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box.append((True, context.run(func, *args, **kwargs)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=target, name=f"daglite-timeout-{name}", daemon=True)
+    thread.start()
+    if not done.wait(timeout):
+        _abandoned.append(thread)
+        raise AttemptTimeout(f"attempt timed out after {timeout:g} s")
+    ok, result = box[0]
+    if ok:
+        return result
+    raise result
+
+
+# -- the four drivers --------------------------------------------------------------
+
+
+def run_sync(call: Call) -> Any:
+    """Drive a sync call: attempts until success or the final error."""
+    token = FRAME.set(call.frame)
+    try:
+        if call.begin():
+            return call.value
+        while True:
+            try:
+                value = call.body()
+            except BaseException as error:  # noqa: BLE001 - Call.failed decides
+                call.failed(error)
+            else:
+                return call.succeeded(value)
+    finally:
+        FRAME.reset(token)
+
+
+async def run_async(call: Call) -> Any:
+    """Drive an async call: as :func:`run_sync`, awaiting the body."""
+    token = FRAME.set(call.frame)
+    try:
+        if call.begin():
+            return call.value
+        while True:
+            try:
+                value = await call.abody()
+            except BaseException as error:  # noqa: BLE001 - Call.failed decides
+                call.failed(error)
+            else:
+                return call.succeeded(value)
+    finally:
+        FRAME.reset(token)
+
+
+def run_stream(call: Call) -> Iterator[Any]:
+    """Drive a generator task: ``node_iteration`` per item; early close is success."""
+    token = FRAME.set(call.frame)
+    try:
+        call.begin()
+        items = call.task.func(*call.args, **call.kwargs)
+    finally:
+        FRAME.reset(token)
+    index = 0
+    try:
+        while True:
+            token = FRAME.set(call.frame)
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            finally:
+                FRAME.reset(token)
+            call.iteration(index)
+            index += 1
+            yield item
+    except GeneratorExit:
+        items.close()
+        call.succeeded(None)
+        raise
+    except BaseException as error:  # noqa: BLE001 - Call.failed raises
+        call.failed(error)
+    call.succeeded(None)
+
+
+async def run_astream(call: Call) -> AsyncIterator[Any]:
+    """Drive an async generator task: as :func:`run_stream`."""
+    token = FRAME.set(call.frame)
+    try:
+        call.begin()
+        items = call.task.func(*call.args, **call.kwargs)
+    finally:
+        FRAME.reset(token)
+    index = 0
+    try:
+        while True:
+            token = FRAME.set(call.frame)
+            try:
+                item = await items.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                FRAME.reset(token)
+            call.iteration(index)
+            index += 1
+            yield item
+    except GeneratorExit:
+        await items.aclose()
+        call.succeeded(None)
+        raise
+    except BaseException as error:  # noqa: BLE001 - Call.failed raises
+        call.failed(error)
+    call.succeeded(None)

@@ -1,0 +1,194 @@
+"""Running mapped items in other processes: the picklable runner and event relay.
+
+In a worker process, items run through the same lifecycle as anywhere else, in a
+worker-side session whose plugins are:
+
+* the session's plugins that declare ``daglite_in_workers = True`` (pickled and
+  sent; they run in the worker, once per worker process);
+* a *relay* that records every node, fan-out, dataset and report event, which is
+  sent back with the batch and replayed, in order, to every other plugin of the
+  session in the session's own process (see :func:`replay`);
+* the provider hooks of the plugins installed in the worker's environment (so a
+  task body can reach stores the coordinator did not resolve).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from . import _lifecycle
+from ._context import SESSION, SessionState
+from ._map import IN_MAP, execute
+from ._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from ._protocols import Outcome, RemoteBatch, WorkItem
+from ._settings import DagliteSettings
+
+_LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
+RELAYED = tuple(h for h in SPECS if not h.startswith("provide_") and h not in _LOCAL_ONLY)
+
+
+def runs_in_workers(plugin: object) -> bool:
+    """Whether ``plugin`` asked to be sent to worker processes (``daglite_in_workers``)."""
+    return bool(getattr(plugin, "daglite_in_workers", False))
+
+
+def _module(name: str) -> types.ModuleType:
+    return importlib.import_module(name)
+
+
+@attrs.frozen
+class _PluginRef:
+    """A worker-side plugin as sent: modules by name, other objects by pickle."""
+
+    module: str | None
+    plugin: Any
+
+    @classmethod
+    def of(cls, plugin: object) -> _PluginRef:
+        if isinstance(plugin, types.ModuleType):
+            return cls(plugin.__name__, None)
+        return cls(None, plugin)
+
+    def load(self) -> object:
+        return _module(self.module) if self.module is not None else self.plugin
+
+
+@attrs.frozen
+class WorkerConfig:
+    """What a worker needs to rebuild the session: sent with every batch, built once."""
+
+    key: str
+    settings: DagliteSettings
+    plugins: tuple[_PluginRef, ...]
+    relay: bool
+    cache_spec: Any
+    dataset_spec: Any
+    cache_stores: dict[Any, Any]
+    dataset_stores: dict[Any, Any]
+
+
+class _Recorder:
+    """The relay: records observer events for the session's own process."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[Any, ...]]] = []
+
+    def entry(self) -> _Entry:
+        impls = []
+        for hook in RELAYED:
+            spec = SPECS[hook]
+            position = spec.argnames.index("reporter") if "reporter" in spec.argnames else -1
+            impls.append(_Impl(hook, functools.partial(self._record, hook, position), spec.argnames, "daglite-relay", False, True))
+        return _Entry("daglite-relay", self, impls, source="builtin")
+
+    def _record(self, hook: str, position: int, *args: Any) -> None:
+        if position >= 0:
+            args = (*args[:position], None, *args[position + 1 :])
+        self.events.append((hook, args))
+
+
+_states: dict[str, tuple[SessionState, _Recorder]] = {}
+
+
+def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
+    found = _states.get(config.key)
+    if found is not None:
+        return found
+    recorder = _Recorder()
+    strict = config.settings.strict_hooks
+    providers = [
+        _Entry(e.name, e.plugin, [i for i in e.impls if i.hook.startswith("provide_")], e.distribution, e.source)
+        for e in _registry.plugin_set(strict).entries
+    ]
+    shipped = [ref.load() for ref in config.plugins]
+    entries = [*providers, *(_Entry(n, p, parse_plugin(p, n)) for p in shipped for n in [getattr(p, "__name__", type(p).__qualname__)])]
+    if config.relay:
+        entries.append(recorder.entry())
+    state = SessionState(
+        config.key, config.settings, PluginSet(entries, strict),
+        cache_store=config.cache_spec, dataset_store=config.dataset_spec, in_worker=True,
+    )
+    state._cache_stores.update(config.cache_stores)
+    state._dataset_stores.update(config.dataset_stores)
+    _states[config.key] = (state, recorder)
+    return state, recorder
+
+
+class RemoteRunner:
+    """Picklable: runs a batch of items in a worker process (see :class:`Backend`)."""
+
+    def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any) -> None:
+        self.task = task
+        self.config = config
+        self.backend = backend
+        self.parent_id = parent_id
+
+    @classmethod
+    def for_session(cls, runner: Any) -> RemoteRunner:
+        state: SessionState = runner.state
+        task = runner.task
+        coordinator = coordinator_plugins(state)
+        relay = any(getattr(coordinator, hook) for hook in RELAYED)
+        # Resolve the stores the task needs here, so errors surface in the caller.
+        if task.cache:
+            state.cache_store(task.cache_store, task.name)
+        if task.dataset is not None:
+            state.dataset_store(task.dataset_store, f"Task {task.name!r}")
+        config = WorkerConfig(
+            key=f"{state.id}:{id(state)}:{relay}",
+            settings=state.settings,
+            plugins=tuple(_PluginRef.of(p) for p in state.plugins.plugins() if runs_in_workers(p)),
+            relay=relay,
+            cache_spec=state.cache_spec,
+            dataset_spec=state.dataset_spec,
+            cache_stores=dict(state._cache_stores),
+            dataset_stores=dict(state._dataset_stores),
+        )
+        return cls(task, config, runner.backend, runner.parent_id)
+
+    def __call__(self, items: Sequence[WorkItem]) -> RemoteBatch:
+        state, recorder = _worker_state(self.config)
+        task = self.task
+        fast = task._plain and not state.observed and not task.is_async and not task.is_generator
+        recorder.events = events = []
+        outcomes = []
+        session = SESSION.set(state)
+        in_map = IN_MAP.set(True)
+        try:
+            for item in items:
+                try:
+                    outcomes.append(Outcome(True, execute(task, state, item, self.backend, self.parent_id, fast)))
+                except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
+                    outcomes.append(Outcome(False, error=exc))
+        finally:
+            IN_MAP.reset(in_map)
+            SESSION.reset(session)
+        return RemoteBatch(outcomes, events, _lifecycle.abandoned_threads() > 0)
+
+
+def coordinator_plugins(state: SessionState) -> PluginSet:
+    """The session's plugins that do not run in workers (they get replayed events)."""
+    cached = getattr(state, "_coordinator_plugins", None)
+    if cached is None:
+        plugins = state.plugins
+        kept = [e for e in plugins.entries if not runs_in_workers(e.plugin)]
+        cached = plugins if len(kept) == len(plugins.entries) else PluginSet(kept, plugins.strict)
+        state._coordinator_plugins = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    """Fire relayed worker events on the session's non-worker plugins, in order."""
+    plugins = coordinator_plugins(state)
+    reporter = state.reporter
+    for hook, args in events:
+        if "reporter" in SPECS[hook].argnames:
+            position = SPECS[hook].argnames.index("reporter")
+            args = (*args[:position], reporter, *args[position + 1 :])
+        plugins.notify(hook, *args)

@@ -1,0 +1,375 @@
+"""The ``@task`` decorator and the four task kinds."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+
+
+from . import _lifecycle
+from ._context import FRAME, SESSION, Frame, default_state
+from ._protocols import CacheStore
+from ._templates import fill, template_fields
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+Y = TypeVar("Y")
+
+_UNSET: Any = object()
+
+
+class BaseTask(Generic[P, R]):
+    """A decorated function and its options; calling it runs the function eagerly.
+
+    Read-only attributes: ``func``, ``name`` (the template), ``description``,
+    ``signature``, ``backend``, ``retries``, ``timeout``, ``cache``,
+    ``cache_store``, ``cache_ttl``, ``cache_hash``, ``dataset``, ``dataset_store``,
+    ``dataset_format``, ``is_async``, ``is_generator``. Use :meth:`with_options`
+    for a copy with other options.
+    """
+
+    is_async = False
+    is_generator = False
+
+    def __init__(
+        self,
+        func: Callable[P, Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        backend: str | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+        cache: bool | str | os.PathLike[str] | CacheStore = False,
+        cache_store: Any = None,
+        cache_ttl: float | None = None,
+        cache_hash: Callable[[Callable[..., Any], dict[str, Any]], str] | None = None,
+        dataset: str | None = None,
+        dataset_store: Any = None,
+        dataset_format: str | None = None,
+    ) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        self.name = name if name is not None else getattr(func, "__name__", type(func).__name__)
+        self.description = (
+            description if description is not None else inspect.cleandoc(func.__doc__ or "")
+        )
+        self.signature = inspect.signature(func)
+        if cache is not True and cache is not False:
+            # Shorthand: cache="dir" or cache=SomeStore() means cache=True in that store.
+            if cache_store is not None:
+                msg = f"Task {self.name!r}: give the store either as cache= or as cache_store=, not both"
+                raise ValueError(msg)
+            cache_store, cache = cache, True
+        self.backend = backend
+        self.retries = retries
+        self.timeout = timeout
+        self.cache = cache
+        self.cache_store = cache_store
+        self.cache_ttl = cache_ttl
+        self.cache_hash = cache_hash
+        self.dataset = dataset
+        self.dataset_store = dataset_store
+        self.dataset_format = dataset_format
+        self._options = {
+            "name": name,
+            "description": description,
+            "backend": backend,
+            "retries": retries,
+            "timeout": timeout,
+            "cache": cache,
+            "cache_store": cache_store,
+            "cache_ttl": cache_ttl,
+            "cache_hash": cache_hash,
+            "dataset": dataset,
+            "dataset_store": dataset_store,
+            "dataset_format": dataset_format,
+        }
+        self._validate()
+        params = list(self.signature.parameters.values())
+        simple = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
+        self._simple_bind = simple
+        self._names = tuple(p.name for p in params)
+        self._nameset = frozenset(self._names)
+        self._npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self._plain = not (self.cache or self.dataset or self.retries or self.timeout is not None)
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate(self) -> None:
+        where = f"Task {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            msg = f"{where}: name must be a non-empty string"
+            raise ValueError(msg)
+        if "." in self.name:
+            msg = f"{where}: names cannot contain '.' (it separates module and name in the CLI)"
+            raise ValueError(msg)
+        params = set(self.signature.parameters)
+        self._name_fields = template_fields(self.name, f"task {self.name!r} name", params)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            msg = f"{where}: retries must be an int, got {self.retries!r}"
+            raise TypeError(msg)
+        if self.retries < 0:
+            msg = f"{where}: retries must be >= 0, got {self.retries}"
+            raise ValueError(msg)
+        for option in ("timeout", "cache_ttl"):
+            value = getattr(self, option)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                msg = f"{where}: {option} must be a number of seconds, got {value!r}"
+                raise TypeError(msg)
+            if value <= 0:
+                msg = f"{where}: {option} must be > 0 seconds, got {value}"
+                raise ValueError(msg)
+        if self.cache_hash is not None and not callable(self.cache_hash):
+            msg = f"{where}: cache_hash must be a callable (func, inputs) -> str"
+            raise TypeError(msg)
+        if self.dataset is not None:
+            if not isinstance(self.dataset, str) or not self.dataset:
+                msg = f"{where}: dataset must be a key template string, got {self.dataset!r}"
+                raise TypeError(msg)
+            template_fields(self.dataset, f"task {self.name!r} dataset", params)
+        if self.is_generator:
+            for option, bad in (
+                ("cache", self.cache),
+                ("retries", self.retries),
+                ("timeout", self.timeout is not None),
+                ("dataset", self.dataset is not None),
+            ):
+                if bad:
+                    msg = (
+                        f"{where}: {option}= is not supported on generator tasks "
+                        "(their items are streamed to the caller, so they cannot be "
+                        "replayed, stored or time-limited)"
+                    )
+                    raise ValueError(msg)
+
+    # -- helpers used by the lifecycle ---------------------------------------
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by name, defaults applied; ``TypeError`` if they do not fit."""
+        if self._simple_bind and len(args) <= self._npos:
+            inputs = dict(zip(self._names, args))
+            if kwargs:
+                if not (kwargs.keys() <= self._nameset and kwargs.keys().isdisjoint(inputs)):
+                    return self._slow_bind(args, kwargs)
+                inputs.update(kwargs)
+            if len(inputs) < len(self._names):
+                for key, value in self._defaults.items():
+                    inputs.setdefault(key, value)
+                if len(inputs) < len(self._names):
+                    return self._slow_bind(args, kwargs)
+            return inputs
+        return self._slow_bind(args, kwargs)
+
+    def _slow_bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            msg = f"Task {self.name!r} called with arguments that do not fit {self.signature}: {exc}"
+            raise TypeError(msg) from exc
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def resolve_name(self, inputs: dict[str, Any], map_index: int | None) -> str:
+        """The call's name: placeholders filled, ``[i]`` appended in a map."""
+        if not self._name_fields and map_index is None:
+            return self.name
+        name = fill(self.name, inputs, map_index) if self._name_fields else self.name
+        if map_index is not None and "map_index" not in self._name_fields:
+            name = f"{name}[{map_index}]"
+        return name
+
+    def with_options(self, **options: Any) -> BaseTask[P, R]:
+        """A copy of this task with some options changed (same function)."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            msg = f"Task {self.name!r}: unknown option(s) {sorted(unknown)}; known: {sorted(self._options)}"
+            raise TypeError(msg)
+        return type(self)(self.func, **{**self._options, **options})
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        # @task on a method: bind like a function does.
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+    def __reduce__(self) -> Any:
+        # By reference when importable (module-level tasks), else by value.
+        module = getattr(self.func, "__module__", None)
+        qualname = getattr(self.func, "__qualname__", "")
+        if module and "<" not in qualname:
+            return (_import_task, (module, qualname, type(self), self.func, self._options))
+        return (type(self)._rebuild, (self.func, self._options))
+
+    @classmethod
+    def _rebuild(cls, func: Callable[..., Any], options: dict[str, Any]) -> BaseTask[..., Any]:
+        return cls(func, **options)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} of {self.func!r}>"
+
+
+def _import_task(
+    module: str, qualname: str, cls: type[BaseTask[..., Any]], func: Any, options: dict[str, Any]
+) -> BaseTask[..., Any]:
+    import importlib
+
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        obj = None
+    if isinstance(obj, BaseTask) and obj._options == options:
+        return obj
+    return cls(func, **options)
+
+
+class SyncTask(BaseTask[P, R]):
+    """A task of a plain function: calling it returns the result."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        state = SESSION.get() or default_state()
+        if self._plain and not state.observed:
+            token = FRAME.set(Frame(self, args, kwargs, None, None))
+            try:
+                return self.func(*args, **kwargs)  # type: ignore[no-any-return]
+            except Exception as exc:
+                raise _lifecycle.fast_error(self, exc, args, kwargs) from exc
+            finally:
+                FRAME.reset(token)
+        return _lifecycle.run_sync(_lifecycle.Call(self, state, args, kwargs))  # type: ignore[no-any-return]
+
+
+class AsyncTask(BaseTask[P, R]):
+    """A task of a coroutine function: calling it returns an awaitable of the result."""
+
+    is_async = True
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        state = SESSION.get() or default_state()
+        return _lifecycle.run_async(_lifecycle.Call(self, state, args, kwargs))
+
+
+class SyncTaskStream(BaseTask[P, Y]):
+    """A task of a generator function: calling it returns an iterator of its items."""
+
+    is_generator = True
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[Y]:
+        state = SESSION.get() or default_state()
+        return _lifecycle.run_stream(_lifecycle.Call(self, state, args, kwargs))
+
+
+class AsyncTaskStream(BaseTask[P, Y]):
+    """A task of an async generator function: calling it returns an async iterator."""
+
+    is_async = True
+    is_generator = True
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Y]:
+        state = SESSION.get() or default_state()
+        return _lifecycle.run_astream(_lifecycle.Call(self, state, args, kwargs))
+
+
+def task_class(func: Callable[..., Any]) -> type[BaseTask[..., Any]]:
+    """The task kind for ``func``."""
+    target = inspect.unwrap(func)
+    if inspect.isasyncgenfunction(target):
+        return AsyncTaskStream
+    if inspect.iscoroutinefunction(target):
+        return AsyncTask
+    if inspect.isgeneratorfunction(target):
+        return SyncTaskStream
+    return SyncTask
+
+
+def make_task(func: Any, **options: Any) -> BaseTask[..., Any]:
+    """Wrap ``func`` in the right task kind; ``TypeError`` for classes and non-callables."""
+    if isinstance(func, BaseTask):
+        return func.with_options(**options) if options else func
+    if isinstance(func, type):
+        msg = f"@task cannot decorate the class {func.__qualname__!r}; decorate a function or method"
+        raise TypeError(msg)
+    if not callable(func):
+        msg = f"@task needs a callable, got {type(func).__name__} {func!r}"
+        raise TypeError(msg)
+    return task_class(func)(func, **options)
+
+
+class _TaskDecorator(Protocol):
+    @overload
+    def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...
+    @overload
+    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...
+    @overload
+    def __call__(self, func: Callable[P, R]) -> SyncTask[P, R]: ...
+
+
+@overload
+def task(func: Callable[P, AsyncGenerator[Y, Any]], /) -> AsyncTaskStream[P, Y]: ...
+@overload
+def task(func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
+@overload
+def task(func: Callable[P, Generator[Y, Any, Any]], /) -> SyncTaskStream[P, Y]: ...
+@overload
+def task(func: Callable[P, R], /) -> SyncTask[P, R]: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    backend: str | None = None,
+    retries: int = 0,
+    timeout: float | None = None,
+    cache: bool | str | os.PathLike[str] | CacheStore = False,
+    cache_store: Any = None,
+    cache_ttl: float | None = None,
+    cache_hash: Callable[[Callable[..., Any], dict[str, Any]], str] | None = None,
+    dataset: str | None = None,
+    dataset_store: Any = None,
+    dataset_format: str | None = None,
+) -> _TaskDecorator: ...
+
+
+def task(func: Any = None, /, **options: Any) -> Any:
+    """Make ``func`` a task: bare ``@task`` or ``@task(**options)``.
+
+    Calling the task runs ``func`` immediately and returns its result (for a
+    coroutine function, an awaitable; for a generator function, an iterator),
+    firing the lifecycle hooks, using the cache and saving the dataset as
+    configured. Options:
+
+    - ``name``: the task's name (default: the function's); may hold ``{param}``
+      and ``{map_index}`` placeholders; may not contain ``.``.
+    - ``description``: default: the docstring.
+    - ``backend``: the default backend when the task is mapped.
+    - ``retries``: retry a failing call up to this many times (``retries + 1``
+      attempts); ``KeyboardInterrupt``/``SystemExit`` and a call whose arguments do
+      not fit the signature are never retried.
+    - ``timeout``: seconds per attempt, enforced: ``TaskTimeoutError`` (after the
+      last attempt). A sync body keeps running in an abandoned daemon thread (Python
+      cannot stop a thread); an async body is cancelled.
+    - ``cache``: ``True`` to reuse results for equal arguments (a path or a store
+      is shorthand for ``cache=True, cache_store=...``); ``cache_store``,
+      ``cache_ttl`` (seconds), ``cache_hash`` (``(func, inputs) -> str``).
+    - ``dataset``: a key template (``"out/{region}.csv"``): the result is saved
+      there after success; ``dataset_store``, ``dataset_format``.
+
+    Generator tasks reject ``cache``, ``retries``, ``timeout`` and ``dataset``.
+    """
+    if func is None:
+        return functools.partial(make_task, **options)
+    if options:  # pragma: no cover - positional func with options is not a valid call
+        msg = "task() takes either a function or keyword options"
+        raise TypeError(msg)
+    return make_task(func)

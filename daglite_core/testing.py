@@ -1,0 +1,80 @@
+"""Helpers for testing daglite and its plugins.
+
+:class:`RecordingPlugin` records every observer hook call in order; the pytest
+fixtures in :mod:`daglite_core.pytest_plugin` (loaded automatically through the
+``pytest11`` entry point) register one for a test and isolate global state.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import attrs
+
+from ._hookspecs import hookimpl
+from ._plugins import SPECS
+
+__all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
+
+
+def observer_hooks() -> list[str]:
+    """Names of every observer (non-``provide_*``) hook, sorted."""
+    return sorted(h for h in SPECS if not h.startswith("provide_"))
+
+
+@attrs.frozen
+class HookCall:
+    """One recorded hook call: the hook's name and its keyword arguments."""
+
+    hook: str
+    kwargs: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.kwargs[name]
+
+
+class _RecordingBase:
+    def __init__(self, hooks: list[str] | None = None) -> None:
+        self.calls: list[HookCall] = []
+        self._only = set(hooks) if hooks is not None else None
+        self._lock = threading.Lock()
+
+    def _record(self, hook: str, kwargs: dict[str, Any]) -> None:
+        if self._only is None or hook in self._only:
+            with self._lock:
+                self.calls.append(HookCall(hook, kwargs))
+
+    def names(self) -> list[str]:
+        """The recorded hook names, in call order."""
+        return [c.hook for c in self.calls]
+
+    def of(self, hook: str) -> list[HookCall]:
+        """The recorded calls of ``hook``, in order."""
+        return [c for c in self.calls if c.hook == hook]
+
+    def clear(self) -> None:
+        """Forget every recorded call."""
+        with self._lock:
+            self.calls.clear()
+
+
+def _make_recorder() -> type:
+    namespace: dict[str, Any] = {}
+    for hook in observer_hooks():
+        args = SPECS[hook].argnames
+        params = ", ".join(args)
+        body = ", ".join(f"{a!r}: {a}" for a in args)
+        source = f"def {hook}(self, {params}):\n    self._record({hook!r}, {{{body}}})\n"
+        exec(source, namespace)  # noqa: S102 - generated from the hook specs
+    methods = {hook: hookimpl(namespace[hook]) for hook in observer_hooks()}
+    doc = (
+        "A plugin that records every observer hook call, in order, in ``calls``.\n\n"
+        "``RecordingPlugin(hooks=[...])`` records only those hooks. Thread-safe. In a\n"
+        "process-backend session it stays in the session's process and sees the\n"
+        "relayed worker events."
+    )
+    return type("RecordingPlugin", (_RecordingBase,), {**methods, "__doc__": doc, "__module__": __name__})
+
+
+RecordingPlugin: Any = _make_recorder()
