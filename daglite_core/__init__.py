@@ -23,7 +23,14 @@ from ._hookspecs import hookimpl, hookspec
 from ._lifecycle import CacheWarning
 from ._map import gather_tasks, map_tasks
 from ._metadata import TaskMetadata
-from ._plugins import PluginInfo, add_hookspecs, list_plugins, register_plugins, unregister_plugins
+from ._plugins import (
+    PluginInfo,
+    add_hookspecs,
+    call_hook,
+    list_plugins,
+    register_plugins,
+    unregister_plugins,
+)
 from ._protocols import (
     CACHE_MISS,
     Backend,
@@ -38,7 +45,7 @@ from ._protocols import (
 )
 from ._session import Workflow, async_session, session, workflow
 from ._settings import DagliteSettings
-from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, task
+from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
 __all__ = [
     "CACHE_MISS",
@@ -70,8 +77,10 @@ __all__ = [
     "Workflow",
     "add_hookspecs",
     "async_session",
+    "call_hook",
     "current_metadata",
     "default_cache_hash",
+    "find_task",
     "gather_tasks",
     "hookimpl",
     "hookspec",

@@ -441,6 +441,23 @@ def list_plugins() -> list[PluginInfo]:
     return listed
 
 
+def call_hook(hook: str, **kwargs: Any) -> Any:
+    """Call provider ``hook`` on the active session's plugins (the global ones outside).
+
+    For plugins that consume another plugin's provider (a dataset store collecting
+    ``provide_dataset_formats``). Returns the first non-``None`` answer for a
+    ``firstresult`` hook, else the list of non-``None`` answers.
+    """
+    from ._context import current_state
+
+    spec = SPECS.get(hook)
+    if spec is None or not hook.startswith("provide_"):
+        msg = f"{hook!r} is not a provider hook; known: {', '.join(h for h in sorted(SPECS) if h.startswith('provide_'))}"
+        raise ValueError(msg)
+    plugins = current_state().plugins
+    return plugins.first(hook, **kwargs) if spec.firstresult else plugins.collect(hook, **kwargs)
+
+
 def session_entries(plugins: Iterable[object]) -> list[_Entry]:
     """Parse a session's ``plugins=`` list: objects, or entry-point names as strings."""
     entries = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
@@ -291,6 +292,9 @@ def task_class(func: Callable[..., Any]) -> type[BaseTask[..., Any]]:
     return SyncTask
 
 
+_by_name: weakref.WeakValueDictionary[str, BaseTask[..., Any]] = weakref.WeakValueDictionary()
+
+
 def make_task(func: Any, **options: Any) -> BaseTask[..., Any]:
     """Wrap ``func`` in the right task kind; ``TypeError`` for classes and non-callables."""
     if isinstance(func, BaseTask):
@@ -301,7 +305,33 @@ def make_task(func: Any, **options: Any) -> BaseTask[..., Any]:
     if not callable(func):
         msg = f"@task needs a callable, got {type(func).__name__} {func!r}"
         raise TypeError(msg)
-    return task_class(func)(func, **options)
+    made = task_class(func)(func, **options)
+    module = getattr(func, "__module__", None) or "?"
+    _by_name[f"{module}.{getattr(func, '__qualname__', made.name)}"] = made
+    _by_name[f"{module}:{made.name}"] = made
+    return made
+
+
+def find_task(name: str) -> BaseTask[..., Any]:
+    """The live task registered under ``name``.
+
+    ``name`` is a task's name (``"load"``), or qualified by its module
+    (``"pkg.mod:load"`` or ``"pkg.mod.load"``). A short name shared by tasks of
+    several modules is ambiguous. Raises ``LookupError`` naming the candidates.
+    """
+    found = _by_name.get(name)
+    if found is not None:
+        return found
+    matches = {id(t): t for key, t in list(_by_name.items()) if key.rsplit(":", 1)[-1] == name}
+    if len(matches) == 1:
+        return next(iter(matches.values()))
+    if matches:
+        where = sorted(f"{t.func.__module__}:{t.name}" for t in matches.values())
+        msg = f"Task name {name!r} is ambiguous; qualify it with its module: {', '.join(where)}"
+        raise LookupError(msg)
+    known = sorted({key.rsplit(":", 1)[-1] for key in list(_by_name) if ":" in key})
+    msg = f"No task named {name!r} is defined (import its module first); known tasks: {', '.join(known) or 'none'}"
+    raise LookupError(msg)
 
 
 class _TaskDecorator(Protocol):

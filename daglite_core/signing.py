@@ -1,0 +1,97 @@
+"""HMAC signing of stored pickles (cache entries, pickle datasets).
+
+Loading a pickle runs code, so whatever daglite stores as a pickle is signed
+with HMAC-SHA256 and verified **before** it is unpickled. The key lives outside
+any cache or dataset directory:
+
+1. ``DAGLITE_SIGNING_KEY`` (any string, used as UTF-8 bytes), else
+2. the file named by ``DAGLITE_SIGNING_KEY_FILE``, else
+3. ``$XDG_CONFIG_HOME/daglite/signing.key`` (default ``~/.config/daglite/``),
+   created on first use with 32 random bytes, mode ``0o600``, in a ``0o700``
+   directory.
+
+Everything sharing a store must share the key (set the variable on every
+machine of a cluster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from pathlib import Path
+
+__all__ = ["SIGNATURE_SIZE", "SignatureError", "key_path", "sign", "signing_key", "verify"]
+
+SIGNATURE_SIZE = 32
+_lock = threading.Lock()
+_cached: tuple[tuple[str | None, str | None, str], bytes] | None = None
+
+
+class SignatureError(ValueError):
+    """Stored bytes do not carry a valid signature: they were truncated or tampered with."""
+
+
+def key_path() -> Path:
+    """The key file used when ``DAGLITE_SIGNING_KEY`` is not set."""
+    explicit = os.environ.get("DAGLITE_SIGNING_KEY_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "daglite" / "signing.key"
+
+
+def signing_key() -> bytes:
+    """The signing key (read once per configuration, created if missing)."""
+    global _cached
+    env = os.environ.get("DAGLITE_SIGNING_KEY")
+    marker = (env, os.environ.get("DAGLITE_SIGNING_KEY_FILE"), os.environ.get("XDG_CONFIG_HOME") or "")
+    cached = _cached
+    if cached is not None and cached[0] == marker:
+        return cached[1]
+    with _lock:
+        key = env.encode() if env else _load_or_create(key_path())
+        _cached = (marker, key)
+        return key
+
+
+def _load_or_create(path: Path) -> bytes:
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return key
+    if len(key) < 16:
+        msg = f"daglite signing key file {path} holds {len(key)} bytes; at least 16 are needed"
+        raise ValueError(msg)
+    return key
+
+
+def sign(data: bytes) -> bytes:
+    """``data`` with its HMAC-SHA256 signature in front."""
+    return hmac.new(signing_key(), data, hashlib.sha256).digest() + data
+
+
+def verify(blob: bytes) -> bytes:
+    """The data of a :func:`sign`-ed blob; :class:`SignatureError` if it does not verify."""
+    if len(blob) < SIGNATURE_SIZE:
+        msg = f"signed data is truncated ({len(blob)} bytes)"
+        raise SignatureError(msg)
+    view = memoryview(blob)
+    signature, data = view[:SIGNATURE_SIZE], view[SIGNATURE_SIZE:]
+    expected = hmac.new(signing_key(), data, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        msg = "signature mismatch: the data was modified or signed with another key"
+        raise SignatureError(msg)
+    return bytes(data)
