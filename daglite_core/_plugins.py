@@ -63,7 +63,10 @@ def _collect_specs(*namespaces: object) -> dict[str, _Spec]:
             opts = getattr(func, _SPEC_ATTR, None)
             if opts is None or func is None:
                 continue
-            specs[attr] = _Spec(attr, _argnames(func), bool(opts.get("firstresult")))
+            names = _argnames(func)
+            if isinstance(namespace, type) and names[:1] == ("self",):
+                names = names[1:]  # specs declared as methods of a class
+            specs[attr] = _Spec(attr, names, bool(opts.get("firstresult")))
     return specs
 
 

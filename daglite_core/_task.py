@@ -202,11 +202,11 @@ class BaseTask(Generic[P, R]):
         return functools.partial(self, obj)
 
     def __reduce__(self) -> Any:
-        # By reference when importable (module-level tasks), else by value.
+        # By reference when importable (module-level functions), else by value.
         module = getattr(self.func, "__module__", None)
         qualname = getattr(self.func, "__qualname__", "")
         if module and "<" not in qualname:
-            return (_import_task, (module, qualname, type(self), self.func, self._options))
+            return (_import_task, (module, qualname, type(self), self._options))
         return (type(self)._rebuild, (self.func, self._options))
 
     @classmethod
@@ -218,19 +218,17 @@ class BaseTask(Generic[P, R]):
 
 
 def _import_task(
-    module: str, qualname: str, cls: type[BaseTask[..., Any]], func: Any, options: dict[str, Any]
+    module: str, qualname: str, cls: type[BaseTask[..., Any]], options: dict[str, Any]
 ) -> BaseTask[..., Any]:
+    """Unpickle a task: the module's object, or a task made from the module's function."""
     import importlib
 
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
-        obj = None
-    if isinstance(obj, BaseTask) and obj._options == options:
-        return obj
-    return cls(func, **options)
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, BaseTask):
+        return obj if obj._options == options else cls(obj.func, **options)
+    return cls(obj, **options)
 
 
 class SyncTask(BaseTask[P, R]):
@@ -371,7 +369,7 @@ def task(
 ) -> _TaskDecorator: ...
 
 
-def task(func: Any = None, /, **options: Any) -> Any:
+def task(func: Any = _UNSET, /, **options: Any) -> Any:
     """Make ``func`` a task: bare ``@task`` or ``@task(**options)``.
 
     Calling the task runs ``func`` immediately and returns its result (for a
@@ -397,7 +395,7 @@ def task(func: Any = None, /, **options: Any) -> Any:
 
     Generator tasks reject ``cache``, ``retries``, ``timeout`` and ``dataset``.
     """
-    if func is None:
+    if func is _UNSET:
         return functools.partial(make_task, **options)
     if options:  # pragma: no cover - positional func with options is not a valid call
         msg = "task() takes either a function or keyword options"
