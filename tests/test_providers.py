@@ -1,0 +1,263 @@
+"""Provider hooks and how the lifecycle uses cache and dataset stores."""
+
+from __future__ import annotations
+
+import pytest
+
+import daglite_core as d
+from daglite_core.testing import RecordingPlugin
+
+from core_stores import MemoryCache, MemoryDatasets, Providers
+
+
+def counted():  # type: ignore[no-untyped-def]
+    runs: list[int] = []
+
+    def square(x: int) -> int:
+        runs.append(x)
+        return x * x
+
+    return square, runs
+
+
+class TestCache:
+    def test_cache_true_without_a_provider_names_the_plugin_to_install(self) -> None:
+        square, _ = counted()
+        with pytest.raises(d.MissingPluginError, match="Task 'square' has cache=True but no cache store plugin.*pip install daglite-diskcache"):
+            d.task(cache=True)(square)(2)
+
+    def test_hook_provide_cache_store_and_on_cache_hit(self) -> None:
+        providers, recorder = Providers(), RecordingPlugin()
+        square, runs = counted()
+        cached = d.task(cache=True, cache_ttl=60)(square)
+        with d.session(plugins=[providers, recorder], cache_store="some/dir"):
+            assert cached(3) == 9
+            assert cached(3) == 9
+            assert cached(x=3) == 9
+        assert runs == [3]
+        assert providers.specs == [("cache", "some/dir")]  # asked once per session and spec
+        hits = recorder.of("on_cache_hit")
+        assert len(hits) == 2 and hits[0]["value"] == 9 and hits[0]["key"] in providers.cache.data
+        assert recorder.names().count("before_node_execute") == 1
+        assert list(providers.cache.ttls.values()) == [60]
+
+    def test_a_store_object_and_cache_shorthand(self) -> None:
+        store = MemoryCache()
+        square, runs = counted()
+        cached = d.task(cache=store)(square)
+        assert (cached.cache, cached.cache_store) == (True, store)
+        assert cached(2) == cached(2) == 4
+        assert runs == [2] and len(store.data) == 1
+
+    def test_failed_attempts_are_never_cached(self) -> None:
+        store, attempts = MemoryCache(), []
+
+        @d.task(cache_store=store, cache=True, retries=1)
+        def flaky(x: int) -> int:
+            attempts.append(x)
+            if len(attempts) == 1:
+                raise ValueError("first")
+            return x
+
+        assert flaky(1) == 1
+        assert list(store.data.values()) == [1]
+
+        @d.task(cache_store=store, cache=True)
+        def always_fails(x: int) -> int:
+            raise ValueError("never")
+
+        with pytest.raises(d.TaskError):
+            always_fails(1)
+        assert len(store.data) == 1
+
+    def test_an_unreadable_entry_is_a_miss_and_one_warning(self) -> None:
+        store = MemoryCache()
+        square, runs = counted()
+        cached = d.task(cache=store)(square)
+        cached(4)
+        store.broken.update(store.data)
+        with pytest.warns(d.CacheWarning, match=r"Task 'square': cache entry \w+ is unreadable and was dropped \(entry is truncated\)"):
+            assert cached(4) == 16
+        assert runs == [4, 4]
+
+    def test_a_failing_write_returns_the_result_with_a_warning(self) -> None:
+        store = MemoryCache()
+        store.fail_set = True
+        square, _ = counted()
+        with pytest.warns(d.CacheWarning, match="Task 'square': result not cached .*No space left"):
+            assert d.task(cache=store)(square)(5) == 25
+
+    def test_unhashable_arguments_run_uncached_with_a_warning(self) -> None:
+        store = MemoryCache()
+
+        def bad_hash(func: object, inputs: dict[str, object]) -> str:
+            raise TypeError("cannot hash a socket")
+
+        square, runs = counted()
+        cached = d.task(cache=store, cache_hash=bad_hash)(square)
+        with pytest.warns(d.CacheWarning, match="Task 'square': arguments cannot be hashed.*socket.*running uncached"):
+            assert cached(2) == 4
+        assert runs == [2] and store.data == {}
+
+    def test_cache_hash_is_honoured_and_namespaced_by_function(self) -> None:
+        store = MemoryCache()
+        square, runs = counted()
+        cached = d.task(cache=store, cache_hash=lambda f, inputs: "fixed")(square)
+        assert cached(2) == 4 and cached(3) == 4  # same key: the user's hash says so
+        assert runs == [2]
+        assert list(store.data) == [f"{square.__module__}.{square.__qualname__}:fixed"]
+
+    @pytest.mark.parametrize(("mode", "expected_runs"), [("off", [2, 2]), ("refresh", [2, 2])])
+    def test_cache_modes(self, mode: str, expected_runs: list[int]) -> None:
+        store = MemoryCache()
+        square, runs = counted()
+        cached = d.task(cache=store)(square)
+        with d.session(settings=d.DagliteSettings(cache_mode=mode)):
+            cached(2)
+            cached(2)
+        assert runs == expected_runs
+        assert bool(store.data) is (mode == "refresh")
+
+
+class TestDatasets:
+    def test_dataset_without_a_provider_names_the_plugin(self) -> None:
+        with pytest.raises(d.MissingPluginError, match="pip install daglite-datasets"):
+            d.save_dataset("x.json", 1)
+
+    def test_hook_provide_dataset_store_and_save_load_hooks(self) -> None:
+        providers, recorder = Providers(), RecordingPlugin()
+        with d.session(plugins=[providers, recorder], dataset_store="root"):
+            assert d.save_dataset("a/b.json", {"k": 1}) == "a/b.json"
+            assert d.load_dataset("a/b.json") == {"k": 1}
+        assert providers.specs == [("dataset", "root")]
+        names = [n for n in recorder.names() if "dataset" in n]
+        assert names == ["before_dataset_save", "after_dataset_save", "before_dataset_load", "after_dataset_load"]
+        save = recorder.of("before_dataset_save")[0]
+        assert (save["key"], save["value"], save["format"], save["options"], save["metadata"]) == ("a/b.json", {"k": 1}, "json", {}, None)
+        load = recorder.of("after_dataset_load")[0]
+        assert load["result"] == {"k": 1} and load["duration"] >= 0 and load["return_type"] is None
+
+    def test_hook_before_dataset_save_from_a_task_template(self) -> None:
+        providers, recorder = Providers(), RecordingPlugin()
+
+        @d.task(dataset="out/{region}.json")
+        def totals(region: str) -> dict[str, int]:
+            return {"n": len(region)}
+
+        with d.session(plugins=[providers, recorder]):
+            totals("north")
+        assert providers.datasets.data == {"out/north.json": '{"n": 5}'}
+        (call,) = recorder.of("after_dataset_save")
+        assert call["metadata"].name == "totals" and call["format"] == "json"
+
+    def test_hook_after_dataset_save_and_load_inside_a_task_fill_placeholders(self) -> None:
+        providers = Providers()
+
+        @d.task
+        def writer(name: str) -> str:
+            return d.save_dataset("notes/{name}.txt", f"hi {name}")
+
+        @d.task
+        def reader(name: str) -> str:
+            return d.load_dataset("notes/{name}.txt")
+
+        with d.session(plugins=[providers]):
+            assert writer("ann") == "notes/ann.txt"
+            assert reader("ann") == "hi ann"
+
+    def test_hook_before_dataset_load_outside_a_task_rejects_placeholders(self) -> None:
+        with d.session(plugins=[Providers()]):
+            with pytest.raises(ValueError, match="the key has placeholders.*no task is running"):
+                d.load_dataset("notes/{name}.txt")
+
+    @pytest.mark.parametrize("region", ["../../etc", "a/b", "..", "."])
+    def test_bad_template_values_are_rejected_before_the_body_runs(self, region: str) -> None:
+        ran = []
+
+        @d.task(dataset="out/{region}.json")
+        def totals(region: str) -> int:
+            ran.append(region)
+            return 1
+
+        with d.session(plugins=[Providers()]), pytest.raises(ValueError, match=f"parameter region={region!r} cannot be used in a key"):
+            totals(region)
+        assert ran == []
+
+    def test_store_rejections_happen_before_the_body_runs(self) -> None:
+        ran = []
+
+        @d.task(dataset="/abs/{x}.json")
+        def f(x: int) -> int:
+            ran.append(x)
+            return x
+
+        with d.session(plugins=[Providers()]), pytest.raises(ValueError, match="would leave the store"):
+            f(1)
+        assert ran == []
+
+    def test_a_failing_save_is_the_final_error_and_the_body_is_not_rerun(self) -> None:
+        class Failing(MemoryDatasets):
+            def save(self, *args: object, **kwargs: object) -> None:
+                raise OSError("disk full")
+
+        runs = []
+
+        @d.task(dataset="x.json", dataset_store=Failing(), retries=2)
+        def f() -> int:
+            runs.append(1)
+            return 1
+
+        with pytest.raises(d.TaskError, match="disk full"):
+            f()
+        assert runs == [1]
+
+    def test_cache_hit_saves_a_missing_dataset_again(self) -> None:
+        cache, datasets = MemoryCache(), MemoryDatasets()
+
+        @d.task(cache=cache, dataset="r.json", dataset_store=datasets)
+        def f() -> int:
+            return 7
+
+        f()
+        datasets.delete("r.json")
+        assert f() == 7
+        assert datasets.data == {"r.json": "7"}
+
+
+def test_hook_provide_dataset_formats_through_call_hook() -> None:
+    class Formats:
+        @d.hookimpl
+        def provide_dataset_formats(self) -> list[object]:
+            return ["yaml-format"]
+
+    with d.session(plugins=[Formats()]):
+        assert d.call_hook("provide_dataset_formats") == [["yaml-format"]]
+    with pytest.raises(ValueError, match="not a provider hook"):
+        d.call_hook("before_node_execute")
+
+
+def test_hook_provide_backends_adds_a_backend() -> None:
+    class Reversed:
+        name = "reversed"
+        aliases = ("rev",)
+
+        def __init__(self, settings: d.DagliteSettings) -> None:
+            self.closed = False
+            instances.append(self)
+
+        def run(self, runner: d.ItemRunner, items: list[d.WorkItem]) -> list[d.Outcome]:
+            return list(reversed([runner(item) for item in reversed(items)]))
+
+        def close(self) -> None:
+            self.closed = True
+
+    class Provider:
+        @d.hookimpl
+        def provide_backends(self) -> list[type]:
+            return [Reversed]
+
+    instances: list[Reversed] = []
+    with d.session(plugins=[Provider()], backend="rev"):
+        assert d.map_tasks(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
+        assert d.map_tasks(lambda x: x, [1]) == [1]
+    assert len(instances) == 1 and instances[0].closed
