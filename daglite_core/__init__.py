@@ -48,12 +48,12 @@ from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
 __all__ = [
-    "CACHE_MISS",
     "AsyncTask",
     "AsyncTaskStream",
     "Backend",
     "BackendError",
     "BaseTask",
+    "CACHE_MISS",
     "CacheStore",
     "CacheWarning",
     "DagliteError",

@@ -431,6 +431,8 @@ def provide_cli_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     handler with ``parser.set_defaults(handler=fn)``, where ``fn(args) -> int`` is
     the exit code.
 
+    :param subparsers: the ``daglite`` parser's subparsers action.
+
     Return value: ignored.
 
     .. versionadded:: 0.1
@@ -440,6 +442,8 @@ def provide_cli_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
 @hookspec
 def provide_run_options(parser: argparse.ArgumentParser) -> None:
     """Add options to ``daglite run`` (e.g. ``--progress``).
+
+    :param parser: the ``run`` command's parser.
 
     Return value: ignored. See :func:`provide_run_plugins` to act on them.
 

@@ -124,7 +124,7 @@ class TestDatasets:
         with pytest.raises(d.MissingPluginError, match="pip install daglite-datasets"):
             d.save_dataset("x.json", 1)
 
-    def test_hook_provide_dataset_store_and_save_load_hooks(self) -> None:
+    def test_hook_provide_dataset_store_and_before_dataset_load_after_dataset_load(self) -> None:
         providers, recorder = Providers(), RecordingPlugin()
         with d.session(plugins=[providers, recorder], dataset_store="root"):
             assert d.save_dataset("a/b.json", {"k": 1}) == "a/b.json"
