@@ -1,23 +1,444 @@
-"""Cache keys (placeholder: replaced by the cache-key work of the diskcache issue)."""
+"""Cache keys: a stable digest of a function's identity and the values it is called with.
+
+``default_cache_hash(func, inputs)`` returns ``"<module>.<qualname>:<32 hex digits>"``.
+The readable prefix lets tools list or clear one function's entries; the digest
+decides equality. Decisions:
+
+**Equal values give equal keys, in any process.** Nothing depends on ``id()``,
+``hash()`` (so ``PYTHONHASHSEED`` does not matter) or insertion order: dicts are
+encoded as their ``(key, value)`` pairs and sets as their elements, each sorted by
+the *encoded bytes*, so mixed-type keys (``{1, "a"}``, ``{None: 1, "b": 2}``)
+sort without comparing Python objects. Types are part of the encoding: ``1``,
+``1.0`` and ``True`` are different keys although they compare equal.
+
+**Buffers by content, at memory speed.** ``bytes``, ``bytearray``, ``memoryview``
+and numpy arrays (recognised by duck typing, numpy is never imported) are hashed
+over their buffer, with dtype and shape for arrays; buffers of 4 KiB or more are
+digested in place with xxh3_128 (no copy for contiguous data). Arrays of Python
+objects (``dtype=object``) go through pickle, as their buffer holds pointers.
+
+**Other objects** are pickled (protocol 5, without memo so that shared and
+equal-but-distinct sub-objects encode alike), with dicts, sets, arrays and
+functions found *inside* them encoded canonically as above. An object that cannot
+be pickled, or a structure that refers to itself, raises
+:class:`UnhashableInputError` (a ``TypeError``) naming the argument; the core then
+warns once and runs the call uncached.
+
+**The function's identity** is its module and qualname, its source text (from the
+``def`` line, so decorator options such as ``retries`` do not change it; when the
+source cannot be read, the code object's bytecode, names and constants, which
+depend on the Python version), its defaults and the values of its closure cells.
+Two closures from one factory with different captured values therefore never
+share a key. The identity is computed once per function object (weakly cached):
+a closure cell re-bound later, helpers it calls, globals it reads and data files
+it opens are **not** tracked; give such tasks ``cache_hash=``.
+
+**Digest.** xxh3_128 when the ``xxhash`` package is importable (installed with
+daglite-diskcache), else BLAKE2b-128 from the standard library; the core itself
+depends on neither. The two give different keys (the digest carries a marker, so
+they can never collide): a store written with one is a cold cache for the other.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
+import io
 import pickle
-from collections.abc import Mapping
-from typing import Any, Callable
+import struct
+import textwrap
+import threading
+import types
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["UnhashableInputError", "default_cache_hash"]
+
+_VERSION = b"daglite-key-1\0"
+_INLINE_LIMIT = 4096
+"""Buffers shorter than this are copied into the encoding; longer ones are digested in place."""
+
+try:  # pragma: no branch - depends on the environment
+    import xxhash as _xxhash
+except ImportError:  # pragma: no cover - exercised where xxhash is absent
+    _xxhash = None
+
+
+def _blake_hex(data: Any) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _blake_digest(data: Any) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+if _xxhash is not None:
+    _hexdigest: Callable[[Any], str] = _xxhash.xxh3_128_hexdigest
+    _digest: Callable[[Any], bytes] = _xxhash.xxh3_128_digest
+    _ALGO = "x"
+else:  # pragma: no cover - exercised where xxhash is absent
+    _hexdigest = _blake_hex
+    _digest = _blake_digest
+    _ALGO = "b"
 
 
 class UnhashableInputError(TypeError):
-    """An argument cannot be turned into a cache key."""
+    """An argument (or a closure value of the function) cannot be turned into a cache key."""
+
+
+# ---------------------------------------------------------------------------
+# Value encoding: a prefix-free byte string per value, written into ``out``.
+# ---------------------------------------------------------------------------
+
+_pack_d = struct.Struct("<d").pack
+_pack_dd = struct.Struct("<dd").pack
+
+
+def _len(n: int) -> bytes:
+    return n.to_bytes(8, "little")
+
+
+def _enc_none(x: Any, out: bytearray) -> None:
+    out += b"N"
+
+
+def _enc_bool(x: bool, out: bytearray) -> None:
+    out += b"T" if x else b"F"
+
+
+def _enc_int(x: int, out: bytearray) -> None:
+    if -0x80000000 <= x < 0x80000000:
+        out += b"i"
+        out += x.to_bytes(4, "little", signed=True)
+    else:
+        raw = x.to_bytes((x.bit_length() + 8) // 8, "little", signed=True)
+        out += b"I"
+        out += _len(len(raw))
+        out += raw
+
+
+def _enc_float(x: float, out: bytearray) -> None:
+    out += b"f"
+    out += _pack_d(x)
+
+
+def _enc_complex(x: complex, out: bytearray) -> None:
+    out += b"c"
+    out += _pack_dd(x.real, x.imag)
+
+
+def _enc_str(x: str, out: bytearray) -> None:
+    raw = x.encode("utf-8", "surrogatepass")
+    n = len(raw)
+    if n < _INLINE_LIMIT:
+        out += b"s"
+        out += n.to_bytes(8, "little")
+        out += raw
+    else:
+        out += b"S"
+        out += _digest(raw)
+
+
+def _enc_buffer(tag: bytes, data: Any, nbytes: int, out: bytearray) -> None:
+    if nbytes < _INLINE_LIMIT:
+        out += tag
+        out += _len(nbytes)
+        out += data
+    else:
+        out += tag.upper()
+        out += _digest(data)
+
+
+def _enc_bytes(x: bytes, out: bytearray) -> None:
+    _enc_buffer(b"b", x, len(x), out)
+
+
+def _enc_bytearray(x: bytearray, out: bytearray) -> None:
+    _enc_buffer(b"y", x, len(x), out)
+
+
+def _enc_memoryview(x: memoryview, out: bytearray) -> None:
+    out += b"m"
+    _enc_str(x.format, out)
+    _enc_tuple(x.shape or (), out)
+    if x.c_contiguous:
+        _enc_buffer(b"b", x, x.nbytes, out)
+    else:
+        data = x.tobytes()
+        _enc_buffer(b"b", data, len(data), out)
+
+
+def _enc_seq(tag: bytes, x: Any, out: bytearray) -> None:
+    out += tag
+    out += _len(len(x))
+    encoders = _ENCODERS
+    for item in x:
+        enc = encoders.get(type(item))
+        if enc is None:
+            _enc_other(item, out)
+        else:
+            enc(item, out)
+
+
+def _enc_tuple(x: tuple[Any, ...], out: bytearray) -> None:
+    _enc_seq(b"(", x, out)
+
+
+def _enc_list(x: list[Any], out: bytearray) -> None:
+    _enc_seq(b"[", x, out)
+
+
+def _encoded(x: Any) -> bytes:
+    buf = bytearray()
+    enc = _ENCODERS.get(type(x))
+    if enc is None:
+        _enc_other(x, buf)
+    else:
+        enc(x, buf)
+    return bytes(buf)
+
+
+def _enc_dict(x: dict[Any, Any], out: bytearray) -> None:
+    out += b"{"
+    out += _len(len(x))
+    for k, v in sorted((_encoded(k), _encoded(v)) for k, v in x.items()):
+        out += k
+        out += v
+
+
+def _enc_set(x: set[Any] | frozenset[Any], out: bytearray) -> None:
+    out += b"<" if type(x) is set else b">"
+    out += _len(len(x))
+    for item in sorted(_encoded(item) for item in x):
+        out += item
+
+
+def _enc_type(x: type, out: bytearray) -> None:
+    out += b"C"
+    _enc_str(f"{_module_name(x.__module__)}.{x.__qualname__}", out)
+
+
+def _enc_module(x: types.ModuleType, out: bytearray) -> None:
+    out += b"M"
+    _enc_str(x.__name__, out)
+
+
+def _enc_function(x: types.FunctionType, out: bytearray) -> None:
+    digest = _identity(x)[0]
+    out += b"L"
+    out += _len(len(digest))
+    out += digest
+
+
+def _is_array(x: Any) -> bool:
+    """A numpy array or scalar, recognised without importing numpy."""
+    return type(x).__module__ == "numpy" and hasattr(x, "__array_interface__") and hasattr(x, "dtype")
+
+
+def _enc_array(x: Any, out: bytearray) -> None:
+    dtype = x.dtype
+    out += b"A"
+    _enc_str(type(x).__qualname__, out)
+    _enc_str(str(dtype.descr) if dtype.fields is not None else dtype.str, out)
+    _enc_tuple(tuple(x.shape), out)
+    if getattr(x, "flags", None) is not None and x.flags.c_contiguous and x.ndim:
+        try:
+            data: Any = memoryview(x)
+        except (TypeError, ValueError):  # dtypes the buffer protocol refuses (datetime64, ...)
+            data = x.tobytes()
+    else:
+        data = x.tobytes()
+    _enc_buffer(b"b", data, x.nbytes, out)
+
+
+def _enc_other(x: Any, out: bytearray) -> None:
+    if _is_array(x) and not x.dtype.hasobject:
+        _enc_array(x, out)
+        return
+    if isinstance(x, functools.partial):
+        out += b"P"
+        _enc_seq(b"(", (x.func, x.args, x.keywords), out)
+        return
+    out += b"p"
+    data = _pickle(x)
+    _enc_buffer(b"b", data, len(data), out)
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles without memo, routing dicts, sets, arrays and functions to the canonical encoder."""
+
+    def persistent_id(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind is dict or kind is set or kind is frozenset or kind is types.FunctionType:
+            return _encoded(obj)
+        if kind.__module__ == "numpy" and _is_array(obj) and not obj.dtype.hasobject:
+            return _encoded(obj)
+        return None
+
+
+def _pickle(x: Any) -> bytes:
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, protocol=5)
+    pickler.fast = True  # no memo: equal values encode alike whatever they share
+    pickler.dump(x)
+    return buffer.getvalue()
+
+
+_ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {
+    type(None): _enc_none,
+    bool: _enc_bool,
+    int: _enc_int,
+    float: _enc_float,
+    complex: _enc_complex,
+    str: _enc_str,
+    bytes: _enc_bytes,
+    bytearray: _enc_bytearray,
+    memoryview: _enc_memoryview,
+    tuple: _enc_tuple,
+    list: _enc_list,
+    dict: _enc_dict,
+    set: _enc_set,
+    frozenset: _enc_set,
+    type: _enc_type,
+    types.ModuleType: _enc_module,
+    types.FunctionType: _enc_function,
+}
+
+
+# ---------------------------------------------------------------------------
+# Function identity, computed once per function object.
+# ---------------------------------------------------------------------------
+
+_identities: weakref.WeakKeyDictionary[Any, tuple[bytes, str]] = weakref.WeakKeyDictionary()
+_in_progress = threading.local()
+
+
+def _module_name(name: str | None) -> str:
+    # Spawned workers import the main script as __mp_main__: same code, same key.
+    return "__main__" if name == "__mp_main__" else (name or "?")
+
+
+def _source(func: types.FunctionType) -> str | None:
+    """The function's source from its ``def`` line (decorators left out), or ``None``."""
+    try:
+        text = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        return None
+    if func.__name__ == "<lambda>":
+        return text
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(("def ", "async def ")):
+            return "\n".join(lines[i:])
+    return text
+
+
+def _code_bytes(code: types.CodeType, out: bytearray) -> None:
+    """Bytecode, names and constants of ``code`` (nested code objects recursively)."""
+    out += b"K"
+    _enc_bytes(code.co_code, out)
+    _enc_tuple(code.co_names, out)
+    _enc_tuple(code.co_varnames, out)
+    out += _len(len(code.co_consts))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _code_bytes(const, out)
+        else:
+            buf = bytearray()
+            enc = _ENCODERS.get(type(const))
+            if enc is None:
+                _enc_other(const, buf)
+            else:
+                enc(const, buf)
+            out += buf
+
+
+def _identity(func: Any) -> tuple[bytes, str]:
+    """``(digest, "module.qualname")`` of ``func``, cached per function object."""
+    try:
+        cached = _identities.get(func)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None:
+        return cached
+    stack: set[int] = getattr(_in_progress, "ids", None) or set()
+    _in_progress.ids = stack
+    name = f"{_module_name(getattr(func, '__module__', None))}.{getattr(func, '__qualname__', type(func).__qualname__)}"
+    if id(func) in stack:  # a recursive closure refers to itself
+        return b"R" + name.encode(), name
+    stack.add(id(func))
+    try:
+        out = bytearray(b"F")
+        _enc_str(name, out)
+        if isinstance(func, types.FunctionType):
+            source = _source(func)
+            if source is not None:
+                _enc_str(source, out)
+            else:
+                _code_bytes(func.__code__, out)
+            _enc_seq(b"(", func.__defaults__ or (), out)
+            _enc_dict(func.__kwdefaults__ or {}, out)
+            cells = func.__closure__ or ()
+            for var, cell in zip(func.__code__.co_freevars, cells):
+                _enc_str(var, out)
+                try:
+                    value = cell.cell_contents
+                except ValueError:  # an empty cell (variable not assigned yet)
+                    out += b"E"
+                    continue
+                try:
+                    out += _encoded(value)
+                except RecursionError as exc:
+                    msg = f"closure variable {var!r} of {name} refers to itself"
+                    raise UnhashableInputError(msg) from exc
+                except UnhashableInputError:
+                    raise
+                except Exception as exc:
+                    msg = f"closure variable {var!r} of {name} cannot be hashed ({type(exc).__name__}: {exc})"
+                    raise UnhashableInputError(msg) from exc
+        else:
+            out += _encoded(func)
+        result = (_digest(bytes(out)), name)
+    finally:
+        stack.discard(id(func))
+    try:
+        _identities[func] = result
+    except TypeError:  # not weak-referenceable: recomputed each time
+        pass
+    return result
+
+
+# ---------------------------------------------------------------------------
 
 
 def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> str:
-    """Return the cache key of calling ``func`` with ``inputs``."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{func.__module__}:{func.__qualname__}".encode())
-    try:
-        h.update(pickle.dumps(sorted(inputs.items()), protocol=5))
-    except Exception as exc:
-        raise UnhashableInputError(str(exc)) from exc
-    return h.hexdigest()
+    """Return the cache key of calling ``func`` with ``inputs`` (arguments by name).
+
+    ``"<module>.<qualname>:<algorithm><32 hex digits>"``; see the module docstring for
+    what the key does and does not track. Raises :class:`UnhashableInputError` naming
+    the argument when one cannot be hashed.
+    """
+    digest, name = _identity(func)
+    out = bytearray(_VERSION)
+    out += digest
+    encoders = _ENCODERS
+    for arg in sorted(inputs):
+        value = inputs[arg]
+        _enc_str(arg, out)
+        enc = encoders.get(type(value))
+        try:
+            if enc is None:
+                _enc_other(value, out)
+            else:
+                enc(value, out)
+        except UnhashableInputError:
+            raise
+        except RecursionError as exc:
+            msg = f"argument {arg!r} of {name} refers to itself and cannot be hashed"
+            raise UnhashableInputError(msg) from exc
+        except Exception as exc:
+            msg = f"argument {arg!r} of {name} cannot be hashed ({type(exc).__name__}: {exc})"
+            raise UnhashableInputError(msg) from exc
+    return f"{name}:{_ALGO}{_hexdigest(out)}"
