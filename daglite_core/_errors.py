@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -82,7 +82,7 @@ class PluginError(DagliteError):
 class BackendError(DagliteError, ValueError):
     """An unknown backend name; the message lists the known ones."""
 
-    def __init__(self, name: str, known: Sequence[str]) -> None:
+    def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)
         super().__init__(f"Unknown backend {name!r}; known backends: {', '.join(self.known)}")

@@ -397,7 +397,7 @@ def provide_dataset_store(spec: Any, settings: DagliteSettings) -> DatasetStore 
 
 
 @hookspec
-def provide_dataset_formats() -> list[DatasetFormat]:
+def provide_dataset_formats() -> list[DatasetFormat] | None:
     """Return dataset formats to add to the format registry.
 
     Collected from every plugin when a dataset store builds its registry.
@@ -409,7 +409,7 @@ def provide_dataset_formats() -> list[DatasetFormat]:
 
 
 @hookspec
-def provide_backends() -> list[type[Backend]]:
+def provide_backends() -> list[type[Backend]] | None:
     """Return backend classes that :func:`~daglite_core.map_tasks` can run on.
 
     Each class has a ``name`` and ``aliases``; it is instantiated once per session

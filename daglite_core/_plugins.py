@@ -228,7 +228,8 @@ def _adapt(impl: _Impl, spec: _Spec) -> Callable[..., Any]:
         return impl.function
     params = ", ".join(spec.argnames)
     passed = ", ".join(f"{a}={a}" for a in impl.argnames)
-    return eval(f"lambda {params}: fn({passed})", {"fn": impl.function})  # noqa: S307
+    adapter: Callable[..., Any] = eval(f"lambda {params}: fn({passed})", {"fn": impl.function})  # noqa: S307
+    return adapter
 
 
 class PluginSet:

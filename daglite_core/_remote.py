@@ -156,7 +156,8 @@ class RemoteRunner:
         state, recorder = _worker_state(self.config)
         task = self.task
         fast = task._plain and not state.observed and not task.is_async and not task.is_generator
-        recorder.events = events = []
+        events: list[tuple[str, tuple[Any, ...]]] = []
+        recorder.events = events
         outcomes = []
         session = SESSION.set(state)
         in_map = IN_MAP.set(True)

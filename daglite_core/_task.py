@@ -7,7 +7,7 @@ import inspect
 import os
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 
 from . import _lifecycle
@@ -199,7 +199,7 @@ class BaseTask(Generic[P, R]):
         # @task on a method: bind like a function does.
         if obj is None:
             return self
-        return functools.partial(self, obj)
+        return functools.partial(cast(Any, self), obj)
 
     def __reduce__(self) -> Any:
         # By reference when importable (module-level functions), else by value.
@@ -334,21 +334,21 @@ def find_task(name: str) -> BaseTask[..., Any]:
 
 class _TaskDecorator(Protocol):
     @overload
-    def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...
+    def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...
+    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...
+    def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, func: Callable[P, R]) -> SyncTask[P, R]: ...
 
 
 @overload
-def task(func: Callable[P, AsyncGenerator[Y, Any]], /) -> AsyncTaskStream[P, Y]: ...
+def task(func: Callable[P, AsyncGenerator[Y, Any]], /) -> AsyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
 @overload
-def task(func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
+def task(func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...  # type: ignore[overload-overlap]
 @overload
-def task(func: Callable[P, Generator[Y, Any, Any]], /) -> SyncTaskStream[P, Y]: ...
+def task(func: Callable[P, Generator[Y, Any, Any]], /) -> SyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
 @overload
 def task(func: Callable[P, R], /) -> SyncTask[P, R]: ...
 @overload

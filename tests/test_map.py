@@ -262,16 +262,21 @@ class TestGather:
             asyncio.run(d.gather_tasks(inc, [1], max_concurrency=0))
 
 
+SQUARE_RUNS: list[int] = []
+
+
+@d.task(cache=True, dataset="sq/{map_index}.json")
+def square(x: int) -> int:
+    SQUARE_RUNS.append(x)  # a global: closure values are part of the cache key
+    return x * x
+
+
 def test_cache_and_datasets_from_thread_workers() -> None:
     from core_stores import Providers
 
     providers = Providers()
-    runs = []
-
-    @d.task(cache=True, dataset="sq/{map_index}.json")
-    def square(x: int) -> int:
-        runs.append(x)
-        return x * x
+    runs = SQUARE_RUNS
+    runs.clear()
 
     with d.session(plugins=[providers], backend="thread", settings=d.DagliteSettings(max_workers=4)):
         assert d.map_tasks(square, range(40)) == [x * x for x in range(40)]

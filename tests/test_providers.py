@@ -76,7 +76,7 @@ class TestCache:
         cached = d.task(cache=store)(square)
         cached(4)
         store.broken.update(store.data)
-        with pytest.warns(d.CacheWarning, match=r"Task 'square': cache entry \w+ is unreadable and was dropped \(entry is truncated\)"):
+        with pytest.warns(d.CacheWarning, match=r"Task 'square': cache entry \S+ is unreadable and was dropped \(entry is truncated\)"):
             assert cached(4) == 16
         assert runs == [4, 4]
 
