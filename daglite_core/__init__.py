@@ -43,7 +43,7 @@ from ._protocols import (
     Reporter,
     WorkItem,
 )
-from ._session import Workflow, async_session, session, workflow
+from ._session import Workflow, active_session, async_session, session, workflow
 from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
@@ -75,6 +75,7 @@ __all__ = [
     "TaskTimeoutError",
     "WorkItem",
     "Workflow",
+    "active_session",
     "add_hookspecs",
     "async_session",
     "call_hook",
