@@ -171,3 +171,9 @@ def test_settings_evolve() -> None:
         s.backend = "x"  # type: ignore[misc]
 
 
+
+
+def test_the_pytest_fixture_records_calls_outside_sessions(daglite_recorder: RecordingPlugin) -> None:
+    one()
+    assert daglite_recorder.names() == ["before_node_execute", "after_node_execute"]
+    assert daglite_recorder.of("after_node_execute")[0]["result"] == 1

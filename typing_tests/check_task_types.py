@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any
+from typing import Any, assert_type
 
-from typing_extensions import assert_type
 
 import daglite_core as d
 
