@@ -92,46 +92,30 @@ class SessionState:
 
     def cache_store(self, spec: Any, task_name: str) -> CacheStore:
         """The cache store for ``spec`` (``None``: the session's), created once."""
-        if spec is None:
-            spec = self.cache_spec
-        if spec is not None and not isinstance(spec, (str, bytes, os.PathLike)):
-            return spec  # type: ignore[no-any-return]
-        key = _store_key(spec)
-        store = self._cache_stores.get(key)
-        if store is None:
-            with self._lock:
-                store = self._cache_stores.get(key)
-                if store is None:
-                    store = self.plugins.first("provide_cache_store", spec=spec, settings=self.settings)
-                    if store is None:
-                        msg = (
-                            f"Task {task_name!r} has cache=True but no cache store plugin is "
-                            "installed or enabled; install one with: pip install daglite-diskcache"
-                        )
-                        raise MissingPluginError(msg)
-                    self._cache_stores[key] = store
-        return store
+        what = f"Task {task_name!r} has cache=True but"
+        return self._store(spec, self.cache_spec, self._cache_stores, "provide_cache_store", what, "cache", "daglite-diskcache")  # type: ignore[no-any-return]
 
     def dataset_store(self, spec: Any, what: str) -> DatasetStore:
         """The dataset store for ``spec`` (``None``: the session's), created once."""
+        return self._store(spec, self.dataset_spec, self._dataset_stores, "provide_dataset_store", f"{what} needs a dataset store but", "dataset", "daglite-datasets")  # type: ignore[no-any-return]
+
+    def _store(self, spec: Any, default: Any, made: dict[Any, Any], hook: str, what: str, kind: str, plugin: str) -> Any:
+        """A store object given as such, or the one ``hook`` provides for a path (once per spec)."""
         if spec is None:
-            spec = self.dataset_spec
+            spec = default
         if spec is not None and not isinstance(spec, (str, bytes, os.PathLike)):
-            return spec  # type: ignore[no-any-return]
+            return spec
         key = _store_key(spec)
-        store = self._dataset_stores.get(key)
+        store = made.get(key)
         if store is None:
             with self._lock:
-                store = self._dataset_stores.get(key)
+                store = made.get(key)
                 if store is None:
-                    store = self.plugins.first("provide_dataset_store", spec=spec, settings=self.settings)
+                    store = self.plugins.first(hook, spec=spec, settings=self.settings)
                     if store is None:
-                        msg = (
-                            f"{what} needs a dataset store but no dataset store plugin is "
-                            "installed or enabled; install one with: pip install daglite-datasets"
-                        )
+                        msg = f"{what} no {kind} store plugin is installed or enabled; install one with: pip install {plugin}"
                         raise MissingPluginError(msg)
-                    self._dataset_stores[key] = store
+                    made[key] = store
         return store
 
     # -- backends -----------------------------------------------------------
