@@ -1,0 +1,71 @@
+"""Interpreter start and imports: fresh ``python -c`` processes, sampled interleaved.
+
+Each figure is reported minus ``python -c pass`` measured in the same round.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import peers
+from _harness import Case, Group, per_item
+from env import Env
+
+COMMANDS = {
+    "startup.pass": ("`python -c pass`", "pass"),
+    "startup.pluggy_attrs": ("`import pluggy, attrs`", "import pluggy, attrs"),
+    "startup.core": ("`import daglite_core`", "import daglite_core"),
+    "startup.old": ("`import daglite` (0.9)", "import daglite"),
+}
+
+
+def _spawn(code: str) -> int:
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return 1
+
+
+def import_profile(module: str = "daglite_core", top: int = 12) -> str:
+    """The slowest imports under ``module`` by ``-X importtime`` (self time, µs)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        parts = line.split("|")
+        rows.append((int(parts[0].split(":")[1]), int(parts[1]), parts[2].rstrip()))
+    rows.sort(reverse=True)
+    lines = ["self µs | cumulative µs | module (-X importtime)"]
+    lines += [f"{s:7d} | {c:13d} | {name}" for s, c, name in rows[:top]]
+    return "\n".join(lines)
+
+
+def _derive(values: dict[str, float]) -> dict[str, float]:
+    base = values["startup.pass"]
+    derived = {}
+    for key in ("startup.pluggy_attrs", "startup.core", "startup.old"):
+        if key in values:
+            derived[key + "_net"] = values[key] - base
+    return derived
+
+
+def build(env: Env) -> list[Group]:
+    """The ``startup`` group (derived: each import minus ``pass``)."""
+    reason = peers.skip_reason("daglite")
+    cases = []
+    for key, (label, code) in COMMANDS.items():
+        if key == "startup.old" and reason is not None:
+            cases.append(Case(key, label, skip=reason))
+            continue
+        cases.append(Case(key, label, per_item(lambda code=code: _spawn(code)), batch=True,
+                          explain=import_profile if key == "startup.core" else None))
+    labels = {
+        "startup.pluggy_attrs_net": "`import pluggy, attrs` minus `pass`",
+        "startup.core_net": "`import daglite_core` minus `pass`",
+        "startup.old_net": "`import daglite` (0.9) minus `pass`",
+    }
+    if reason is not None:
+        cases.append(Case("startup.old_net", labels.pop("startup.old_net"), skip=reason))
+    return [Group("startup", cases, 3 if env.smoke else 7, env.target_seconds, derive=_derive, labels=labels)]

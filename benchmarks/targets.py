@@ -1,0 +1,76 @@
+"""The targets (from the benchmark issue), the informational rows, and the peer comparisons.
+
+Every target is a same-run ratio ``num / den <= limit``, or for the two wall-clock
+targets an absolute limit on ``num`` (``den`` is ``None``, ``limit`` in seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the targets table.
+
+    :ivar quantity: what is measured.
+    :ivar num: the measured case's key.
+    :ivar den: the same-run reference case's key, or ``None`` for an absolute limit.
+    :ivar limit: the ratio limit, or seconds when ``den`` is ``None``.
+    :ivar den_label: the reference's short name, for the table.
+    """
+
+    quantity: str
+    num: str
+    den: str | None
+    limit: float
+    den_label: str = ""
+
+
+TARGETS = [
+    Row("task call in a session, no plugin", "calls.core_session", "calls.f_hook", 1.0, "F_hook"),
+    Row("task call in a session, one observer plugin (before+after)", "calls.core_plugin1", "calls.f_hook", 2.5, "F_hook"),
+    Row("task call outside any session", "calls.core_bare", "calls.core_session", 1.5, "in-session call"),
+    Row("generator task, per yielded item (1 plugin with node_iteration)", "calls.core_gen_item", "calls.f_hook", 1.5, "F_hook"),
+    Row("session open + close", "session.core", None, 1e-3),
+    Row("cache hit, small arguments (daglite-diskcache)", "cache.core_hit", "cache.diskcache_get", 2.5, "raw diskcache get"),
+    Row("cache key of an 8 MB numpy array (`default_cache_hash`)", "keys.core_ndarray", None, 1e-3),
+    Row("map_tasks thread, per item", "fanout.core_thread", "fanout.tpe_submit", 1.5, "TPE submit+result"),
+    Row("map_tasks process, per item", "fanout.core_process", "fanout.ppe_map100", 2.0, "PPE.map chunksize=100"),
+    Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
+]
+
+INFO = [
+    Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
+    Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
+    Row("cache key of an 8 MB ndarray against the xxh3_128 floor", "keys.core_ndarray", "keys.xxh3_ndarray", 0.0, "xxh3_128 of the buffer"),
+    Row("cache key, small arguments", "keys.core_small", None, 0.0),
+    Row("cache key, 1 MB bytes", "keys.core_1mb", None, 0.0),
+]
+
+PEERS = [
+    ("task call, no session", "calls.core_bare", "calls.old_bare"),
+    ("task call in a session, no plugin", "calls.core_session", "calls.old_session"),
+    ("task call in a session, 1 observer plugin", "calls.core_plugin1", "calls.old_plugin1"),
+    ("generator task, per item (1 plugin)", "calls.core_gen_item", "calls.old_gen_item"),
+    ("session open + close", "session.core", "session.old"),
+    ("cache hit, small arguments", "cache.core_hit", "cache.old_hit"),
+    ("cache key, 8 MB ndarray", "keys.core_ndarray", "keys.old_ndarray"),
+    ("map_tasks thread, per item", "fanout.core_thread", "fanout.old_thread"),
+    ("map_tasks process, per item", "fanout.core_process", "fanout.old_process"),
+    ("`import` minus `pass`", "startup.core_net", "startup.old_net"),
+]
+"""(quantity, the core's case, daglite 0.9's case): the core's time / daglite's."""
+
+OTHER_PEERS = [
+    ("cache hit against joblib.Memory hit", "cache.core_hit", "cache.joblib_hit"),
+    ("cache key of the ndarray against `joblib.hash`", "keys.core_ndarray", "keys.joblib_ndarray"),
+]
+
+SKIPPED_ROWS = [
+    ("map_tasks dask, per item, against raw `client.map` (DESIGN §8)",
+     "skipped: there is no dask backend yet (daglite-dask is not written)"),
+]
+
+WHY: dict[str, str] = {}
+"""Known explanations for rows that are not met, by numerator key (filled from analysis)."""
