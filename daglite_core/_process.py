@@ -1,0 +1,342 @@
+"""The ``process`` backend: ``map_tasks`` items in batches on a pool of worker processes.
+
+Workers: ``settings.workers`` processes of the ``settings.mp_start_method``
+context (else the platform default), started when a map first needs them and
+reused by every map of the session (or of the process, outside a session); a
+session's pool is shut down when the session ends (a stop message, a grace of
+2 s, then SIGKILL), so no child process outlives it. Maps on one backend take
+turns: a map called from another thread while one runs waits for it.
+
+Batches: a map's items go out in batches of ``ceil(n / (4 × workers))`` items
+(at most 512), so uneven items still balance while the per-item cost stays near
+``ProcessPoolExecutor.map(chunksize=100)``. The task and the session's worker
+config are pickled once per map and sent once per worker, then only items travel.
+Tasks pickle by reference when importable; what stdlib pickle cannot send goes
+through ``cloudpickle`` when it is installed. A task that cannot be sent at all
+is a ``pickle.PicklingError`` naming it, before any item runs; an item whose
+arguments cannot be pickled, or whose result cannot be pickled back, fails alone
+(its error names the task, the item and the cause).
+
+Where hooks fire:
+
+* ``before_map``/``after_map``, ``before_session_start``/``after_session_end`` and
+  the provider hooks of the session's plugins: in the session's process.
+* Node hooks (``before/after_node_execute``, ``on_node_error``, retries,
+  ``node_iteration``, ``on_cache_hit``), dataset hooks and ``on_report``: in the
+  worker, for plugins that declare ``daglite_in_workers = True`` (pickled, one copy
+  per worker process, kept for the session); for every other plugin they are
+  recorded in the worker and replayed in the session's process, in order, when the
+  item's batch comes back (``reporter.report`` from a worker arrives that way).
+* The task body, its cache reads and writes and its dataset saves: in the worker.
+* Items lost with their worker (death, timeout kill) fire ``on_node_error`` in the
+  session's process (their worker-side events are lost with the worker).
+
+Failures and timeouts:
+
+* A failing item is an error outcome; the other items run; ``map_tasks`` then
+  raises ``MapError`` naming every failing index (worker tracebacks are kept as
+  the ``__cause__`` of the original errors).
+* A worker that dies (``os._exit``, a segfault, the OOM killer) is noticed at once
+  through its process sentinel and replaced. If its batch held one item, that
+  item fails with :class:`WorkerDiedError` (naming the exit code or signal). If it
+  held several, each of them runs again in a batch of its own, so that only the
+  culprit fails: items of that batch that had finished in the dead worker run a
+  second time (their events were lost with the worker, so plugins see one run).
+* With ``timeout=T`` items go one per batch, and the coordinator gives each batch
+  ``(T + 0.5) × (retries + 1) + 1`` seconds. The worker's own per-attempt timer
+  normally answers first (``TaskTimeoutError``, retries as usual); because the
+  attempt's thread is then abandoned still running, that worker is killed and
+  replaced right after its batch comes back. A body that holds the GIL (or
+  otherwise keeps the worker from answering) is killed with SIGKILL when the
+  batch's deadline passes: the item fails with ``TaskTimeoutError``, the other
+  items go on.
+* Ctrl-C (or any error) in the session's process kills the busy workers; the next
+  map starts fresh ones. Workers ignore ``SIGINT`` themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import pickle
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from multiprocessing.connection import wait
+from typing import Any, ClassVar
+
+import attrs
+
+from ._lifecycle import AttemptTimeout
+from ._pool import LOST, Pool, Worker, decode_reply, dumps
+from ._protocols import ItemRunner, Outcome, WorkItem
+from ._settings import DagliteSettings
+
+MAX_BATCH = 512
+BATCHES_PER_WORKER = 4
+
+
+class WorkerDiedError(RuntimeError):
+    """The worker process running an item died before answering."""
+
+
+def batch_size(items: int, workers: int) -> int:
+    """Items per batch: about four batches per worker, at most :data:`MAX_BATCH`."""
+    return max(1, min(MAX_BATCH, math.ceil(items / (workers * BATCHES_PER_WORKER))))
+
+
+def _how(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+@attrs.frozen(slots=True)
+class Batch:
+    """Items sent together to one worker, and their positions in the map's outcome list."""
+
+    positions: Sequence[int]
+    items: Sequence[WorkItem]
+
+
+class ProcessBackend:
+    """Runs ``map_tasks`` items on a pool of worker processes (see the module docstring)."""
+
+    name: ClassVar[str] = "process"
+    aliases: ClassVar[tuple[str, ...]] = ("processes", "multiprocessing")
+
+    def __init__(self, settings: DagliteSettings) -> None:
+        self.settings = settings
+        self.pool = Pool(settings.workers, settings.mp_start_method)
+        self._lock = threading.Lock()
+        self._tokens = itertools.count(1)
+
+    def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> list[Outcome]:
+        """Run every item in the workers; one outcome per item, in input order."""
+        with self._lock:
+            return _MapRun(self.pool, runner, items, next(self._tokens)).run()
+
+    def close(self) -> None:
+        """Stop every worker (waiting up to 2 s for each to exit, then killing it)."""
+        with self._lock:
+            self.pool.close()
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the live workers (for tests and diagnostics)."""
+        return [w.pid for w in self.pool.workers]
+
+
+def _task_name(runner: ItemRunner) -> str:
+    task = getattr(runner, "task", None)
+    return str(getattr(task, "name", "?"))
+
+
+def _runner_blob(runner: ItemRunner) -> bytes:
+    remote = runner.remote()
+    try:
+        return dumps(remote)
+    except Exception as exc:
+        msg = (
+            f"Task {_task_name(runner)!r} cannot be sent to a worker process of the process backend "
+            f"({type(exc).__name__}: {exc}). Define the task (and the session's worker plugins, stores "
+            "and options) at module level so they pickle by reference, or install cloudpickle."
+        )
+        raise pickle.PicklingError(msg) from exc
+
+
+def _arguments_error(runner: ItemRunner, item: WorkItem, exc: Exception) -> pickle.PicklingError:
+    culprits = []
+    for position, arg in enumerate(item.args):
+        try:
+            dumps(arg)
+        except Exception:  # noqa: BLE001 - only for the message
+            culprits.append(f"argument {position} ({type(arg).__qualname__})")
+    which = ", ".join(culprits) or "its arguments"
+    msg = (
+        f"item {item.index}: {which} cannot be pickled to send it to a worker process "
+        f"({type(exc).__name__}: {exc}); pass module-level, picklable values or install cloudpickle"
+    )
+    error = pickle.PicklingError(msg)
+    error.__cause__ = exc
+    return error
+
+
+class _MapRun:
+    """One ``map_tasks`` call on the pool: the queue, the workers' batches, the outcomes."""
+
+    def __init__(self, pool: Pool, runner: ItemRunner, items: Sequence[WorkItem], token: int) -> None:
+        self.pool = pool
+        self.runner = runner
+        self.token = token
+        self.blob = _runner_blob(runner)
+        self.timeout = runner.timeout
+        retries = int(getattr(runner, "retries", 0))
+        self.limit = None if self.timeout is None else (self.timeout + 0.5) * (retries + 1) + 1
+        size = 1 if self.timeout is not None else batch_size(len(items), pool.size)
+        self.queue: deque[Batch] = deque(
+            Batch(range(start, min(start + size, len(items))), items[start : start + size])
+            for start in range(0, len(items), size)
+        )
+        self.outcomes: list[Outcome | None] = [None] * len(items)
+
+    def run(self) -> list[Outcome]:
+        for worker in list(self.pool.workers):
+            if not worker.process.is_alive():
+                self.pool.kill(worker)  # died while idle: just replace it
+        try:
+            while True:
+                self._dispatch()
+                busy = [w for w in self.pool.workers if w.batch is not None]
+                if not busy:
+                    break
+                replies = self._wait(busy)
+                # Refill the workers that answered before decoding their replies,
+                # so they do not sit idle while this process unpickles.
+                self._dispatch()
+                for worker, batch, data in replies:
+                    self._absorb(worker, batch, data)
+        except BaseException:
+            for worker in list(self.pool.workers):
+                if worker.batch is not None:
+                    self.pool.kill(worker)
+            raise
+        missing = [i for i, o in enumerate(self.outcomes) if o is None]
+        if missing:  # pragma: no cover - every path above answers its items
+            msg = f"process backend lost the outcomes of items {missing}"
+            raise AssertionError(msg)
+        return self.outcomes  # type: ignore[return-value]
+
+    # -- sending ---------------------------------------------------------------
+
+    def _idle_worker(self) -> Worker | None:
+        for worker in self.pool.workers:
+            if worker.batch is None:
+                return worker
+        if len(self.pool.workers) < self.pool.size:
+            return self.pool.spawn()
+        return None
+
+    def _dispatch(self) -> None:
+        while self.queue:
+            worker = self._idle_worker()
+            if worker is None:
+                return
+            batch = self.queue.popleft()
+            data = self._encode(worker, batch)
+            if data is None:
+                continue
+            worker.batch = batch
+            worker.token = self.token
+            worker.since = time.monotonic()
+            worker.deadline = None if self.limit is None else worker.since + self.limit
+            try:
+                worker.send(data)
+            except OSError:
+                self._lost(worker)
+
+    def _encode(self, worker: Worker, batch: Batch) -> bytes | None:
+        """The batch's message; unpicklable items fail here and are left out."""
+        blob = self.blob if worker.token != self.token else None
+        try:
+            return dumps((self.token, blob, [(item.index, item.args) for item in batch.items]))
+        except Exception:  # noqa: BLE001 - find the culprits one by one
+            pass
+        kept_positions, kept = [], []
+        for position, item in zip(batch.positions, batch.items):
+            try:
+                dumps(item.args)
+            except Exception as exc:  # noqa: BLE001 - the item's outcome
+                self.outcomes[position] = self.runner.fail(item, _arguments_error(self.runner, item, exc))
+            else:
+                kept_positions.append(position)
+                kept.append(item)
+        if kept:
+            self.queue.appendleft(Batch(kept_positions, kept))
+        return None
+
+    # -- receiving ---------------------------------------------------------------
+
+    def _wait(self, busy: list[Worker]) -> list[tuple[Worker, Batch, bytes]]:
+        """Wait for replies, deaths or a deadline; return the replies read (workers now idle)."""
+        owners: dict[Any, Worker] = {}
+        for worker in busy:
+            owners[worker.conn] = worker
+            owners[worker.process.sentinel] = worker
+        deadlines = [w.deadline for w in busy if w.deadline is not None]
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        ready = set(wait(list(owners), timeout))
+        replies = []
+        for worker in busy:
+            if worker.conn in ready:
+                try:
+                    data = worker.conn.recv_bytes()
+                except (EOFError, OSError):
+                    self._lost(worker)
+                    continue
+                replies.append((worker, worker.batch, data))
+                worker.batch, worker.deadline = None, None
+                if worker.process.sentinel in ready:
+                    self.pool.kill(worker)  # answered, then died: only replace it
+            elif worker.process.sentinel in ready:
+                self._lost(worker)
+            elif worker.deadline is not None and time.monotonic() >= worker.deadline:
+                self._expired(worker)
+        return replies
+
+    def _absorb(self, worker: Worker, batch: Batch, data: bytes) -> None:
+        """Decode a reply, replay its events and keep its outcomes."""
+        try:
+            reply = decode_reply(data)
+        except Exception as exc:  # noqa: BLE001 - the batch's outcome
+            cause = pickle.UnpicklingError(
+                f"the worker's reply could not be unpickled in the session's process ({type(exc).__name__}: {exc})"
+            )
+            cause.__cause__ = exc
+            self._fail(batch, cause)
+            return
+        if reply[0] == LOST:
+            worker.token = None
+            self._fail(batch, pickle.UnpicklingError(reply[1]))
+            return
+        remote = reply[1]
+        for position, outcome in zip(batch.positions, self.runner.absorb(remote)):
+            self.outcomes[position] = outcome
+        if remote.retire and worker in self.pool.workers:
+            # A timed-out attempt's thread still runs in it: replace the worker. A
+            # batch already sent to it goes back to the queue, whole, to run again.
+            if worker.batch is not None:
+                self.queue.appendleft(worker.batch)
+            self.pool.kill(worker)
+
+    def _fail(self, batch: Batch, error: BaseException) -> None:
+        for position, item in zip(batch.positions, batch.items):
+            self.outcomes[position] = self.runner.fail(item, error)
+
+    def _lost(self, worker: Worker) -> None:
+        batch = worker.batch
+        code = self.pool.kill(worker)
+        if len(batch.items) > 1:
+            # Find the culprit: every item of the batch runs again on its own.
+            singles = [Batch((p,), (item,)) for p, item in zip(batch.positions, batch.items)]
+            self.queue.extendleft(reversed(singles))
+            return
+        item = batch.items[0]
+        msg = f"the worker process {worker.pid} died ({_how(code)}) while running item {item.index}"
+        self._fail(batch, WorkerDiedError(msg))
+
+    def _expired(self, worker: Worker) -> None:
+        batch = worker.batch
+        self.pool.kill(worker)
+        msg = (
+            f"attempt timed out after {self.timeout:g} s; the worker process {worker.pid} did not answer "
+            f"within {self.limit:g} s and was killed"
+        )
+        self._fail(batch, AttemptTimeout(msg))
