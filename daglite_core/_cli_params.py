@@ -33,13 +33,17 @@ from __future__ import annotations
 import argparse
 import collections.abc
 import datetime
+import decimal
 import enum
+import fractions
 import inspect
 import json
 import os
+import pathlib
 import re
 import types
 import typing
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +63,9 @@ _SEQUENCES: dict[Any, type] = {
     typing.Set: set,  # noqa: UP006
 }
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", bool: "BOOL"}
+# Types whose constructor turns the command line's text into a value (paths too).
+# Any other class is refused: calling an arbitrary class with a string is a guess.
+_FROM_TEXT = frozenset({int, float, str, complex, decimal.Decimal, fractions.Fraction, uuid.UUID})
 
 
 class ParameterError(Exception):
@@ -101,7 +108,7 @@ def split_docstring(doc: str) -> tuple[str, dict[str, str]]:
             params[current] = field.group(2)
             continue
         if stripped in ("Args:", "Arguments:", "Parameters:"):
-            in_args, args_indent, current = True, indent
+            in_args, args_indent, current = True, indent, None
             continue
         if in_args:
             if stripped and indent <= args_indent:
@@ -165,8 +172,7 @@ def _scalar(tp: Any) -> tuple[Callable[[str], Any], str]:
         return _json_object, "JSON"
     if tp is bool:
         raise ParameterError("bool")
-    if isinstance(tp, type) and typing.get_origin(tp) is None:
-        # int, float, str, Path, Decimal, Fraction...: the type converts a string itself.
+    if isinstance(tp, type) and (tp in _FROM_TEXT or issubclass(tp, pathlib.PurePath)):
         return tp, _METAVARS.get(tp, tp.__name__.upper())
     raise ParameterError(_type_name(tp))
 
