@@ -511,13 +511,13 @@ def test_version_lists_the_core_and_each_enabled_plugin(project: Path, plugin_si
     assert bare.stdout.splitlines()[1] == "plugins: none"
 
 
-def test_plugin_subcommand_runs_and_its_exit_code_is_kept(project: Path, plugin_site: Path) -> None:
+def test_hook_provide_cli_commands_adds_a_subcommand_whose_exit_code_is_kept(project: Path, plugin_site: Path) -> None:
     proc = daglite(project, "hello", "world", env=_plugin_env(plugin_site))
     assert (proc.returncode, proc.stdout) == (3, "hello world\n")
     assert "hello" in daglite(project, "--help", env=_plugin_env(plugin_site)).stdout
 
 
-def test_plugin_run_option_adds_a_session_plugin(project: Path, plugin_site: Path) -> None:
+def test_hook_provide_run_options_and_provide_run_plugins_add_a_session_plugin(project: Path, plugin_site: Path) -> None:
     env = _plugin_env(plugin_site)
     assert "--shout" in daglite(project, "run", "flows.py:squares", "--help", env=env).stdout
     quiet = daglite(project, "run", "flows.py:failing", "--help", env=env)
@@ -538,7 +538,7 @@ def test_plugin_flag_loads_a_disabled_plugin_for_the_run(project: Path, plugin_s
     assert "OBSERVER session started" in with_flag.stderr
 
 
-def test_a_plugin_whose_commands_hook_raises_does_not_break_the_cli(project: Path, plugin_site: Path) -> None:
+def test_hook_provide_cli_commands_that_raises_does_not_break_the_cli(project: Path, plugin_site: Path) -> None:
     _fake_distribution(plugin_site, "raising_plugin", "1.0", "[daglite]\nraising = raising_plugin\n", {"raising_plugin": RAISING_COMMANDS})
     proc = daglite(project, "plugins", env=_plugin_env(plugin_site))
     assert proc.returncode == 0
