@@ -1,0 +1,72 @@
+"""``sig.kwargs``: a signature's bound keyword arguments, checked on every change."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ._errors import SignatureError
+
+Checker = Callable[[Mapping[str, Any]], None]
+
+
+class BoundKwargs(dict[str, Any]):
+    """A ``dict`` of bound kwargs whose changes are validated before they apply.
+
+    ``update``, ``aupdate``, item assignment, ``setdefault`` and ``|=`` reject a name
+    the task does not accept, and a name that is where the signature receives a
+    result or an error as a callback (see :meth:`guard`). A call merges a snapshot
+    taken when it starts, so an update affects later calls only.
+    """
+
+    def __init__(self, owner: str, check: Checker, initial: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._owner = owner
+        self._check = check
+        self._guards: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.update(initial)
+
+    def guard(self, name: str, reason: str) -> None:
+        """Forbid binding ``name`` from now on (``reason`` explains why, in errors)."""
+        with self._lock:
+            if name in self:
+                msg = f"Signature {self._owner!r}: bound kwarg {name!r} collides with {reason}"
+                raise SignatureError(msg)
+            self._guards.setdefault(name, reason)
+
+    def _validate(self, new: Mapping[str, Any]) -> None:
+        for name in new:
+            reason = self._guards.get(name)
+            if reason is not None:
+                msg = f"Signature {self._owner!r}: cannot bind {name!r}: it is {reason}"
+                raise SignatureError(msg)
+        self._check(new)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        new = dict(*args, **kwargs)
+        with self._lock:
+            self._validate(new)
+            super().update(new)
+
+    async def aupdate(self, *args: Any, **kwargs: Any) -> None:
+        """``update`` for async code (MageFlow's spelling); applies at once."""
+        self.update(*args, **kwargs)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.update({name: value})
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name not in self:
+            self.update({name: default})
+        return self[name]
+
+    def __ior__(self, other: Iterable[Any]) -> BoundKwargs:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain copy, taken atomically."""
+        with self._lock:
+            return dict(self)

@@ -1,0 +1,243 @@
+"""What signatures, chains and swarms share: callbacks, checks when attaching, calling.
+
+Semantics every node follows:
+
+* **Template, not instance.** A node is a blueprint: calling it (or reaching it
+  as a callback) runs it afresh each time, so a callback shared by two parents
+  runs once per parent outcome, and a signature can be called many times.
+* **One final outcome, one dispatch.** Callbacks fire after the call's final
+  outcome: after retries, a cache hit being a success whose value is the result.
+  ``KeyboardInterrupt``/``SystemExit``/``CancelledError`` abort the call and fire
+  no callback.
+* **Input errors are the caller's.** An input rejected by validation before the
+  node runs raises :class:`InputError` and fires no callback (like calling a
+  function with wrong arguments). Inside a chain, a later step's input is not the
+  caller's: its rejection is that step's failure.
+* **Checks happen when attaching.** Every callback is checked against its parent
+  when it is attached (at signing time), and cycles are rejected then.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ._dispatch import DISPATCH_MODES, dispatch_async, dispatch_sync, settle
+from ._errors import CycleError, SignatureError, TaskOutcome
+from ._params import Names
+
+
+MISSING: Any = object()
+
+
+@attrs.frozen
+class Prepared:
+    """A node's validated input for one call.
+
+    :ivar kwargs: what the node received (a signature: its validated kwargs).
+    :ivar parts: the prepared input of a container's first step or of each item.
+    """
+
+    kwargs: dict[str, Any]
+    parts: tuple[Prepared, ...] = ()
+
+
+def _reachable(start: Node) -> Iterable[Node]:
+    seen: set[int] = set()
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        stack.extend(node.children())
+        stack.extend(node.success_callbacks)
+        stack.extend(node.error_callbacks)
+
+
+def as_node(obj: Any, where: str) -> Node:
+    """A node for ``obj``: itself, or ``sign(obj)`` for a task, function or task name."""
+    if isinstance(obj, Node):
+        return obj
+    if isinstance(obj, str) or callable(obj):
+        from ._signature import sign
+
+        return sign(obj)
+    msg = f"{where}: expected a signature, chain, swarm, task, function or task name, got {type(obj).__name__} {obj!r}"
+    raise SignatureError(msg)
+
+
+class Node(abc.ABC):
+    """Base of :class:`Signature`, :class:`Chain` and :class:`Swarm`."""
+
+    name: str
+    dispatch: str
+    strict: bool | None
+
+    def _init_node(
+        self,
+        name: str,
+        success_callbacks: Iterable[Any],
+        error_callbacks: Iterable[Any],
+        dispatch: str,
+        strict: bool | None,
+    ) -> None:
+        self.name = name
+        if dispatch not in DISPATCH_MODES:
+            msg = f"{self._label()}: dispatch must be one of {', '.join(DISPATCH_MODES)}, got {dispatch!r}"
+            raise SignatureError(msg)
+        if strict is not None and not isinstance(strict, bool):
+            msg = f"{self._label()}: strict must be True, False or None (the session's strict_hooks), got {strict!r}"
+            raise SignatureError(msg)
+        self.dispatch = dispatch
+        self.strict = strict
+        self._success: list[Node] = []
+        self._error: list[Node] = []
+        self.on_success(*success_callbacks)
+        self.on_error(*error_callbacks)
+
+    def _label(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+    # -- callbacks ---------------------------------------------------------------
+
+    @property
+    def success_callbacks(self) -> tuple[Node, ...]:
+        """The success callbacks, in dispatch order."""
+        return tuple(self._success)
+
+    @property
+    def error_callbacks(self) -> tuple[Node, ...]:
+        """The error callbacks, in dispatch order."""
+        return tuple(self._error)
+
+    def on_success(self, *callbacks: Any) -> Node:
+        """Attach success callbacks (checked now: compatibility and cycles); returns ``self``."""
+        self._attach("success", callbacks)
+        return self
+
+    def on_error(self, *callbacks: Any) -> Node:
+        """Attach error callbacks (checked now: compatibility and cycles); returns ``self``."""
+        self._attach("error", callbacks)
+        return self
+
+    def _attach(self, kind: str, callbacks: Sequence[Any]) -> None:
+        nodes = [as_node(cb, f"{kind} callback of {self.name!r}") for cb in callbacks]
+        for cb in nodes:
+            where = f"{kind} callback {cb.name!r} of {self.name!r}"
+            if any(node is self for node in _reachable(cb)):
+                msg = f"Cannot attach {where}: {self.name!r} is reachable from it, which would make a cycle"
+                raise CycleError(msg)
+            if kind == "success":
+                cb.check_receives_result(where, self.result_type())
+            else:
+                cb.check_receives_error(where, self.received(), self.guaranteed())
+            cb.guard(kind, f"where it receives the {'result' if kind == 'success' else 'error'} of {self.name!r}")
+        (self._success if kind == "success" else self._error).extend(nodes)
+
+    # -- static facts (for the checks) ------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def is_async(self) -> bool:
+        """Whether calling it returns an awaitable."""
+
+    @abc.abstractmethod
+    def children(self) -> Sequence[Node]:
+        """Steps or items (for the cycle check)."""
+
+    @abc.abstractmethod
+    def accepted(self) -> Names:
+        """Names a call may pass."""
+
+    @abc.abstractmethod
+    def received(self) -> Names:
+        """Names its error callbacks may be given."""
+
+    @abc.abstractmethod
+    def guaranteed(self) -> frozenset[str]:
+        """Names its error callbacks are always given."""
+
+    @abc.abstractmethod
+    def result_type(self) -> Any:
+        """The declared type of its result, or ``None``."""
+
+    @abc.abstractmethod
+    def check_receives_result(self, where: str, result_type: Any) -> None:
+        """Raise :class:`SignatureError` unless it can be given a parent's result."""
+
+    @abc.abstractmethod
+    def check_receives_error(self, where: str, received: Names, guaranteed: frozenset[str]) -> None:
+        """Raise :class:`SignatureError` unless it can be given a failing parent's kwargs."""
+
+    @abc.abstractmethod
+    def guard(self, kind: str, reason: str) -> None:
+        """Forbid binding the injection target of ``kind`` from now on."""
+
+    # -- running -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def prepare(
+        self, call: Mapping[str, Any], *, result: Any = MISSING, error: Any = MISSING, call_wins: bool = True
+    ) -> Prepared:
+        """Merge ``call`` with the bound kwargs, inject ``result``/``error``, validate."""
+
+    @abc.abstractmethod
+    def body_sync(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
+        """Run it (not its callbacks); return the outcome."""
+
+    @abc.abstractmethod
+    async def body_async(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
+        """:meth:`body_sync` on the running loop."""
+
+    def _dispatch_args(self, outcome: TaskOutcome) -> tuple[str, list[Node], Callable[[Node], Prepared]]:
+        if outcome.ok:
+            value = outcome.value
+            return "success", list(self._success), lambda cb: cb.prepare({}, result=value)
+        received, error = dict(outcome.kwargs), outcome.error
+        return "error", list(self._error), lambda cb: cb.prepare(received, error=error, call_wins=False)
+
+    def outcome_sync(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
+        """Run it, then dispatch its callbacks (the failing-callback policy applies)."""
+        outcome = self.body_sync(prepared, backend)
+        kind, callbacks, prepare = self._dispatch_args(outcome)
+        if callbacks:
+            settle(self, kind, callbacks, dispatch_sync(callbacks, prepare, self.dispatch), outcome)
+        return outcome
+
+    async def outcome_async(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
+        """:meth:`outcome_sync` on the running loop (sync parts in threads)."""
+        outcome = await self.body_async(prepared, backend)
+        kind, callbacks, prepare = self._dispatch_args(outcome)
+        if callbacks:
+            settle(self, kind, callbacks, await dispatch_async(callbacks, prepare, self.dispatch), outcome)
+        return outcome
+
+    def run(self, **kwargs: Any) -> Any:
+        """Call it synchronously (async parts run on their own loop); return the result.
+
+        On failure the error callbacks run first, then the original error is raised.
+        """
+        outcome = self.outcome_sync(self.prepare(kwargs), None)
+        if outcome.ok:
+            return outcome.value
+        raise outcome.error  # type: ignore[misc]
+
+    async def arun(self, **kwargs: Any) -> Any:
+        """Call it on the running event loop (sync parts in threads); return the result."""
+        outcome = await self.outcome_async(self.prepare(kwargs), None)
+        if outcome.ok:
+            return outcome.value
+        raise outcome.error  # type: ignore[misc]
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """:meth:`arun` (an awaitable) when :attr:`is_async`, else :meth:`run`."""
+        if self.is_async:
+            return self.arun(**kwargs)
+        return self.run(**kwargs)
+
+
