@@ -8,7 +8,6 @@ async-iterate); each is a few lines around the same :class:`Call` methods.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 import time
@@ -161,6 +160,8 @@ class Call:
         task = self.task
         if task.timeout is None:
             return await task.func(*self.args, **self.kwargs)
+        import asyncio  # not at module level: asyncio costs ~20 ms of `import daglite_core`
+
         try:
             async with asyncio.timeout(task.timeout) as scope:
                 return await task.func(*self.args, **self.kwargs)

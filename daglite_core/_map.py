@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,8 @@ IN_MAP: ContextVar[bool] = ContextVar("daglite_in_map", default=False)
 
 def run_coroutine(coro: Any) -> Any:
     """Run ``coro`` to completion from sync code, even if this thread runs a loop."""
+    import asyncio  # imported on use: asyncio costs ~20 ms of `import daglite_core`
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -194,6 +195,8 @@ async def gather_tasks(
     backend, or a sync task, runs :func:`map_tasks` in a thread so the loop stays
     free. Failures raise :class:`MapError` as in :func:`map_tasks`.
     """
+    import asyncio
+
     t = make_task(task)
     if max_concurrency is not None and max_concurrency < 1:
         msg = f"gather_tasks({t.name!r}): max_concurrency must be >= 1, got {max_concurrency}"

@@ -14,19 +14,20 @@ dispatch through a ``pluggy.PluginManager``:
 
 from __future__ import annotations
 
-import difflib
-import importlib.metadata
 import inspect
 import logging
 import threading
 import types
 from collections.abc import Iterable, Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
 from . import _hookspecs
 from ._errors import PluginError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 logger = logging.getLogger("daglite")
 
@@ -138,6 +139,8 @@ def _parse_declarations(plugin: object, name: str) -> list[tuple[str, str, tuple
         if spec is None:
             if opts.get("optionalhook"):
                 continue
+            import difflib  # only for this message: kept off the import path
+
             close = difflib.get_close_matches(hook, SPECS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msg = f"Plugin {name!r} implements unknown hook {hook!r}{hint}"
@@ -408,6 +411,8 @@ class _Registry:
 
 def entry_points() -> list[importlib.metadata.EntryPoint]:
     """The installed entry points of the ``daglite`` group."""
+    import importlib.metadata  # ~25 ms: imported on first plugin lookup, not with the core
+
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
