@@ -1,0 +1,63 @@
+"""A diskcache ``Disk`` that never unpickles and never leaks a partial value file.
+
+diskcache's own ``Disk`` unpickles values stored in pickle mode and keys stored
+non-raw; an attacker who can write to ``cache.db`` would run code through either
+(CVE-2025-69872). The store only ever writes ``bytes`` values under ``str`` keys,
+so :class:`SafeDisk` refuses everything else: a pickle-mode value raises, a
+pickled key comes back as its raw bytes. On a failed write (``ENOSPC``) diskcache
+leaves the partly written ``.val`` file behind; :class:`SafeDisk` removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any
+
+import diskcache
+from diskcache.core import MODE_PICKLE, UNKNOWN
+
+__all__ = ["SafeDisk", "UntrustedEntryError"]
+
+
+class UntrustedEntryError(ValueError):
+    """The database holds a value diskcache would unpickle: it was not written by daglite."""
+
+
+class SafeDisk(diskcache.Disk):  # type: ignore[misc]
+    """``diskcache.Disk`` for signed ``bytes`` values only (see the module docstring)."""
+
+    def __init__(self, directory: str, **kwargs: Any) -> None:
+        super().__init__(directory, **kwargs)
+        self._pending = threading.local()
+
+    def filename(self, key: Any = UNKNOWN, value: Any = UNKNOWN) -> tuple[str, str]:
+        name, full_path = super().filename(key, value)
+        self._pending.path = full_path
+        return name, full_path
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> Any:
+        if type(value) is not bytes or read:
+            msg = f"daglite-diskcache stores signed bytes only, not {type(value).__name__}"
+            raise TypeError(msg)
+        self._pending.path = None
+        try:
+            return super().store(value, read, key=key)
+        except BaseException:
+            path = self._pending.path
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+            raise
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE:
+            msg = "the entry holds a diskcache pickle, which daglite never writes; refusing to load it"
+            raise UntrustedEntryError(msg)
+        return super().fetch(mode, filename, value, read)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:  # a pickled key: never unpickle it
+            return bytes(key)
+        return super().get(key, raw)

@@ -1,0 +1,274 @@
+"""``DiskCacheStore``: the daglite cache store on diskcache.
+
+Hit path (the thing ``cache=True`` is for): one ``SELECT`` on the calling
+thread's SQLite connection, a file read for values of 32 KiB or more, an
+HMAC-SHA256 check, then ``pickle.loads``. diskcache's ``Cache.get`` is not used
+for reads: it would unpickle entries stored in pickle mode (a planted entry would
+run code) and it reports a vanished value file as a silent miss, whereas here it
+is a removed entry and a warning.
+
+Failure policy (the store raises, the core warns once naming the task and the key,
+and the call goes on):
+
+* ``get``: an entry that is truncated, garbage, unsigned or signed with another
+  key, sealed for another cache key, whose value file vanished, or whose class no
+  longer imports, is **removed** and :class:`CacheEntryError` is raised (never
+  unpickled unless its signature verified). A database that cannot be read at all
+  is moved aside and replaced by an empty one (see ``_handles``).
+* ``set``: anything that prevents storing (unpicklable value, ``ENOSPC``, lock
+  timeout) raises :class:`CacheWriteError`; no partial entry is left.
+
+The store pickles as its configuration only; the database is opened on first use
+in each process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import diskcache
+from daglite_core import CACHE_MISS
+from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW
+
+from ._envelope import open_blob, seal
+from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
+from ._handles import Opened, close_handle, is_corruption, open_handle, recover
+from ._paths import resolve_dir
+
+__all__ = ["DEFAULT_SIZE_LIMIT", "DiskCacheStore", "StoreConfig"]
+
+DEFAULT_SIZE_LIMIT = 2**30
+"""1 GiB, diskcache's default: past it, the least recently stored entries are evicted."""
+
+_SELECT = (
+    "SELECT rowid, mode, filename, value FROM Cache"
+    " WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
+)
+
+
+def _check_positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value <= 0:
+        msg = f"DiskCacheStore: {attribute.name} must be positive, not {value!r}"
+        raise ValueError(msg)
+
+
+def _check_policy(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in EVICTION_POLICY:
+        msg = f"DiskCacheStore: unknown eviction_policy {value!r}; use one of {', '.join(sorted(EVICTION_POLICY))}"
+        raise ValueError(msg)
+
+
+@attrs.frozen
+class StoreConfig:
+    """Everything a :class:`DiskCacheStore` is: what it pickles as.
+
+    :ivar directory: absolute path of the cache directory.
+    :ivar size_limit: bytes on disk past which entries are evicted.
+    :ivar eviction_policy: diskcache's policy name (``least-recently-stored``
+        evicts the oldest writes and keeps reads read-only; ``least-recently-used``
+        and ``least-frequently-used`` make every hit a write; ``none``).
+    :ivar timeout: seconds a writer waits for the database lock before giving up.
+    """
+
+    directory: str
+    size_limit: int = attrs.field(default=DEFAULT_SIZE_LIMIT, validator=_check_positive)
+    eviction_policy: str = attrs.field(default="least-recently-stored", validator=_check_policy)
+    timeout: float = attrs.field(default=60.0, validator=_check_positive)
+
+
+class DiskCacheStore:
+    """A persistent cache store in a local directory, safe across threads and processes.
+
+    ``DiskCacheStore()`` uses ``<cwd>/.daglite/cache`` (the working directory at the
+    moment the store is created); ``DiskCacheStore("some/dir")`` that directory,
+    made absolute now. Use it as ``session(cache_store=...)`` or
+    ``@task(cache=...)``; a path string does the same through the plugin.
+
+    Values are pickled and signed (see :mod:`daglite_core.signing`); entries that do
+    not verify are removed, never loaded. Only for local disks: SQLite locking is
+    unreliable on NFS, SMB and cloud-synced folders.
+    """
+
+    __slots__ = ("_cache", "_config", "_directory", "_update")
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        size_limit: int = DEFAULT_SIZE_LIMIT,
+        eviction_policy: str = "least-recently-stored",
+        timeout: float = 60.0,
+    ) -> None:
+        path = resolve_dir(directory)
+        self._config = StoreConfig(str(path), size_limit, eviction_policy, timeout)
+        self._directory = path
+        self._cache: diskcache.Cache | None = None
+        update = EVICTION_POLICY[eviction_policy]["get"]
+        self._update = None if update is None else f"UPDATE Cache SET {update} WHERE rowid = ?"
+
+    # -- configuration --------------------------------------------------------
+
+    @property
+    def config(self) -> StoreConfig:
+        """The store's configuration."""
+        return self._config
+
+    @property
+    def directory(self) -> Path:
+        """The absolute cache directory."""
+        return self._directory
+
+    def __repr__(self) -> str:
+        return f"DiskCacheStore({self._config.directory!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is DiskCacheStore and other._config == self._config
+
+    def __hash__(self) -> int:
+        return hash(self._config)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        c = self._config
+        return (_rebuild, (c.directory, c.size_limit, c.eviction_policy, c.timeout))
+
+    # -- the handle -----------------------------------------------------------
+
+    def _open(self, recover_corrupt: bool = True) -> Opened:
+        c = self._config
+        opened = open_handle(
+            self._directory, size_limit=c.size_limit, eviction_policy=c.eviction_policy,
+            timeout=c.timeout, recover_corrupt=recover_corrupt,
+        )
+        self._cache = opened.cache
+        return opened
+
+    def _recover(self, broken: diskcache.Cache) -> Opened:
+        c = self._config
+        opened = recover(
+            self._directory, broken, size_limit=c.size_limit, eviction_policy=c.eviction_policy, timeout=c.timeout
+        )
+        self._cache = opened.cache
+        return opened
+
+    def _moved(self, opened: Opened) -> str:
+        return (
+            f"cache database in {self._directory} was unreadable ({opened.cause}); "
+            f"moved aside to {opened.moved_to} and started empty"
+        )
+
+    def close(self) -> None:
+        """Close this process's handle on the directory (reopened on next use)."""
+        self._cache = None
+        close_handle(self._directory)
+
+    # -- CacheStore -----------------------------------------------------------
+
+    def get(self, key: str) -> Any:
+        """The value under ``key``, or ``CACHE_MISS``; :class:`CacheEntryError` if unreadable."""
+        cache = self._cache
+        if cache is None:
+            opened = self._open()
+            cache = opened.cache
+            if opened.moved_to is not None:
+                raise CacheEntryError(self._moved(opened), key=key, directory=str(self._directory))
+        try:
+            rows = cache._sql(_SELECT, (key, time.time())).fetchall()  # noqa: SLF001 - see module doc
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise CacheEntryError(
+                    f"cache database in {self._directory} could not be read ({type(exc).__name__}: {exc})",
+                    key=key, directory=str(self._directory),
+                ) from exc
+            opened = self._recover(cache)
+            msg = self._moved(opened) if opened.moved_to else f"cache database in {self._directory}: {exc}"
+            raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
+        if not rows:
+            return CACHE_MISS
+        rowid, mode, filename, value = rows[0]
+        try:
+            if mode == MODE_RAW and type(value) is bytes:
+                blob = value
+            elif mode == MODE_BINARY and filename:
+                with open(os.path.join(self._config.directory, filename), "rb") as file:
+                    blob = file.read()
+            else:
+                msg = f"stored in diskcache mode {mode}, which daglite never writes"
+                raise ValueError(msg)
+            if self._update is not None:
+                cache._sql(self._update.format(now=time.time()), (rowid,))  # noqa: SLF001
+            return pickle.loads(open_blob(key, blob))
+        except Exception as exc:  # noqa: BLE001 - every failure to load is a dropped entry
+            self._drop(cache, key)
+            msg = f"cache entry {key} in {self._directory} is unreadable ({_describe(exc)}); removed"
+            raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
+
+    def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""
+        try:
+            blob = seal(key, value)
+        except Exception as exc:
+            msg = f"value for {key} cannot be pickled ({type(exc).__name__}: {exc})"
+            raise CacheWriteError(msg, key=key, directory=str(self._directory)) from exc
+        cache = self._cache
+        try:
+            if cache is None:
+                opened = self._open()
+                cache = opened.cache
+                if opened.moved_to is not None:
+                    warnings.warn(self._moved(opened), DiskCacheWarning, stacklevel=2)
+            cache.set(key, blob, expire=ttl)
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+            msg = f"could not write {key} to the cache in {self._directory} ({_describe(exc)})"
+            raise CacheWriteError(msg, key=key, directory=str(self._directory)) from exc
+
+    # -- management (used by the CLI) ----------------------------------------
+
+    def delete(self, key: str) -> bool:
+        """Remove the entry under ``key``; whether there was one."""
+        return bool(self._handle().delete(key, retry=True))
+
+    def clear(self, prefix: str | None = None) -> int:
+        """Remove every entry (or those whose key starts with ``prefix``); how many."""
+        cache = self._handle()
+        if prefix is None:
+            return int(cache.clear(retry=True))
+        count = 0
+        for key in self.keys():
+            if key.startswith(prefix) and cache.delete(key, retry=True):
+                count += 1
+        return count
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key (including expired ones not yet evicted)."""
+        rows = self._handle()._sql("SELECT key FROM Cache WHERE raw = 1").fetchall()  # noqa: SLF001
+        for (key,) in rows:
+            if isinstance(key, str):
+                yield key
+
+    def _handle(self, recover_corrupt: bool = False) -> diskcache.Cache:
+        cache = self._cache
+        if cache is None:
+            cache = self._open(recover_corrupt).cache
+        return cache
+
+    def _drop(self, cache: diskcache.Cache, key: str) -> None:
+        try:
+            cache.delete(key, retry=True)
+        except Exception:  # noqa: BLE001, S110 - the entry stays unreadable; the next get tries again
+            pass
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _rebuild(directory: str, size_limit: int, eviction_policy: str, timeout: float) -> DiskCacheStore:
+    return DiskCacheStore(directory, size_limit=size_limit, eviction_policy=eviction_policy, timeout=timeout)
