@@ -20,7 +20,7 @@ _NUMERIC = {int: (float, complex), float: (complex,)}
 
 
 def _is_class(tp: Any) -> bool:
-    return isinstance(tp, type) and not isinstance(tp, types.GenericAlias) and tp is not object
+    return isinstance(tp, type) and not isinstance(tp, types.GenericAlias) and tp not in (object, Any)
 
 
 def _fits(produced: Any, wanted: Any) -> bool:

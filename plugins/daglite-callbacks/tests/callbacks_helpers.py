@@ -1,0 +1,107 @@
+"""Module-level tasks and helpers for the daglite-callbacks tests.
+
+Importable by name, so that the process backend's workers can unpickle the tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+from daglite_core import CACHE_MISS, task
+
+from daglite_callbacks import ErrorValue, ReturnValue
+
+
+@task
+def double(x: int) -> int:
+    return x * 2
+
+
+@task
+def add(x: int, y: int = 10) -> int:
+    return x + y
+
+
+@task
+def increment(value: ReturnValue[int]) -> int:
+    return value + 1
+
+
+@task
+def fails_on(x: int, bad: int = -1) -> int:
+    if x == bad:
+        msg = f"bad item {x}"
+        raise ValueError(msg)
+    return x
+
+
+@task
+def explode(x: int) -> int:
+    msg = f"exploded on {x}"
+    raise RuntimeError(msg)
+
+
+@task
+def pid_of(x: int) -> int:
+    return os.getpid()
+
+
+class Log:
+    """Collects what callbacks saw (callbacks run in the session's process)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, Any]] = []
+
+    def add(self, what: str, value: Any) -> None:
+        self.entries.append((what, value))
+
+    def names(self) -> list[str]:
+        return [what for what, _ in self.entries]
+
+    def of(self, what: str) -> list[Any]:
+        return [value for name, value in self.entries if name == what]
+
+
+def collector(log: Log, label: str) -> Any:
+    """A success callback (a plain function) that records the result under ``label``."""
+
+    def collect(results: ReturnValue[Any], sink: Log = log) -> None:
+        sink.add(label, (results, os.getpid()))
+
+    collect.__name__ = f"collect_{label}"
+    collect.__qualname__ = f"collect_{label}"
+    return collect
+
+
+def error_collector(log: Log, label: str) -> Any:
+    """An error callback taking anything, recording kwargs and error under ``label``."""
+
+    def on_error(error: ErrorValue, sink: Log = log, **kwargs: Any) -> None:
+        sink.add(label, (kwargs, error))
+
+    on_error.__name__ = f"on_error_{label}"
+    on_error.__qualname__ = f"on_error_{label}"
+    return on_error
+
+
+class DictStore:
+    """A minimal in-memory cache store (the CacheStore protocol)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key, CACHE_MISS)
+
+    def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        self.data[key] = value
+
+
+@attrs.frozen
+class Point:
+    """An attrs model used as ``model_validators=``."""
+
+    x: int = attrs.field(converter=int)
+    y: int = attrs.field(converter=int, default=0)
