@@ -8,8 +8,9 @@ worker-side session whose plugins are:
 * a *relay* that records every node, fan-out, dataset and report event, which is
   sent back with the batch and replayed, in order, to every other plugin of the
   session in the session's own process (see :func:`replay`);
-* the provider hooks of the plugins installed in the worker's environment (so a
-  task body can reach stores the coordinator did not resolve).
+* the provider hooks of the plugins installed in the worker's environment, less
+  those the session's settings disable (so a task body can reach stores the
+  coordinator did not resolve); stores the coordinator resolved are sent, and win.
 """
 
 from __future__ import annotations
@@ -99,12 +100,18 @@ _states: dict[str, tuple[SessionState, _Recorder]] = {}
 def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
     found = _states.get(config.key)
     if found is not None:
+        # A later map of the session may bring stores resolved since (another
+        # task's cache_store): the session's choice wins over a worker-side provider.
+        _merge(found[0]._cache_stores, config.cache_stores)
+        _merge(found[0]._dataset_stores, config.dataset_stores)
         return found
     recorder = _Recorder()
-    strict = config.settings.strict_hooks
+    settings = config.settings
+    installed = _registry.plugin_set(settings.strict_hooks).without(settings.disable_plugins, settings.plugins_autoload)
+    strict = settings.strict_hooks
     providers = [
         _Entry(e.name, e.plugin, [i for i in e.impls if i.hook.startswith("provide_")], e.distribution, e.source)
-        for e in _registry.plugin_set(strict).entries
+        for e in installed.entries
     ]
     shipped = [ref.load() for ref in config.plugins]
     entries = [*providers, *(_Entry(n, p, parse_plugin(p, n)) for p in shipped for n in [getattr(p, "__name__", type(p).__qualname__)])]
@@ -118,6 +125,12 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
     state._dataset_stores.update(config.dataset_stores)
     _states[config.key] = (state, recorder)
     return state, recorder
+
+
+def _merge(made: dict[Any, Any], sent: dict[Any, Any]) -> None:
+    for key, store in sent.items():
+        if key not in made:
+            made[key] = store
 
 
 class RemoteRunner:

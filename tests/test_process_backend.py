@@ -24,12 +24,16 @@ import daglite_core as d
 from daglite_core._process import ProcessBackend, WorkerDiedError, batch_size
 from daglite_core.testing import RecordingPlugin
 
-SETTINGS = d.DagliteSettings(max_workers=2)
 GENEROUS = 30.0
 
 
+def settings(**changes: Any) -> d.DagliteSettings:
+    """Two workers; made inside the test, after the fixtures set the environment."""
+    return d.DagliteSettings(max_workers=2, **changes)
+
+
 def process_session(**options: Any) -> Any:
-    return d.session(backend="process", settings=options.pop("settings", SETTINGS), **options)
+    return d.session(backend="process", settings=options.pop("settings", None) or settings(), **options)
 
 
 def backend_of(state: Any) -> ProcessBackend:
@@ -148,6 +152,16 @@ def cached_square(x: int, runs: str) -> int:
     return x * x
 
 
+@d.task(cache=True, cache_store="a")
+def cached_in_a(x: int) -> int:
+    return x + 1
+
+
+@d.task(cache=True, cache_store="b")
+def cached_in_b(x: int) -> int:
+    return x + 2
+
+
 @d.task(dataset="out/{x}.pkl")
 def saved(x: int) -> dict[str, int]:
     return {"x": x, "pid": os.getpid()}
@@ -205,6 +219,17 @@ class FileCache:
         _atomic_write(self.root / key, pickle.dumps(value))
 
 
+class FileCaches:
+    """Provides a :class:`FileCache` under ``root`` for every cache-store spec."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    @d.hookimpl
+    def provide_cache_store(self, spec: Any, settings: d.DagliteSettings) -> Any:
+        return FileCache(os.path.join(self.root, str(spec)))
+
+
 class FileDatasets:
     """A DatasetStore on a directory with one format (pickle) and atomic writes."""
 
@@ -249,7 +274,7 @@ def test_results_in_input_order_with_map_index_from_workers() -> None:
 
 
 def test_backend_aliases_and_empty_map() -> None:
-    with d.session(backend="multiprocessing", settings=SETTINGS):
+    with d.session(backend="multiprocessing", settings=settings()):
         assert d.map_tasks(double, [1, 2]) == [2, 4]
         assert d.map_tasks(double, [], backend="processes") == []
 
@@ -435,15 +460,14 @@ def test_outside_a_session_the_default_pool_is_closed_on_reset() -> None:
 
 
 def test_spawn_start_method() -> None:
-    settings = SETTINGS.evolve(mp_start_method="spawn")
-    with process_session(settings=settings):
+    with process_session(settings=settings(mp_start_method="spawn")):
         results = d.map_tasks(where, range(6))
     assert [r[0] for r in results] == [x * 2 for x in range(6)]
     assert our_children() == []
 
 
 def test_unknown_start_method_is_a_clear_error() -> None:
-    with process_session(settings=SETTINGS.evolve(mp_start_method="teleport")):
+    with process_session(settings=settings(mp_start_method="teleport")):
         with pytest.raises(ValueError, match="mp_start_method='teleport'"):
             d.map_tasks(double, [1])
 
@@ -466,7 +490,7 @@ def test_async_and_generator_tasks() -> None:
 
 def test_async_task_from_a_running_loop() -> None:
     async def main() -> list[int]:
-        async with d.async_session(backend="process", settings=SETTINGS):
+        async with d.async_session(backend="process", settings=settings()):
             return await d.gather_tasks(async_double, range(4), backend="process")
 
     assert asyncio.run(main()) == [0, 2, 4, 6]
@@ -489,6 +513,15 @@ def test_cache_store_object_works_from_workers(tmp_path: Path) -> None:
     assert len(list(runs.iterdir())) == first_runs  # the second map only hit the cache
     assert len(recorder.calls) >= len(args)
     assert all(pickle.loads((tmp_path / "cache" / c["key"]).read_bytes()) == c["value"] for c in recorder.calls)
+
+
+def test_each_map_brings_the_stores_the_session_resolved(tmp_path: Path) -> None:
+    # The provider is a session plugin: workers cannot make these stores themselves.
+    with process_session(plugins=[FileCaches(str(tmp_path))]):
+        assert d.map_tasks(cached_in_a, [1, 2]) == [2, 3]
+        assert d.map_tasks(cached_in_b, [1, 2]) == [3, 4]
+    assert len(list((tmp_path / "a").iterdir())) == 2
+    assert len(list((tmp_path / "b").iterdir())) == 2
 
 
 def test_dataset_store_object_works_from_workers(tmp_path: Path) -> None:
