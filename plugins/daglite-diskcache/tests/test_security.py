@@ -1,0 +1,129 @@
+"""Signed entries: planted or tampered pickles are never loaded."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import pytest
+from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, task
+from daglite_core.signing import sign
+
+from daglite_diskcache import CacheEntryError, DiskCacheStore, plugin
+
+MARKER_ENV = "DAGLITE_TEST_MARKER"
+
+
+def _touch_marker() -> None:
+    Path(os.environ[MARKER_ENV]).write_text("pwned")
+
+
+class Evil:
+    """Unpickling this calls _touch_marker: the payload a planted entry would run."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_touch_marker, ())
+
+
+@pytest.fixture
+def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "marker"
+    monkeypatch.setenv(MARKER_ENV, str(path))
+    return path
+
+
+def plant(directory: Path, key: Any, value: Any) -> None:
+    """Write straight into the diskcache database, as an attacker with write access could."""
+    raw = diskcache.Cache(str(directory))
+    raw.set(key, value)
+    raw.close()
+
+
+@pytest.mark.parametrize("form", ["diskcache pickle", "raw pickle bytes", "large raw pickle", "unsigned in our format"])
+def test_planted_payload_is_never_unpickled(cache_dir: Path, marker: Path, form: str) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("other:1", "keep")
+    payload = pickle.dumps(Evil())
+    value = {
+        "diskcache pickle": Evil(),
+        "raw pickle bytes": payload,
+        "large raw pickle": payload + b"\x00" * 100_000,
+        "unsigned in our format": b"\x00" * 32 + b"daglite-diskcache/1\0m.f:1\0" + payload,
+    }[form]
+    plant(cache_dir, "m.f:1", value)
+    with pytest.raises(CacheEntryError, match=r"cache entry m\.f:1 .* unreadable") as info:
+        store.get("m.f:1")
+    assert info.value.key == "m.f:1"
+    assert not marker.exists()
+    assert store.get("m.f:1") is CACHE_MISS  # removed
+    assert store.get("other:1") == "keep"
+
+
+def test_planted_entry_under_a_task_key_runs_nothing_and_recomputes(cache_dir: Path, marker: Path) -> None:
+    calls: list[int] = []
+
+    @task(cache=True)
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    plant(cache_dir, default_cache_hash(square.func, {"x": 4}), Evil())
+    with session(cache_store=cache_dir):
+        with pytest.warns(CacheWarning, match=r"Task 'square': cache entry .*square:\w+ is unreadable") as record:
+            assert square(4) == 16
+        assert len(record) == 1
+        assert square(4) == 16
+    assert calls == [4]
+    assert not marker.exists()
+
+
+def test_entry_replayed_under_another_key_is_rejected(cache_dir: Path) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:good", "secret-for-good")
+    raw = diskcache.Cache(str(cache_dir))
+    raw.set("m.f:other", raw.get("m.f:good"))
+    raw.close()
+    with pytest.raises(CacheEntryError, match="another cache key"):
+        store.get("m.f:other")
+    assert store.get("m.f:good") == "secret-for-good"
+
+
+def test_entry_signed_with_another_key_is_rejected(cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", 1)
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path / "keys" / "other.key"))
+    with pytest.raises(CacheEntryError, match="signature mismatch"):
+        store.get("m.f:1")
+
+
+def test_stored_value_is_signed_bytes_not_a_diskcache_pickle(cache_dir: Path) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", {"a": 1})
+    rows = store._cache._sql("SELECT mode, value FROM Cache").fetchall()
+    assert rows[0][0] == 1  # diskcache MODE_RAW: bytes, which diskcache never unpickles
+    assert bytes(rows[0][1]) == sign(b"daglite-diskcache/1\0m.f:1\0" + pickle.dumps({"a": 1}, protocol=5))
+
+
+def test_cli_never_unpickles_planted_keys_or_values(cache_dir: Path, marker: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    DiskCacheStore(cache_dir).set("m.f:1", 1)
+    _handles_close()
+    plant(cache_dir, Evil(), 1)  # a pickled *key*
+    plant(cache_dir, "m.f:2", Evil())
+    parser = argparse.ArgumentParser(prog="daglite")
+    plugin.provide_cli_commands(subparsers=parser.add_subparsers())
+    for argv in (["cache", "stats"], ["cache", "check"], ["cache", "check", "--fix"], ["cache", "clear"]):
+        args = parser.parse_args([*argv, "--dir", str(cache_dir)])
+        args.handler(args)
+    assert not marker.exists()
+    out = capsys.readouterr().out
+    assert "pickled key" in out and "m.f:2" in out
+
+
+def _handles_close() -> None:
+    from daglite_diskcache import _handles
+
+    _handles.close_all()
