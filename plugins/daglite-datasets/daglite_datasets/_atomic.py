@@ -107,7 +107,7 @@ def sweep_directory(directory: str, stale_after: float, now: float | None = None
     Returns the paths removed. Files that vanish meanwhile (another sweeper) are skipped.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):

@@ -1,6 +1,8 @@
 """The built-in dataset formats, supplied through ``provide_dataset_formats`` like any other.
 
-Each format follows the core's :class:`~daglite_core.DatasetFormat` protocol
+Each format is a small stateless class (its attributes are class-level
+defaults, so it satisfies the protocol's settable ``name``/``extensions``) that
+follows the core's :class:`~daglite_core.DatasetFormat` protocol
 (``name``, ``extensions``, ``save(value, file, options)``, ``load(file,
 return_type, options)``) and adds two optional attributes the store reads:
 
@@ -38,9 +40,8 @@ import io
 import json
 import pickle
 from collections.abc import Mapping, Sequence
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
-import attrs
 from daglite_core import DatasetFormat
 
 __all__ = [
@@ -60,7 +61,7 @@ PICKLE_PROTOCOL = 5
 
 
 def _text_in(file: IO[bytes], encoding: str, newline: str | None = "") -> io.TextIOWrapper:
-    return io.TextIOWrapper(file, encoding=encoding, newline=newline)  # type: ignore[arg-type]
+    return io.TextIOWrapper(file, encoding=encoding, newline=newline)
 
 
 def _finish(wrapper: io.TextIOWrapper) -> None:
@@ -69,14 +70,13 @@ def _finish(wrapper: io.TextIOWrapper) -> None:
     wrapper.detach()
 
 
-@attrs.frozen
 class PickleFormat:
     """Any picklable object; signed (see the store). Options: ``protocol`` (save, default 5)."""
 
     name: str = "pickle"
     extensions: tuple[str, ...] = (".pkl", ".pickle")
-    options: ClassVar[frozenset[str]] = frozenset({"protocol"})
-    signed: ClassVar[bool] = True
+    options: frozenset[str] = frozenset({"protocol"})
+    signed: bool = True
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         pickle.dump(value, file, protocol=options.get("protocol", PICKLE_PROTOCOL))
@@ -85,14 +85,13 @@ class PickleFormat:
         return pickle.load(file)  # noqa: S301 - verified by the store before this runs
 
 
-@attrs.frozen
 class JsonFormat:
     """Strict JSON, UTF-8. Options (save): ``indent``, ``sort_keys``, ``ensure_ascii``, ``allow_nan``."""
 
     name: str = "json"
     extensions: tuple[str, ...] = (".json",)
-    options: ClassVar[frozenset[str]] = frozenset({"indent", "sort_keys", "ensure_ascii", "allow_nan"})
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset({"indent", "sort_keys", "ensure_ascii", "allow_nan"})
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         text = json.dumps(
@@ -108,14 +107,13 @@ class JsonFormat:
         return json.loads(file.read().decode("utf-8"))
 
 
-@attrs.frozen
 class TextFormat:
     """A ``str``, written exactly (no newline translation). Options: ``encoding`` (utf-8)."""
 
     name: str = "text"
     extensions: tuple[str, ...] = (".txt",)
-    options: ClassVar[frozenset[str]] = frozenset({"encoding"})
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset({"encoding"})
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         if not isinstance(value, str):
@@ -127,14 +125,13 @@ class TextFormat:
         return file.read().decode(options.get("encoding", "utf-8"))
 
 
-@attrs.frozen
 class BytesFormat:
     """``bytes``/``bytearray``/``memoryview``, written as is; loads as ``bytes``. No options."""
 
     name: str = "bytes"
     extensions: tuple[str, ...] = (".bin",)
-    options: ClassVar[frozenset[str]] = frozenset()
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset()
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         if not isinstance(value, (bytes, bytearray, memoryview)):
@@ -146,7 +143,6 @@ class BytesFormat:
         return file.read()
 
 
-@attrs.frozen
 class CsvFormat:
     """A list of dicts (one per row; columns in first-seen order); cells load as ``str``.
 
@@ -157,8 +153,8 @@ class CsvFormat:
 
     name: str = "csv"
     extensions: tuple[str, ...] = (".csv",)
-    options: ClassVar[frozenset[str]] = frozenset({"delimiter", "quotechar", "encoding", "fieldnames"})
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset({"delimiter", "quotechar", "encoding", "fieldnames"})
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
@@ -193,14 +189,13 @@ class CsvFormat:
             text.detach()
 
 
-@attrs.frozen
 class NumpyFormat:
     """A ``numpy.ndarray`` as ``.npy`` (``allow_pickle=False`` both ways). No options."""
 
     name: str = "numpy"
     extensions: tuple[str, ...] = (".npy",)
-    options: ClassVar[frozenset[str]] = frozenset()
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset()
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         import numpy as np
@@ -225,7 +220,6 @@ def _dataframe(value: Any, name: str) -> Any:
     return value
 
 
-@attrs.frozen
 class PandasCsvFormat:
     """A ``pandas.DataFrame`` as csv (no extension: ask with ``format="pandas-csv"``).
 
@@ -234,8 +228,8 @@ class PandasCsvFormat:
 
     name: str = "pandas-csv"
     extensions: tuple[str, ...] = ()
-    options: ClassVar[frozenset[str]] = frozenset({"index", "sep", "encoding"})
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset({"index", "sep", "encoding"})
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         frame = _dataframe(value, self.name)
@@ -251,14 +245,13 @@ class PandasCsvFormat:
         return pd.read_csv(file, sep=options.get("sep", ","), encoding=options.get("encoding", "utf-8"))
 
 
-@attrs.frozen
 class PandasParquetFormat:
     """A ``pandas.DataFrame`` as Parquet (pyarrow). Options: ``compression`` (save, ``snappy``), ``index``."""
 
     name: str = "pandas-parquet"
     extensions: tuple[str, ...] = (".parquet", ".pq")
-    options: ClassVar[frozenset[str]] = frozenset({"compression", "index"})
-    signed: ClassVar[bool] = False
+    options: frozenset[str] = frozenset({"compression", "index"})
+    signed: bool = False
 
     def save(self, value: Any, file: IO[bytes], options: Mapping[str, Any]) -> None:
         frame = _dataframe(value, self.name)
