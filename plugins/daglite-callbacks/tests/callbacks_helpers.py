@@ -105,3 +105,16 @@ class Point:
 
     x: int = attrs.field(converter=int)
     y: int = attrs.field(converter=int, default=0)
+
+
+@task
+def fail_if(value: ReturnValue[int], bad: int) -> int:
+    if value == bad:
+        msg = f"bad value {value}"
+        raise ValueError(msg)
+    return value
+
+
+@task
+def total_of(parts: ReturnValue[list[int]]) -> int:
+    return sum(parts)
