@@ -20,17 +20,22 @@ def new_id() -> uuid.UUID:
     of a task call); this is unique within the process and, with overwhelming
     probability, across processes.
     """
-    new = object.__new__(uuid.UUID)
-    _set(new, "int", _PREFIX | next(_COUNTER))
-    _set(new, "is_safe", _UNKNOWN)
+    new = _new(_UUID)
+    _set_int(new, _PREFIX | next(_COUNTER))
+    _set_safe(new, _UNKNOWN)
     return new
 
 
-_set = object.__setattr__
+# The UUID's slots are written through their descriptors: UUID.__setattr__ refuses
+# writes, and object.__setattr__ costs a descriptor lookup per field (0.75 -> 0.4 µs).
+_new = object.__new__
+_UUID = uuid.UUID
+_set_int = uuid.UUID.__dict__["int"].__set__
+_set_safe = uuid.UUID.__dict__["is_safe"].__set__
 _UNKNOWN = uuid.SafeUUID.unknown
 
 
-@attrs.frozen(slots=True, weakref_slot=False)
+@attrs.frozen(slots=False)
 class TaskMetadata:
     """What a node hook learns about one task call.
 
@@ -55,3 +60,32 @@ class TaskMetadata:
     parent_id: uuid.UUID | None = None
     is_async: bool = False
     is_generator: bool = False
+
+
+_set_dict = TaskMetadata.__dict__["__dict__"].__set__
+
+
+def make_metadata(
+    id: uuid.UUID,  # noqa: A002 - the field's name
+    name: str,
+    backend: str,
+    inputs: dict[str, Any],
+    description: str,
+    map_index: int | None,
+    parent_id: uuid.UUID | None,
+    is_async: bool,
+    is_generator: bool,
+) -> TaskMetadata:
+    """``TaskMetadata(...)`` for the lifecycle's hot path: the same object, built in 0.6 µs.
+
+    attrs' frozen ``__init__`` writes each of the nine fields through
+    ``object.__setattr__`` (about 1.0–1.3 µs); this installs the instance dict in one
+    step. It is only equivalent because the class has no validators, converters or
+    ``__attrs_post_init__``: keep it so, or build the object with ``TaskMetadata(...)``.
+    """
+    metadata = _new(TaskMetadata)
+    _set_dict(metadata, {
+        "id": id, "name": name, "backend": backend, "inputs": inputs, "description": description,
+        "map_index": map_index, "parent_id": parent_id, "is_async": is_async, "is_generator": is_generator,
+    })
+    return metadata

@@ -236,14 +236,16 @@ class SyncTask(BaseTask[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         state = SESSION.get() or default_state()
-        if self._plain and not state.observed:
-            token = FRAME.set(Frame(self, args, kwargs, None, None))
-            try:
-                return self.func(*args, **kwargs)  # type: ignore[no-any-return]
-            except Exception as exc:
-                raise _lifecycle.fast_error(self, exc, args, kwargs) from exc
-            finally:
-                FRAME.reset(token)
+        if self._plain:
+            if not state.observed:
+                token = FRAME.set(Frame(self, args, kwargs, None, None))
+                try:
+                    return self.func(*args, **kwargs)  # type: ignore[no-any-return]
+                except Exception as exc:
+                    raise _lifecycle.fast_error(self, exc, args, kwargs) from exc
+                finally:
+                    FRAME.reset(token)
+            return _lifecycle.run_plain(_lifecycle.Call(self, state, args, kwargs))  # type: ignore[no-any-return]
         return _lifecycle.run_sync(_lifecycle.Call(self, state, args, kwargs))  # type: ignore[no-any-return]
 
 
