@@ -42,6 +42,9 @@ Failures and timeouts:
   held several, each of them runs again in a batch of its own, so that only the
   culprit fails: items of that batch that had finished in the dead worker run a
   second time (their events were lost with the worker, so plugins see one run).
+* A body that raises ``SystemExit`` or ``KeyboardInterrupt`` ends its worker
+  process: it fails like a dead worker (the thread backend would re-raise it in
+  the caller; a worker cannot hand the session's process an exit).
 * With ``timeout=T`` items go one per batch, and the coordinator gives each batch
   ``(T + 0.5) × (retries + 1) + 1`` seconds. The worker's own per-attempt timer
   normally answers first (``TaskTimeoutError``, retries as usual); because the

@@ -419,6 +419,29 @@ def test_task_that_cannot_be_pickled_is_named() -> None:
             assert d.map_tasks(local, [1, 2]) == [2, 3]
 
 
+class FailsOnFirstItem:
+    """A coordinator-side plugin that raises once, while item 0's events are replayed."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    @d.hookimpl
+    def after_node_execute(self, metadata: d.TaskMetadata, reporter: d.Reporter, duration: float, result: Any) -> None:
+        if metadata.map_index == 0 and not self.raised:
+            self.raised = True
+            raise RuntimeError("plugin bug")
+
+
+def test_error_in_the_session_process_leaves_no_stale_batch_behind() -> None:
+    # Strict hooks: the plugin's error leaves map_tasks while other batches are in
+    # flight; their workers are killed, so the next map never reads a stale reply.
+    with process_session(settings=settings(strict_hooks=True), plugins=[FailsOnFirstItem()]):
+        with pytest.raises(d.PluginError):
+            d.map_tasks(double, range(1, 200))
+        assert d.map_tasks(double, range(1000, 1005)) == [x * 2 for x in range(1000, 1005)]
+    assert our_children() == []
+
+
 # -- pool lifetime -------------------------------------------------------------------
 
 
