@@ -24,7 +24,8 @@ class Chain(Node):
     or ``daglite_results``), which is checked when the chain is built. Each step's
     own callbacks fire as it finishes. A failing step stops the chain: later steps
     never run, the chain's error callbacks get the failing step's kwargs, and the
-    step's error is raised. Steps run on the chain's ``backend`` (default: the
+    step's error is raised. In strict mode a step's failing callback raises its
+    :class:`CallbackError` at once: the chain stops without calling back. Steps run on the chain's ``backend`` (default: the
     session's); callbacks always run in the session's process.
     """
 
@@ -104,10 +105,7 @@ class Chain(Node):
                 prep = self._next(step, value)
             if isinstance(prep, TaskOutcome):
                 return prep
-            try:
-                out = step.outcome_sync(prep, backend)
-            except Exception as exc:  # noqa: BLE001 - e.g. a strict-mode CallbackError of the step
-                return TaskOutcome(False, error=exc, kwargs=prep.kwargs)
+            out = step.outcome_sync(prep, backend)  # a strict-mode CallbackError propagates as is
             if not out.ok:
                 return out
             value = out.value
@@ -122,10 +120,7 @@ class Chain(Node):
                 prep = self._next(step, value)
             if isinstance(prep, TaskOutcome):
                 return prep
-            try:
-                out = await step.outcome_async(prep, backend)
-            except Exception as exc:  # noqa: BLE001 - as in body_sync
-                return TaskOutcome(False, error=exc, kwargs=prep.kwargs)
+            out = await step.outcome_async(prep, backend)
             if not out.ok:
                 return out
             value = out.value

@@ -33,11 +33,14 @@ class _Book:
         self.outcomes: list[TaskOutcome | None] = [None] * size
         self.cancelled: list[int] = []
         self.failed = 0
+        self.aborted = False
         self.stop_after = stop_after
         self.lock = threading.Lock()
 
     def may_start(self, index: int) -> bool:
         with self.lock:
+            if self.aborted:
+                return False
             if self.stop_after is not None and self.failed >= self.stop_after:
                 self.cancelled.append(index)
                 return False
@@ -68,6 +71,8 @@ class Swarm(Node):
     * ``stop_after_n_failures=k``: once ``k`` items failed, items not started yet
       are cancelled (never run, no callbacks) and named in the error; running
       items finish.
+    * In strict mode an item's failing callback raises its :class:`CallbackError`:
+      no further item starts and the swarm calls nothing back.
     """
 
     def __init__(
@@ -147,11 +152,11 @@ class Swarm(Node):
     def _run_item(self, book: _Book, prepared: Prepared, index: int, backend: str) -> None:
         if not book.may_start(index):
             return
-        part = prepared.parts[index]
         try:
-            outcome = self.items[index].outcome_sync(part, backend)
-        except Exception as exc:  # noqa: BLE001 - e.g. a strict-mode CallbackError of the item
-            outcome = TaskOutcome(False, error=exc, kwargs=part.kwargs)
+            outcome = self.items[index].outcome_sync(prepared.parts[index], backend)
+        except BaseException:
+            book.aborted = True  # e.g. a strict-mode CallbackError: start nothing more, re-raise
+            raise
         book.record(index, outcome)
 
     def body_sync(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
@@ -190,11 +195,11 @@ class Swarm(Node):
             async with limit:
                 if not book.may_start(index):
                     return
-                part = prepared.parts[index]
                 try:
-                    outcome = await self.items[index].outcome_async(part, backend)
-                except Exception as exc:  # noqa: BLE001 - as in _run_item
-                    outcome = TaskOutcome(False, error=exc, kwargs=part.kwargs)
+                    outcome = await self.items[index].outcome_async(prepared.parts[index], backend)
+                except BaseException:
+                    book.aborted = True
+                    raise
                 book.record(index, outcome)
 
         await asyncio.gather(*(one(i) for i in range(len(self.items))))

@@ -317,3 +317,44 @@ def test_a_swarm_as_success_callback_fans_the_result_out() -> None:
     fan = swarm([increment, increment], success_callbacks=[collector(log, "fan")])
     assert sign(double, x=2, success_callbacks=[fan])() == 4
     assert [v for v, _ in log.of("fan")] == [[5, 5]]
+
+
+def _broken_callback(daglite_results: Any) -> None:
+    msg = "callback broke"
+    raise RuntimeError(msg)
+
+
+def test_strict_step_callback_failure_stops_the_chain_without_calling_back() -> None:
+    from daglite_callbacks import CallbackError
+
+    log = Log()
+    pipeline = chain(
+        [sign(double, success_callbacks=[_broken_callback]), sign(increment, success_callbacks=[collector(log, "never")])],
+        error_callbacks=[error_collector(log, "chain")],
+    )
+    with session(settings=DagliteSettings(strict_hooks=True)), pytest.raises(CallbackError) as info:
+        pipeline(x=1)
+    assert info.value.task_name == "double" and info.value.outcome.value == 2
+    assert log.entries == []
+
+
+def test_lax_step_callback_failure_lets_the_chain_go_on() -> None:
+    pipeline = chain([sign(double, success_callbacks=[_broken_callback]), increment])
+    with session(settings=DagliteSettings(strict_hooks=False)):
+        assert pipeline(x=1) == 3
+
+
+def test_strict_item_callback_failure_stops_the_swarm() -> None:
+    from daglite_callbacks import CallbackError
+
+    log = Log()
+    group = swarm(
+        [sign(double, success_callbacks=[_broken_callback]), double],
+        success_callbacks=[collector(log, "all")],
+    )
+    with session(settings=DagliteSettings(strict_hooks=True)), pytest.raises(CallbackError):
+        group(x=1)
+    assert log.entries == []
+    with session(settings=DagliteSettings(strict_hooks=False)):
+        assert group(x=1) == [2, 2]
+    assert [v for v, _ in log.of("all")] == [[2, 2]]

@@ -1,0 +1,32 @@
+"""The plugin is discoverable through the ``daglite`` entry-point group."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+from daglite_core import list_plugins, session
+
+from callbacks_helpers import double
+from daglite_callbacks import sign
+
+
+def test_entry_point_is_registered_under_the_daglite_group() -> None:
+    eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="daglite")}
+    assert eps["callbacks"].value == "daglite_callbacks.plugin"
+    assert eps["callbacks"].dist is not None and eps["callbacks"].dist.name == "daglite-callbacks"
+
+
+@pytest.mark.usefixtures("daglite_isolated")
+def test_listed_as_an_enabled_plugin_with_no_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DAGLITE_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("DAGLITE_PLUGINS_AUTOLOAD", raising=False)
+    [info] = [p for p in list_plugins() if p.name == "callbacks"]
+    assert info.status == "enabled"
+    assert info.distribution == "daglite-callbacks"
+    assert info.hooks == ()  # dispatch needs no hook: the core's fast path stays on
+
+
+def test_session_can_name_the_plugin_and_signatures_work_in_it() -> None:
+    with session(plugins=["callbacks"]):
+        assert sign(double, x=2)() == 4
