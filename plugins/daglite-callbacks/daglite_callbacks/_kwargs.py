@@ -44,7 +44,7 @@ class BoundKwargs(dict[str, Any]):
                 raise SignatureError(msg)
         self._check(new)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         new = dict(*args, **kwargs)
         with self._lock:
             self._validate(new)

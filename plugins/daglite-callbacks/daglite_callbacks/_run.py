@@ -57,22 +57,24 @@ async def _collect(stream: Any) -> list[Any]:
 
 def call_inline(task: BaseTask[..., Any], kwargs: dict[str, Any]) -> Any:
     """Call ``task`` in this thread; drain generators; bridge async tasks."""
+    call: Any = task  # every concrete task kind is callable; BaseTask itself declares no __call__
     if task.is_async:
         if task.is_generator:
-            return run_coroutine(_collect(task(**kwargs)))
-        return run_coroutine(task(**kwargs))
+            return run_coroutine(_collect(call(**kwargs)))
+        return run_coroutine(call(**kwargs))
     if task.is_generator:
-        return list(task(**kwargs))
-    return task(**kwargs)
+        return list(call(**kwargs))
+    return call(**kwargs)
 
 
 async def acall_inline(task: BaseTask[..., Any], kwargs: dict[str, Any]) -> Any:
     """Await ``task`` on the running loop; a sync task runs in a thread."""
+    call: Any = task
     if not task.is_async:
         return await asyncio.to_thread(call_inline, task, kwargs)
     if task.is_generator:
-        return await _collect(task(**kwargs))
-    return await task(**kwargs)
+        return await _collect(call(**kwargs))
+    return await call(**kwargs)
 
 
 def _positional(task: BaseTask[..., Any], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:

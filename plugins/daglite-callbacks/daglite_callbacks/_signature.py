@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from daglite_core import BaseTask, find_task, task
 
@@ -44,7 +44,7 @@ def resolve_task(task_or_name: Any) -> BaseTask[..., Any]:
         msg = f"sign() takes a task, function or task name, not the {type(task_or_name).__name__} {task_or_name.name!r}"
         raise SignatureError(msg)
     if callable(task_or_name) and not isinstance(task_or_name, type):
-        return task(task_or_name)
+        return cast(BaseTask[..., Any], task(task_or_name))
     msg = f"sign() takes a task, function or task name, got {type(task_or_name).__name__} {task_or_name!r}"
     raise SignatureError(msg)
 
