@@ -99,6 +99,7 @@ class BaseTask(Generic[P, R]):
         self._npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self._plain = not (self.cache or self.dataset or self.retries or self.timeout is not None)
+        self._binder = _compile_binder(params) if simple else None
 
     # -- validation ---------------------------------------------------------
 
@@ -155,6 +156,12 @@ class BaseTask(Generic[P, R]):
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by name, defaults applied; ``TypeError`` if they do not fit."""
+        if not kwargs and self._binder is not None:
+            # Positional call: Python binds it (0.2 us, against 0.45 for dict(zip())).
+            try:
+                return self._binder(*args)  # type: ignore[no-any-return]
+            except TypeError:
+                return self._slow_bind(args, kwargs)
         if self._simple_bind and len(args) <= self._npos:
             inputs = dict(zip(self._names, args))
             if kwargs:
@@ -215,6 +222,28 @@ class BaseTask(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} of {self.func!r}>"
+
+
+def _compile_binder(params: list[inspect.Parameter]) -> Callable[..., dict[str, Any]]:
+    """A function with the task's (simple) signature returning its arguments as a dict.
+
+    Called with positional arguments only, it gives what ``Signature.bind`` plus
+    ``apply_defaults`` gives, in signature order, and raises ``TypeError`` exactly
+    when they would. Defaults are the original objects (passed by name, not repr).
+    """
+    namespace: dict[str, Any] = {}
+    parts: list[str] = []
+    for index, param in enumerate(params):
+        if param.kind is param.KEYWORD_ONLY and "*" not in parts:
+            parts.append("*")
+        if param.default is param.empty:
+            parts.append(param.name)
+        else:
+            namespace[f"_d{index}"] = param.default
+            parts.append(f"{param.name}=_d{index}")
+    body = ", ".join(f"{param.name!r}: {param.name}" for param in params)
+    exec(f"def _bind({', '.join(parts)}):\n    return {{{body}}}\n", namespace)  # noqa: S102
+    return namespace["_bind"]  # type: ignore[no-any-return]
 
 
 def _import_task(
