@@ -15,7 +15,6 @@ from typing import Annotated, Any, TypeVar
 import attrs
 
 T = TypeVar("T")
-E = TypeVar("E", bound=BaseException)
 
 RESULTS_PARAM = "daglite_results"
 """The parameter that receives the parent's result when none is marked ``ReturnValue``."""
@@ -40,8 +39,12 @@ ERROR_MARK = _Marker("ErrorValue")
 ReturnValue = Annotated[T, RETURN_MARK]
 """Mark the parameter that receives the parent's return value: ``x: ReturnValue[int]``."""
 
-ErrorValue = Annotated[E, ERROR_MARK]
-"""Mark the parameter that receives the failure: ``err: ErrorValue`` or ``ErrorValue[TaskError]``."""
+ErrorValue = Annotated[Exception, ERROR_MARK]
+"""Mark the parameter that receives the failure: ``err: ErrorValue``.
+
+Not generic, so that the bare annotation type-checks under ``mypy --strict``: the
+value is the exception the caller gets (a ``TaskError`` for a task, whose
+``.error`` is the original exception; a ``SwarmError`` for a swarm)."""
 
 
 @attrs.frozen

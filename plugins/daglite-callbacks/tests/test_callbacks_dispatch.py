@@ -166,7 +166,7 @@ def test_error_callback_gets_the_failing_call_kwargs_bound_kwargs_and_the_error(
 
     got: list[Any] = []
 
-    def on_error(a: int, b: int, rounding: str, alert: str, err: ErrorValue[TaskError]) -> None:
+    def on_error(a: int, b: int, rounding: str, alert: str, err: ErrorValue) -> None:
         got.append((a, b, rounding, alert, err))
 
     sig = sign(divide, a=1, error_callbacks=[sign(on_error, alert="page")])
