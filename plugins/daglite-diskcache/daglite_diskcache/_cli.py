@@ -164,9 +164,11 @@ def _check(args: argparse.Namespace) -> int:
                   f"{directory} now holds an empty cache", file=out)
             return 0
         cache = opened.cache
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():
+            # diskcache records its findings as warnings and returns them; make sure
+            # a caller's "error" filter does not turn the first one into an exception.
             warnings.simplefilter("always")
-            cache.check(fix=args.fix, retry=True)
+            caught = cache.check(fix=args.fix, retry=True)
         problems = [f"{w.category.__name__}: {w.message}" for w in caught]
         bad = _bad_entries(store, cache)
         if args.fix:
