@@ -12,6 +12,7 @@ import contextvars
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -81,6 +82,27 @@ def flaky(x: int, marks: str) -> int:
 def dies_on(x: int, culprit: int) -> int:
     if x == culprit:
         os._exit(1)
+    return x
+
+
+@d.task
+def exits_on(x: int, culprit: int) -> int:
+    if x == culprit:
+        sys.exit(3)
+    return x
+
+
+@d.task(timeout=0.2)
+def sleeps(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@d.task
+def times_out_inside(x: int) -> int:
+    if x == 0:
+        with pytest.raises(d.TaskTimeoutError):
+            sleeps(5.0)  # its thread is abandoned, still sleeping, in this worker
     return x
 
 
@@ -348,6 +370,23 @@ def test_dead_worker_fails_only_its_item_and_the_session_goes_on() -> None:
         assert d.map_tasks(double, range(10)) == [x * 2 for x in range(10)]
         assert len(backend_of(state).worker_pids()) == 2
     assert time.monotonic() - started < GENEROUS
+
+
+def test_system_exit_in_an_item_fails_it_like_a_dead_worker() -> None:
+    with process_session():
+        with pytest.raises(d.MapError) as caught:
+            d.map_tasks(exits_on, range(12), [5] * 12)
+    assert caught.value.failed_indexes == [5]
+    assert "exit code 3" in str(caught.value.errors[5])
+
+
+def test_worker_with_an_abandoned_thread_is_replaced_after_its_batch() -> None:
+    with process_session() as state:
+        before = {r[2] for r in d.map_tasks(where, range(16))}
+        assert d.map_tasks(times_out_inside, range(40)) == list(range(40))
+        after = {r[2] for r in d.map_tasks(where, range(16))}
+    assert len(before) == 2 and len(after) == 2
+    assert len(before & after) == 1  # the worker that ran item 0 was retired
 
 
 def test_dead_worker_fires_on_node_error_in_the_session() -> None:
