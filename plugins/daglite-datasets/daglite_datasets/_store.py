@@ -299,8 +299,7 @@ class FileDatasetStore:
 
     def _keys_below(self, directory: str, real_root: str) -> builtins.list[str]:
         keys = []
-        for current, dirs, files in os.walk(directory):
-            dirs[:] = [d for d in dirs if self._inside(os.path.join(current, d), real_root)]
+        for current, _dirs, files in os.walk(directory):  # symlinked directories are not followed
             for name in files:
                 if is_temp_name(name):
                     continue
@@ -324,7 +323,8 @@ class FileDatasetStore:
         """Keys starting with ``prefix`` (a plain string prefix, e.g. ``"results/"``), sorted.
 
         Temporary files, files whose names are not valid keys, and symlinks
-        pointing outside the root are left out. Nothing is created or removed.
+        pointing outside the root are left out; symlinked directories are not
+        followed. Nothing is created or removed.
         """
         directory = self._prefix_directory(prefix)
         if directory is None:
@@ -344,7 +344,6 @@ class FileDatasetStore:
             return []
         age = self.stale_after if older_than is None else older_than
         removed = []
-        for current, dirs, _files in os.walk(real_root):
-            dirs[:] = [d for d in dirs if self._inside(os.path.join(current, d), real_root)]
+        for current, _dirs, _files in os.walk(real_root):  # symlinked directories are not followed
             removed.extend(sweep_directory(current, age))
         return sorted(os.path.relpath(p, real_root).replace(os.sep, "/") for p in removed)

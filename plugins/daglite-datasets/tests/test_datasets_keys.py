@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def test_bad_key_is_rejected_by_every_operation(store: FileDatasetStore, root: P
 @pytest.mark.parametrize(("key", "rule"), BAD_KEYS[:8], ids=[repr(k)[:30] for k, _ in BAD_KEYS[:8]])
 def test_bad_key_through_save_and_load_dataset(root: Path, key: str, rule: str) -> None:
     with session(dataset_store=root):
-        with pytest.raises(ValueError, match=rule.replace("'", ".").replace("(", ".")):
+        with pytest.raises(ValueError, match=re.escape(rule)):
             save_dataset(key, 1, format="pickle")
         with pytest.raises(ValueError, match="rejected"):
             load_dataset(key, format="pickle")

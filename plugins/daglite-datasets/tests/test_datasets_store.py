@@ -11,7 +11,7 @@ import pytest
 from daglite_core import DagliteSettings, DatasetStore, MissingPluginError, load_dataset, save_dataset, session, task
 
 import daglite_datasets
-from daglite_datasets import DatasetNotFoundError, FileDatasetStore
+from daglite_datasets import DatasetKeyError, DatasetNotFoundError, FileDatasetStore
 from daglite_datasets.plugin import provide_dataset_store
 
 
@@ -174,6 +174,25 @@ def test_existing_root_permissions_are_left_alone(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     FileDatasetStore(tmp_path).save("x.json", 1)
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+
+
+def test_errors_pickle_with_their_attributes(store: FileDatasetStore) -> None:
+    with pytest.raises(DatasetNotFoundError) as info:
+        store.load("missing.json")
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is DatasetNotFoundError
+    assert (copy.key, copy.format, str(copy)) == ("missing.json", "json", str(info.value))
+    with pytest.raises(DatasetKeyError) as key_info:
+        store.resolve("../x.json")
+    key_copy = pickle.loads(pickle.dumps(key_info.value))
+    assert (key_copy.key, key_copy.rule) == ("../x.json", key_info.value.rule)
+
+
+def test_delete_of_a_directory_is_refused(store: FileDatasetStore, root: Path) -> None:
+    store.save("dir/x.json", 1)
+    with pytest.raises(DatasetKeyError, match="names a directory"):
+        store.delete("dir")
+    assert store.exists("dir/x.json")
 
 
 def json_file(path: Path) -> str:
