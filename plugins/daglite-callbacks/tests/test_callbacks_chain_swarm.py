@@ -358,3 +358,21 @@ def test_strict_item_callback_failure_stops_the_swarm() -> None:
     with session(settings=DagliteSettings(strict_hooks=False)):
         assert group(x=1) == [2, 2]
     assert [v for v, _ in log.of("all")] == [[2, 2]]
+
+
+def test_a_swarm_cannot_contain_itself_through_a_callback() -> None:
+    from daglite_callbacks import CycleError
+
+    item = sign(double)
+    group = swarm([item, double])
+    with pytest.raises(CycleError, match="reachable"):
+        item.on_error(group)
+
+
+def test_keyword_only_tasks_in_a_swarm_run_in_the_session_process(backend: str) -> None:
+    @task
+    def keyword_only(*, x: int) -> int:
+        return os.getpid() + 0 * x
+
+    with _session(backend):
+        assert swarm([sign(keyword_only), sign(keyword_only)])(x=1) == [os.getpid(), os.getpid()]

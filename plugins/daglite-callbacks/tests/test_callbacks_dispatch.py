@@ -514,3 +514,28 @@ def test_a_failing_callback_of_a_callback_is_reported_by_its_own_parent(caplog: 
         assert sig() == 2
     [record] = [r for r in caplog.records if r.name == "daglite.callbacks"]
     assert "'middle'" in record.getMessage()  # reported once, by the callback that owns it
+
+
+def test_system_exit_aborts_without_callbacks() -> None:
+    @task
+    def leave(x: int) -> int:
+        raise SystemExit(x)
+
+    log = Log()
+    sig = sign(leave, x=3, success_callbacks=[collector(log, "ok")], error_callbacks=[error_collector(log, "err")])
+    with pytest.raises(SystemExit):
+        sig()
+    assert log.entries == []
+
+
+def test_on_success_and_on_error_attach_later_with_the_same_checks() -> None:
+    log = Log()
+    sig = sign(double, x=2)
+    assert sig.on_success(collector(log, "late")) is sig
+    sig.on_error(error_collector(log, "err"))
+    assert [cb.name for cb in sig.success_callbacks] == ["collect_late"]
+    assert [cb.name for cb in sig.error_callbacks] == ["on_error_err"]
+    assert sig() == 4
+    assert [v for v, _ in log.of("late")] == [4]
+    with pytest.raises(SignatureError):
+        sig.on_success(sign(add))  # no result parameter
