@@ -357,17 +357,20 @@ def _code_bytes(code: types.CodeType, out: bytearray) -> None:
 
 def _identity(func: Any) -> tuple[bytes, str]:
     """``(digest, "module.qualname")`` of ``func``, cached per function object."""
-    try:
-        cached = _identities.get(func)
-    except TypeError:  # not weak-referenceable
-        cached = None
-    if cached is not None:
-        return cached
-    stack: set[int] = getattr(_in_progress, "ids", None) or set()
-    _in_progress.ids = stack
+    stack: set[int] | None = getattr(_in_progress, "ids", None)
+    if stack is None:
+        stack = _in_progress.ids = set()
+    if not stack:  # nested identities are always recomputed: see below
+        try:
+            cached = _identities.get(func)
+        except TypeError:  # not weak-referenceable
+            cached = None
+        if cached is not None:
+            return cached
     name = f"{_module_name(getattr(func, '__module__', None))}.{getattr(func, '__qualname__', type(func).__qualname__)}"
     if id(func) in stack:  # a recursive closure refers to itself
         return b"R" + name.encode(), name
+    nested = bool(stack)
     stack.add(id(func))
     try:
         out = bytearray(b"F")
@@ -403,6 +406,11 @@ def _identity(func: Any) -> tuple[bytes, str]:
         result = (_digest(bytes(out)), name)
     finally:
         stack.discard(id(func))
+    if nested:
+        # Computed inside another function's identity, possibly with a marker for a
+        # cycle back to it: caching (or reusing) it would make keys depend on which
+        # function was hashed first. Only top-level results are kept and reused.
+        return result
     try:
         _identities[func] = result
     except TypeError:  # not weak-referenceable: recomputed each time

@@ -232,3 +232,20 @@ def test_without_xxhash_keys_use_blake2b(subprocess_env: dict[str, str]) -> None
     name, _, digest = out.stdout.strip().partition(":")
     assert name == "__main__.f"
     assert digest.startswith("b") and len(digest) == 33
+
+
+def test_mutually_recursive_closures_key_alike_whichever_is_hashed_first() -> None:
+    def make_pair() -> tuple[Any, Any]:
+        def ping(n: int) -> int:
+            return pong(n - 1) if n else 0
+
+        def pong(n: int) -> int:
+            return ping(n - 1) if n else 1
+
+        return ping, pong
+
+    ping1, pong1 = make_pair()
+    first = (key(pong1, n=1), key(ping1, n=1))
+    ping2, pong2 = make_pair()
+    second = (key(ping2, n=1), key(pong2, n=1))
+    assert first == (second[1], second[0])
