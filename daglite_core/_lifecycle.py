@@ -19,7 +19,7 @@ from ._context import FRAME, Frame, SessionState
 from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._hashing import default_cache_hash
-from ._metadata import make_metadata, new_id
+from ._metadata import TaskMetadata, make_metadata, new_id
 from ._protocols import CACHE_MISS
 from ._templates import fill_key
 
@@ -51,6 +51,28 @@ def fast_error(task: BaseTask[..., Any], exc: Exception, args: tuple[Any, ...], 
     return TaskError(task.name, exc)
 
 
+def build_metadata(
+    task: BaseTask[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    map_index: int | None,
+    backend: str,
+    parent_id: Any,
+) -> TaskMetadata:
+    """The call's :class:`TaskMetadata`: arguments bound, name resolved, a new id.
+
+    ``parent_id=_FROM_FRAME`` takes the parent from the task whose body is running.
+    """
+    inputs = task.bind(args, kwargs)
+    if parent_id is _FROM_FRAME:
+        parent = FRAME.get()
+        parent_id = parent.metadata.id if parent is not None and parent.metadata is not None else None
+    name = task.name if map_index is None and not task._name_fields else task.resolve_name(inputs, map_index)
+    return make_metadata(
+        new_id(), name, backend, inputs, task.description, map_index, parent_id, task.is_async, task.is_generator,
+    )
+
+
 class Call:
     """One call of a task: every step of the lifecycle."""
 
@@ -70,20 +92,40 @@ class Call:
         backend: str = "inline",
         parent_id: Any = _FROM_FRAME,
     ) -> None:
-        inputs = task.bind(args, kwargs)
-        if parent_id is _FROM_FRAME:
-            parent = FRAME.get()
-            parent_id = parent.metadata.id if parent is not None and parent.metadata is not None else None
+        metadata = build_metadata(task, args, kwargs, map_index, backend, parent_id)
+        frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index))  # Frame(...) minus 0.15 µs
+        self._fill(task, state, args, kwargs, metadata, frame)
+
+    @classmethod
+    def of(
+        cls,
+        task: BaseTask[..., Any],
+        state: SessionState,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        metadata: TaskMetadata,
+        frame: Frame,
+    ) -> Call:
+        """The call whose metadata and frame were already built (see :func:`call_plain`)."""
+        call = cls.__new__(cls)
+        call._fill(task, state, args, kwargs, metadata, frame)
+        return call
+
+    def _fill(
+        self,
+        task: BaseTask[..., Any],
+        state: SessionState,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        metadata: TaskMetadata,
+        frame: Frame,
+    ) -> None:
         self.task = task
         self.state = state
         self.args = args
         self.kwargs = kwargs
-        name = task.name if map_index is None and not task._name_fields else task.resolve_name(inputs, map_index)
-        self.metadata = metadata = make_metadata(
-            new_id(), name, backend, inputs, task.description, map_index, parent_id,
-            task.is_async, task.is_generator,
-        )
-        self.frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index))  # Frame(...) minus 0.15 µs
+        self.metadata = metadata
+        self.frame = frame
         self.hooks = state.plugins if state.observed else None
         self.attempt = 0
         self.cache_key: str | None = None
@@ -286,26 +328,28 @@ def run_sync(call: Call) -> Any:
         FRAME.reset(token)
 
 
-def run_plain(call: Call) -> Any:
-    """:func:`run_sync` for a task with no cache, dataset, retries or timeout.
+def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call a task without cache, dataset, retries or timeout, in an observed state.
 
-    The same steps in the same order, with :meth:`Call.begin`, :meth:`Call.body` and
-    :meth:`Call.succeeded` reduced to what applies to such a task (the two node
-    hooks around one attempt; a failure goes to :meth:`Call.fail`, as
-    :meth:`Call.failed` does when no retry is left).
+    The lifecycle of :func:`run_sync` with what cannot apply to such a task left
+    out: the two node hooks around one attempt. A :class:`Call` is only built when
+    the body fails: :meth:`Call.fail` then fires ``on_node_error`` and raises, as
+    :meth:`Call.failed` does when no retry is left. ``state.observed`` must be true.
     """
-    hooks, md, reporter = call.hooks, call.metadata, call.state.reporter
-    token = FRAME.set(call.frame)
+    metadata = build_metadata(task, args, kwargs, None, "inline", _FROM_FRAME)
+    frame = _new_tuple(Frame, (task, args, kwargs, metadata, None))
+    hooks, reporter = state.plugins, state.reporter
+    token = FRAME.set(frame)
     try:
-        call.started = started = _perf()
-        if hooks is not None:
-            hooks.notify("before_node_execute", md, reporter)
+        started = _perf()
+        hooks.notify("before_node_execute", metadata, reporter)
         try:
-            value = call.task.func(*call.args, **call.kwargs)
+            value = task.func(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - Call.fail fires the hook and raises
+            call = Call.of(task, state, args, kwargs, metadata, frame)
+            call.started = started
             call.fail(error)
-        if hooks is not None:
-            hooks.notify("after_node_execute", md, reporter, _perf() - started, value)
+        hooks.notify("after_node_execute", metadata, reporter, _perf() - started, value)
         return value
     finally:
         FRAME.reset(token)

@@ -159,7 +159,7 @@ class BaseTask(Generic[P, R]):
         if not kwargs and self._binder is not None:
             # Positional call: Python binds it (0.2 us, against 0.45 for dict(zip())).
             try:
-                return self._binder(*args)  # type: ignore[no-any-return]
+                return self._binder(*args)
             except TypeError:
                 return self._slow_bind(args, kwargs)
         if self._simple_bind and len(args) <= self._npos:
@@ -274,7 +274,7 @@ class SyncTask(BaseTask[P, R]):
                     raise _lifecycle.fast_error(self, exc, args, kwargs) from exc
                 finally:
                     FRAME.reset(token)
-            return _lifecycle.run_plain(_lifecycle.Call(self, state, args, kwargs))  # type: ignore[no-any-return]
+            return _lifecycle.call_plain(self, state, args, kwargs)  # type: ignore[no-any-return]
         return _lifecycle.run_sync(_lifecycle.Call(self, state, args, kwargs))  # type: ignore[no-any-return]
 
 
