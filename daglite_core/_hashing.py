@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import inspect
 import io
 import pickle
@@ -60,8 +61,9 @@ _VERSION = b"daglite-key-1\0"
 _INLINE_LIMIT = 4096
 """Buffers shorter than this are copied into the encoding; longer ones are digested in place."""
 
+_xxhash: Any
 try:  # pragma: no branch - depends on the environment
-    import xxhash as _xxhash
+    _xxhash = importlib.import_module("xxhash")
 except ImportError:  # pragma: no cover - exercised where xxhash is absent
     _xxhash = None
 

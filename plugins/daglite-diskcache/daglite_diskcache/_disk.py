@@ -15,8 +15,8 @@ import os
 import threading
 from typing import Any
 
-import diskcache
-from diskcache.core import MODE_PICKLE, UNKNOWN
+import diskcache  # type: ignore[import-untyped]
+from diskcache.core import MODE_PICKLE, UNKNOWN  # type: ignore[import-untyped]
 
 __all__ = ["SafeDisk", "UntrustedEntryError"]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import diskcache
+import diskcache  # type: ignore[import-untyped]
 
 from ._disk import SafeDisk
 from ._paths import ensure_private_dir
@@ -99,9 +99,10 @@ def recover(
     """
     key = str(directory)
     with _lock:
-        if _handles.get(key) is broken:
+        current = _handles.get(key)
+        if current is not None and current is broken:
             del _handles[key]
-            broken.close()
+            current.close()
     opened = open_handle(
         directory, size_limit=size_limit, eviction_policy=eviction_policy, timeout=timeout
     )

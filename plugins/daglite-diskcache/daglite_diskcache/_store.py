@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import diskcache
+import diskcache  # type: ignore[import-untyped]
 from daglite_core import CACHE_MISS
-from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW
+from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW  # type: ignore[import-untyped]
 
 from ._envelope import open_blob, seal
 from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
