@@ -15,22 +15,22 @@ from daglite_callbacks import ErrorValue, ReturnValue
 
 
 @task
-def double(x: int) -> int:
+def cb_double(x: int) -> int:
     return x * 2
 
 
 @task
-def add(x: int, y: int = 10) -> int:
+def cb_add(x: int, y: int = 10) -> int:
     return x + y
 
 
 @task
-def increment(value: ReturnValue[int]) -> int:
+def cb_increment(value: ReturnValue[int]) -> int:
     return value + 1
 
 
 @task
-def fails_on(x: int, bad: int = -1) -> int:
+def cb_fails_on(x: int, bad: int = -1) -> int:
     if x == bad:
         msg = f"bad item {x}"
         raise ValueError(msg)
@@ -38,13 +38,13 @@ def fails_on(x: int, bad: int = -1) -> int:
 
 
 @task
-def explode(x: int) -> int:
+def cb_explode(x: int) -> int:
     msg = f"exploded on {x}"
     raise RuntimeError(msg)
 
 
 @task
-def pid_of(x: int) -> int:
+def cb_pid_of(x: int) -> int:
     return os.getpid()
 
 
@@ -108,7 +108,7 @@ class Point:
 
 
 @task
-def fail_if(value: ReturnValue[int], bad: int) -> int:
+def cb_fail_if(value: ReturnValue[int], bad: int) -> int:
     if value == bad:
         msg = f"bad value {value}"
         raise ValueError(msg)
@@ -116,5 +116,5 @@ def fail_if(value: ReturnValue[int], bad: int) -> int:
 
 
 @task
-def total_of(parts: ReturnValue[list[int]]) -> int:
+def cb_total_of(parts: ReturnValue[list[int]]) -> int:
     return sum(parts)

@@ -14,16 +14,16 @@ from daglite_core.testing import RecordingPlugin
 
 from callbacks_helpers import (
     Log,
-    add,
+    cb_add,
     collector,
-    double,
+    cb_double,
     error_collector,
-    explode,
-    fail_if,
-    fails_on,
-    increment,
-    pid_of,
-    total_of,
+    cb_explode,
+    cb_fail_if,
+    cb_fails_on,
+    cb_increment,
+    cb_pid_of,
+    cb_total_of,
 )
 from daglite_callbacks import (
     Chain,
@@ -61,7 +61,7 @@ def test_chain_passes_each_result_on_and_returns_the_last(backend: str) -> None:
     log = Log()
     recorder = RecordingPlugin(hooks=["after_node_execute"])
     pipeline = chain(
-        [sign(add, y=1), increment, sign(increment, success_callbacks=[collector(log, "step3")])],
+        [sign(cb_add, y=1), cb_increment, sign(cb_increment, success_callbacks=[collector(log, "step3")])],
         success_callbacks=[collector(log, "chain")],
     )
     assert isinstance(pipeline, Chain)
@@ -70,7 +70,7 @@ def test_chain_passes_each_result_on_and_returns_the_last(backend: str) -> None:
     assert [v for v, _ in log.of("step3")] == [4]
     assert [v for v, _ in log.of("chain")] == [4]
     assert all(pid == os.getpid() for _, (_, pid) in log.entries)  # callbacks run in the session's process
-    steps = [c["metadata"] for c in recorder.calls if c["metadata"].name.startswith(("add", "increment"))]
+    steps = [c["metadata"] for c in recorder.calls if c["metadata"].name.startswith(("cb_add", "cb_increment"))]
     assert len(steps) == 3
     expected = "inline" if backend == "inline" else backend
     assert {md.backend for md in steps} == {expected}
@@ -80,10 +80,10 @@ def test_a_failing_step_stops_the_chain(backend: str) -> None:
     log = Log()
     after = sign(collector(log, "never"))
     pipeline = chain(
-        [sign(add, y=0), sign(fail_if, bad=5), after],
+        [sign(cb_add, y=0), sign(cb_fail_if, bad=5), after],
         error_callbacks=[error_collector(log, "chain_error")],
     )
-    with _session(backend), pytest.raises(TaskError, match="Task 'fail_if.*bad value 5") as info:
+    with _session(backend), pytest.raises(TaskError, match="Task 'cb_fail_if.*bad value 5") as info:
         pipeline(x=5)
     assert log.of("never") == []
     [(kwargs, error)] = log.of("chain_error")
@@ -99,7 +99,7 @@ def test_the_failing_step_own_error_callbacks_fire_too() -> None:
 
     log = Log()
     pipeline = chain(
-        [double, sign(reject, error_callbacks=[error_collector(log, "step")])],
+        [cb_double, sign(reject, error_callbacks=[error_collector(log, "step")])],
         error_callbacks=[error_collector(log, "chain")],
     )
     with pytest.raises(TaskError, match="rejected 2"):
@@ -112,8 +112,8 @@ def test_chain_steps_are_checked_when_the_chain_is_built() -> None:
     def no_target(x: int) -> int:
         return x
 
-    with pytest.raises(SignatureError, match=r"step 2 'no_target' of 'chain\(double, no_target\)'.*no parameter to receive the result"):
-        chain([double, no_target])
+    with pytest.raises(SignatureError, match=r"step 2 'no_target' of 'chain\(cb_double, no_target\)'.*no parameter to receive the result"):
+        chain([cb_double, no_target])
     with pytest.raises(SignatureError, match="at least one step"):
         chain([])
 
@@ -123,7 +123,7 @@ def test_chain_error_callbacks_must_accept_every_step_kwargs() -> None:
         pass
 
     with pytest.raises(SignatureError, match=r"cannot accept argument\(s\) \['value'\]"):
-        chain([double, increment], error_callbacks=[on_error])
+        chain([cb_double, cb_increment], error_callbacks=[on_error])
 
 
 def test_a_later_step_input_rejected_by_its_validator_is_that_step_failure() -> None:
@@ -135,7 +135,7 @@ def test_a_later_step_input_rejected_by_its_validator_is_that_step_failure() -> 
 
     log = Log()
     pipeline = chain(
-        [double, sign(increment, model_validators=only_small)],
+        [cb_double, sign(cb_increment, model_validators=only_small)],
         error_callbacks=[error_collector(log, "chain")],
     )
     assert pipeline(x=2) == 5
@@ -151,7 +151,7 @@ def test_async_chain_mixes_sync_and_async_steps() -> None:
         await asyncio.sleep(0)
         return value // 2
 
-    pipeline = chain([double, ahalf, increment])
+    pipeline = chain([cb_double, ahalf, cb_increment])
     assert pipeline.is_async
     assert asyncio.run(pipeline(x=5)) == 6
     assert pipeline.run(x=5) == 6
@@ -163,7 +163,7 @@ def test_async_chain_mixes_sync_and_async_steps() -> None:
 def test_swarm_returns_results_in_item_order_and_calls_back_once(backend: str) -> None:
     log = Log()
     group = swarm(
-        [sign(add, y=i) for i in range(6)],
+        [sign(cb_add, y=i) for i in range(6)],
         max_concurrency=3,
         success_callbacks=[collector(log, "all")],
         error_callbacks=[error_collector(log, "err")],
@@ -175,13 +175,13 @@ def test_swarm_returns_results_in_item_order_and_calls_back_once(backend: str) -
     [(results, pid)] = log.of("all")
     assert results == [100, 101, 102, 103, 104, 105] and pid == os.getpid()
     assert log.of("err") == []
-    ran = [c["metadata"] for c in recorder.calls if c["metadata"].name.startswith("add")]
+    ran = [c["metadata"] for c in recorder.calls if c["metadata"].name.startswith("cb_add")]
     assert len(ran) == 6 and {md.backend for md in ran} == {backend}
 
 
 def test_swarm_items_run_on_the_backend_and_callbacks_in_the_session_process(backend: str) -> None:
     log = Log()
-    group = swarm([sign(pid_of, success_callbacks=[collector(log, "item")]) for _ in range(3)])
+    group = swarm([sign(cb_pid_of, success_callbacks=[collector(log, "item")]) for _ in range(3)])
     with _session(backend):
         pids = group(x=0)
     if backend == "process":
@@ -194,7 +194,7 @@ def test_swarm_items_run_on_the_backend_and_callbacks_in_the_session_process(bac
 def test_swarm_failure_names_every_failed_item_and_calls_back_once(backend: str) -> None:
     log = Log()
     group = swarm(
-        [sign(fails_on, x=i, bad=i if i % 2 else -1) for i in range(4)],  # items 1 and 3 fail
+        [sign(cb_fails_on, x=i, bad=i if i % 2 else -1) for i in range(4)],  # items 1 and 3 fail
         success_callbacks=[collector(log, "all")],
         error_callbacks=[error_collector(log, "err")],
         name="odd-ones",
@@ -204,8 +204,8 @@ def test_swarm_failure_names_every_failed_item_and_calls_back_once(backend: str)
     error = info.value
     assert error.failed_indexes == [1, 3]
     assert error.cancelled == []
-    assert "[1] 'fails_on'" in str(error) and "bad item 1" in str(error)
-    assert "[3] 'fails_on'" in str(error) and "bad item 3" in str(error)
+    assert "[1] 'cb_fails_on'" in str(error) and "bad item 1" in str(error)
+    assert "[3] 'cb_fails_on'" in str(error) and "bad item 3" in str(error)
     assert "Swarm 'odd-ones': 2 of 4 items failed" in str(error)
     assert log.of("all") == []
     [(kwargs, seen)] = log.of("err")
@@ -213,13 +213,13 @@ def test_swarm_failure_names_every_failed_item_and_calls_back_once(backend: str)
 
 
 def test_swarm_call_kwargs_merge_with_item_bound_kwargs_which_win() -> None:
-    group = swarm([sign(add, y=1), sign(add, y=2), sign(add, x=0, y=3)])
+    group = swarm([sign(cb_add, y=1), sign(cb_add, y=2), sign(cb_add, x=0, y=3)])
     assert group(x=10) == [11, 12, 3]
 
 
 def test_swarm_error_callbacks_get_the_call_kwargs() -> None:
     log = Log()
-    group = swarm([sign(fails_on, bad=1), sign(fails_on, bad=2)], error_callbacks=[error_collector(log, "err")])
+    group = swarm([sign(cb_fails_on, bad=1), sign(cb_fails_on, bad=2)], error_callbacks=[error_collector(log, "err")])
     with pytest.raises(SwarmError):
         group(x=1)
     [(kwargs, _)] = log.of("err")
@@ -228,13 +228,13 @@ def test_swarm_error_callbacks_get_the_call_kwargs() -> None:
 
 def test_stop_after_n_failures_cancels_items_not_yet_started(backend: str) -> None:
     log = Log()
-    items = [sign(explode, x=i, error_callbacks=[error_collector(log, f"item{i}")]) for i in range(5)]
+    items = [sign(cb_explode, x=i, error_callbacks=[error_collector(log, f"item{i}")]) for i in range(5)]
     group = swarm(items, max_concurrency=1, stop_after_n_failures=2)
     with _session(backend), pytest.raises(SwarmError) as info:
         group()
     assert info.value.failed_indexes == [0, 1]
     assert info.value.cancelled == [2, 3, 4]
-    assert "cancelled before starting: [2] 'explode', [3] 'explode', [4] 'explode'" in str(info.value)
+    assert "cancelled before starting: [2] 'cb_explode', [3] 'cb_explode', [4] 'cb_explode'" in str(info.value)
     assert sorted(log.names()) == ["item0", "item1"]  # cancelled items ran no callbacks
 
 
@@ -291,9 +291,9 @@ def test_async_swarm_stop_after_n_failures() -> None:
 
 def test_swarm_options_are_validated() -> None:
     with pytest.raises(SignatureError, match="max_concurrency must be an int >= 1"):
-        swarm([double], max_concurrency=0)
+        swarm([cb_double], max_concurrency=0)
     with pytest.raises(SignatureError, match="stop_after_n_failures must be an int >= 1"):
-        swarm([double], stop_after_n_failures=-1)
+        swarm([cb_double], stop_after_n_failures=-1)
     with pytest.raises(SignatureError, match="at least one item"):
         swarm([])
 
@@ -303,19 +303,19 @@ def test_swarm_success_callbacks_must_take_a_list() -> None:
         pass
 
     with pytest.raises(SignatureError, match=r"declared list but 'total' of 'wants_int' is ReturnValue\[int\]"):
-        swarm([double, double], success_callbacks=[wants_int])
+        swarm([cb_double, cb_double], success_callbacks=[wants_int])
 
 
 def test_nested_chain_inside_a_swarm_and_swarm_inside_a_chain(backend: str) -> None:
-    pipeline = chain([swarm([double, chain([double, increment])]), total_of])
+    pipeline = chain([swarm([cb_double, chain([cb_double, cb_increment])]), cb_total_of])
     with _session(backend):
         assert pipeline(x=3) == 6 + 7
 
 
 def test_a_swarm_as_success_callback_fans_the_result_out() -> None:
     log = Log()
-    fan = swarm([increment, increment], success_callbacks=[collector(log, "fan")])
-    assert sign(double, x=2, success_callbacks=[fan])() == 4
+    fan = swarm([cb_increment, cb_increment], success_callbacks=[collector(log, "fan")])
+    assert sign(cb_double, x=2, success_callbacks=[fan])() == 4
     assert [v for v, _ in log.of("fan")] == [[5, 5]]
 
 
@@ -329,17 +329,17 @@ def test_strict_step_callback_failure_stops_the_chain_without_calling_back() -> 
 
     log = Log()
     pipeline = chain(
-        [sign(double, success_callbacks=[_broken_callback]), sign(increment, success_callbacks=[collector(log, "never")])],
+        [sign(cb_double, success_callbacks=[_broken_callback]), sign(cb_increment, success_callbacks=[collector(log, "never")])],
         error_callbacks=[error_collector(log, "chain")],
     )
     with session(settings=DagliteSettings(strict_hooks=True)), pytest.raises(CallbackError) as info:
         pipeline(x=1)
-    assert info.value.task_name == "double" and info.value.outcome.value == 2
+    assert info.value.task_name == "cb_double" and info.value.outcome.value == 2
     assert log.entries == []
 
 
 def test_lax_step_callback_failure_lets_the_chain_go_on() -> None:
-    pipeline = chain([sign(double, success_callbacks=[_broken_callback]), increment])
+    pipeline = chain([sign(cb_double, success_callbacks=[_broken_callback]), cb_increment])
     with session(settings=DagliteSettings(strict_hooks=False)):
         assert pipeline(x=1) == 3
 
@@ -349,7 +349,7 @@ def test_strict_item_callback_failure_stops_the_swarm() -> None:
 
     log = Log()
     group = swarm(
-        [sign(double, success_callbacks=[_broken_callback]), double],
+        [sign(cb_double, success_callbacks=[_broken_callback]), cb_double],
         success_callbacks=[collector(log, "all")],
     )
     with session(settings=DagliteSettings(strict_hooks=True)), pytest.raises(CallbackError):
@@ -363,8 +363,8 @@ def test_strict_item_callback_failure_stops_the_swarm() -> None:
 def test_a_swarm_cannot_contain_itself_through_a_callback() -> None:
     from daglite_callbacks import CycleError
 
-    item = sign(double)
-    group = swarm([item, double])
+    item = sign(cb_double)
+    group = swarm([item, cb_double])
     with pytest.raises(CycleError, match="reachable"):
         item.on_error(group)
 

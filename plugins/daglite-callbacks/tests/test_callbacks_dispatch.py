@@ -11,7 +11,7 @@ import pytest
 from daglite_core import DagliteSettings, TaskError, session, task
 from daglite_core.testing import RecordingPlugin
 
-from callbacks_helpers import DictStore, Log, add, collector, double, error_collector, explode
+from callbacks_helpers import DictStore, Log, cb_add, collector, cb_double, error_collector, cb_explode
 from daglite_callbacks import (
     CallbackError,
     CycleError,
@@ -35,7 +35,7 @@ def test_success_callback_gets_the_result_in_its_return_value_parameter() -> Non
     def report(label: str, total: ReturnValue[int]) -> None:
         got.append((total, label))
 
-    assert sign(add, x=1, success_callbacks=[sign(report, label="sum")])(y=2) == 3
+    assert sign(cb_add, x=1, success_callbacks=[sign(report, label="sum")])(y=2) == 3
     assert got == [(3, "sum")]
 
 
@@ -45,7 +45,7 @@ def test_success_callback_without_marker_gets_daglite_results() -> None:
     def report(daglite_results: int, scale: int = 1) -> None:
         got.append(daglite_results * scale)
 
-    sign(double, x=2, success_callbacks=[sign(report, scale=10)])()
+    sign(cb_double, x=2, success_callbacks=[sign(report, scale=10)])()
     assert got == [40]
 
 
@@ -55,16 +55,16 @@ def test_first_marked_parameter_wins_over_daglite_results() -> None:
     def report(daglite_results: int = 0, value: ReturnValue[int] = 0) -> None:
         got.append((daglite_results, value))
 
-    sign(double, x=2, success_callbacks=[report])()
+    sign(cb_double, x=2, success_callbacks=[report])()
     assert got == [(0, 4)]
 
 
 def test_tasks_and_names_are_accepted_as_callbacks() -> None:
-    from callbacks_helpers import increment
+    from callbacks_helpers import cb_increment
 
     log = Log()
-    inc = sign(increment, success_callbacks=[collector(log, "inc")])
-    assert sign(double, x=3, success_callbacks=[inc, "increment"])() == 6
+    inc = sign(cb_increment, success_callbacks=[collector(log, "inc")])
+    assert sign(cb_double, x=3, success_callbacks=[inc, "cb_increment"])() == 6
     assert [v for v, _ in log.of("inc")] == [7]
 
 
@@ -75,16 +75,16 @@ def test_success_callback_with_neither_marker_nor_daglite_results_is_rejected() 
     def plain(x: int) -> None:
         pass
 
-    with pytest.raises(SignatureError, match=r"success callback 'plain' of 'double'.*ReturnValue\[T\].*'daglite_results'"):
-        sign(double, success_callbacks=[sign(plain, x=1)])
+    with pytest.raises(SignatureError, match=r"success callback 'plain' of 'cb_double'.*ReturnValue\[T\].*'daglite_results'"):
+        sign(cb_double, success_callbacks=[sign(plain, x=1)])
 
 
 def test_bound_kwarg_colliding_with_the_result_target_is_rejected() -> None:
     def report(total: ReturnValue[int]) -> None:
         pass
 
-    with pytest.raises(SignatureError, match=r"'report' of 'double'.*bound kwarg 'total' collides"):
-        sign(double, success_callbacks=[sign(report, total=1)])
+    with pytest.raises(SignatureError, match=r"'report' of 'cb_double'.*bound kwarg 'total' collides"):
+        sign(cb_double, success_callbacks=[sign(report, total=1)])
 
 
 def test_binding_the_result_target_after_attaching_is_rejected() -> None:
@@ -92,8 +92,8 @@ def test_binding_the_result_target_after_attaching_is_rejected() -> None:
         pass
 
     callback = sign(report)
-    sign(double, success_callbacks=[callback])
-    with pytest.raises(SignatureError, match=r"'report'.*cannot bind 'total'.*result of 'double'"):
+    sign(cb_double, success_callbacks=[callback])
+    with pytest.raises(SignatureError, match=r"'report'.*cannot bind 'total'.*result of 'cb_double'"):
         callback.kwargs.update(total=5)
 
 
@@ -102,8 +102,8 @@ def test_required_parameters_that_would_stay_unfilled_are_rejected() -> None:
         pass
 
     with pytest.raises(SignatureError, match=r"required parameter\(s\) \['channel'\] of 'report' would stay unfilled"):
-        sign(double, success_callbacks=[report])
-    sign(double, success_callbacks=[sign(report, channel="ops")])  # bound: fine
+        sign(cb_double, success_callbacks=[report])
+    sign(cb_double, success_callbacks=[sign(report, channel="ops")])  # bound: fine
 
 
 def test_declared_result_type_must_fit_the_return_value_type() -> None:
@@ -114,17 +114,17 @@ def test_declared_result_type_must_fit_the_return_value_type() -> None:
         pass
 
     with pytest.raises(SignatureError, match=r"declared int but 'text' of 'wants_text' is ReturnValue\[str\]"):
-        sign(double, success_callbacks=[wants_text])
-    sign(double, success_callbacks=[wants_float])  # int fits float
+        sign(cb_double, success_callbacks=[wants_text])
+    sign(cb_double, success_callbacks=[wants_float])  # int fits float
 
 
 def test_error_callback_that_cannot_accept_the_task_kwargs_is_rejected() -> None:
     def on_error(x: int, daglite_error: Exception) -> None:
         pass
 
-    with pytest.raises(SignatureError, match=r"error callback 'on_error' of 'add'.*cannot accept argument\(s\) \['y'\]"):
-        sign(add, error_callbacks=[on_error])
-    sign(double, error_callbacks=[on_error])
+    with pytest.raises(SignatureError, match=r"error callback 'on_error' of 'cb_add'.*cannot accept argument\(s\) \['y'\]"):
+        sign(cb_add, error_callbacks=[on_error])
+    sign(cb_double, error_callbacks=[on_error])
 
 
 def test_error_callback_of_a_kwargs_task_must_take_kwargs() -> None:
@@ -144,8 +144,8 @@ def test_error_callback_required_parameters_must_be_filled() -> None:
         pass
 
     with pytest.raises(SignatureError, match=r"\['ticket'\] of 'on_error' would stay unfilled"):
-        sign(double, error_callbacks=[on_error])
-    sign(double, error_callbacks=[sign(on_error, ticket="T-1")])
+        sign(cb_double, error_callbacks=[on_error])
+    sign(cb_double, error_callbacks=[sign(on_error, ticket="T-1")])
 
 
 def test_error_callback_bound_kwarg_colliding_with_the_error_target_is_rejected() -> None:
@@ -153,7 +153,7 @@ def test_error_callback_bound_kwarg_colliding_with_the_error_target_is_rejected(
         pass
 
     with pytest.raises(SignatureError, match=r"bound kwarg 'problem' collides with the parameter that receives the error"):
-        sign(double, error_callbacks=[sign(on_error, problem=None)])
+        sign(cb_double, error_callbacks=[sign(on_error, problem=None)])
 
 
 # -- error callbacks: what they get --------------------------------------------------------
@@ -185,7 +185,7 @@ def test_error_callback_bound_kwargs_win_over_the_failing_call_kwargs() -> None:
         got.append(x)
 
     with pytest.raises(TaskError):
-        sign(explode, x=1, error_callbacks=[sign(on_error, x=99)])()
+        sign(cb_explode, x=1, error_callbacks=[sign(on_error, x=99)])()
     assert got == [99]
 
 
@@ -196,7 +196,7 @@ def test_error_callback_without_error_parameter_gets_only_kwargs() -> None:
         got.append(kwargs)
 
     with pytest.raises(TaskError):
-        sign(explode, x=7, error_callbacks=[on_error])()
+        sign(cb_explode, x=7, error_callbacks=[on_error])()
     assert got == [{"x": 7}]
 
 
@@ -229,7 +229,7 @@ def test_cycles_through_a_chain_are_rejected() -> None:
         return daglite_results
 
     step = sign(relay)
-    pipeline = chain([sign(double), step])
+    pipeline = chain([sign(cb_double), step])
     with pytest.raises(CycleError):
         step.on_success(pipeline)
 
@@ -237,8 +237,8 @@ def test_cycles_through_a_chain_are_rejected() -> None:
 def test_a_shared_callback_is_a_template_run_once_per_parent_outcome() -> None:
     log = Log()
     shared = sign(collector(log, "seen"))
-    first = sign(double, x=1, success_callbacks=[shared])
-    second = sign(double, x=5, success_callbacks=[shared])
+    first = sign(cb_double, x=1, success_callbacks=[shared])
+    second = sign(cb_double, x=5, success_callbacks=[shared])
     first()
     second()
     first()
@@ -309,14 +309,14 @@ def test_callbacks_are_tasks_that_fire_hooks_and_have_their_own_callbacks() -> N
     second = sign(plus_one, success_callbacks=[collector(log, "end")])
     first = sign(plus_one, success_callbacks=[second])
     with session(plugins=[recorder]):
-        assert sign(double, x=1, success_callbacks=[first])() == 2
-    assert [c["metadata"].name for c in recorder.calls] == ["double", "plus_one", "plus_one", "collect_end"]
+        assert sign(cb_double, x=1, success_callbacks=[first])() == 2
+    assert [c["metadata"].name for c in recorder.calls] == ["cb_double", "plus_one", "plus_one", "collect_end"]
     assert [v for v, _ in log.of("end")] == [4]
 
 
 def test_callbacks_run_in_the_order_given_by_default() -> None:
     log = Log()
-    sign(double, x=1, success_callbacks=[collector(log, name) for name in "abcde"])()
+    sign(cb_double, x=1, success_callbacks=[collector(log, name) for name in "abcde"])()
     assert log.names() == list("abcde")
 
 
@@ -328,7 +328,7 @@ def test_concurrent_dispatch_runs_the_callbacks_at_the_same_time() -> None:
         threads.append(threading.current_thread().name)
         barrier.wait()
 
-    sig = sign(double, x=1, dispatch="concurrent", success_callbacks=[meet, meet, meet])
+    sig = sign(cb_double, x=1, dispatch="concurrent", success_callbacks=[meet, meet, meet])
     assert sig() == 2
     assert len(set(threads)) == 3
 
@@ -385,7 +385,7 @@ def test_async_callback_under_a_sync_signature_and_inside_a_running_loop() -> No
         await asyncio.sleep(0)
         got.append(daglite_results)
 
-    sig = sign(double, x=2, success_callbacks=[on_done])
+    sig = sign(cb_double, x=2, success_callbacks=[on_done])
     assert sig() == 4
 
     async def inside_a_loop() -> int:
@@ -441,12 +441,12 @@ def _boom(daglite_results: Any) -> None:
 
 def test_a_failing_success_callback_is_logged_once_and_the_result_stands(caplog: pytest.LogCaptureFixture) -> None:
     log = Log()
-    sig = sign(double, x=4, success_callbacks=[_boom, collector(log, "after")])
+    sig = sign(cb_double, x=4, success_callbacks=[_boom, collector(log, "after")])
     with caplog.at_level(logging.ERROR, logger="daglite.callbacks"), session(settings=LAX):
         assert sig() == 8
     records = [r for r in caplog.records if r.name == "daglite.callbacks"]
     assert len(records) == 1
-    assert "'_boom'" in records[0].getMessage() and "'double'" in records[0].getMessage()
+    assert "'_boom'" in records[0].getMessage() and "'cb_double'" in records[0].getMessage()
     assert [v for v, _ in log.of("after")] == [8]  # the other callbacks still ran
 
 
@@ -455,21 +455,21 @@ def test_a_failing_error_callback_never_replaces_the_original_error(caplog: pyte
         msg = "handler broke"
         raise RuntimeError(msg)
 
-    sig = sign(explode, x=1, error_callbacks=[broken_handler])
+    sig = sign(cb_explode, x=1, error_callbacks=[broken_handler])
     with caplog.at_level(logging.ERROR, logger="daglite.callbacks"), session(settings=LAX):
         with pytest.raises(TaskError, match="exploded on 1"):
             sig()
     [record] = [r for r in caplog.records if r.name == "daglite.callbacks"]
-    assert "'broken_handler'" in record.getMessage() and "'explode'" in record.getMessage()
+    assert "'broken_handler'" in record.getMessage() and "'cb_explode'" in record.getMessage()
 
 
 def test_strict_session_raises_callback_error_with_the_original_result() -> None:
     log = Log()
-    sig = sign(double, x=4, success_callbacks=[_boom, collector(log, "after")])
+    sig = sign(cb_double, x=4, success_callbacks=[_boom, collector(log, "after")])
     with session(settings=STRICT), pytest.raises(CallbackError) as info:
         sig()
     error = info.value
-    assert error.task_name == "double" and error.callback_name == "_boom" and error.kind == "success"
+    assert error.task_name == "cb_double" and error.callback_name == "_boom" and error.kind == "success"
     assert error.outcome.ok and error.outcome.value == 8
     assert isinstance(error.__cause__, TaskError)
     assert "callback broke" in str(error)
@@ -482,7 +482,7 @@ def test_strict_error_callback_failure_keeps_the_original_error_attached() -> No
         raise RuntimeError(msg)
 
     with session(settings=STRICT), pytest.raises(CallbackError) as info:
-        sign(explode, x=2, error_callbacks=[broken_handler])()
+        sign(cb_explode, x=2, error_callbacks=[broken_handler])()
     assert info.value.kind == "error"
     assert not info.value.outcome.ok
     assert isinstance(info.value.outcome.error, TaskError)
@@ -492,24 +492,24 @@ def test_strict_error_callback_failure_keeps_the_original_error_attached() -> No
 def test_strict_mode_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAGLITE_STRICT_HOOKS", "1")
     with session(settings=DagliteSettings()), pytest.raises(CallbackError):
-        sign(double, x=1, success_callbacks=[_boom])()
+        sign(cb_double, x=1, success_callbacks=[_boom])()
     monkeypatch.setenv("DAGLITE_STRICT_HOOKS", "0")
     with session(settings=DagliteSettings()):
-        assert sign(double, x=1, success_callbacks=[_boom])() == 2
+        assert sign(cb_double, x=1, success_callbacks=[_boom])() == 2
 
 
 def test_the_signature_strict_option_overrides_the_session(caplog: pytest.LogCaptureFixture) -> None:
     with session(settings=STRICT), caplog.at_level(logging.ERROR, logger="daglite.callbacks"):
-        assert sign(double, x=1, strict=False, success_callbacks=[_boom])() == 2
+        assert sign(cb_double, x=1, strict=False, success_callbacks=[_boom])() == 2
     with session(settings=LAX), pytest.raises(CallbackError):
-        sign(double, x=1, strict=True, success_callbacks=[_boom])()
+        sign(cb_double, x=1, strict=True, success_callbacks=[_boom])()
 
 
 def test_a_failing_callback_of_a_callback_is_reported_by_its_own_parent(caplog: pytest.LogCaptureFixture) -> None:
     def middle(daglite_results: int) -> int:
         return daglite_results
 
-    sig = sign(double, x=1, success_callbacks=[sign(middle, success_callbacks=[_boom])])
+    sig = sign(cb_double, x=1, success_callbacks=[sign(middle, success_callbacks=[_boom])])
     with caplog.at_level(logging.ERROR, logger="daglite.callbacks"), session(settings=LAX):
         assert sig() == 2
     [record] = [r for r in caplog.records if r.name == "daglite.callbacks"]
@@ -530,7 +530,7 @@ def test_system_exit_aborts_without_callbacks() -> None:
 
 def test_on_success_and_on_error_attach_later_with_the_same_checks() -> None:
     log = Log()
-    sig = sign(double, x=2)
+    sig = sign(cb_double, x=2)
     assert sig.on_success(collector(log, "late")) is sig
     sig.on_error(error_collector(log, "err"))
     assert [cb.name for cb in sig.success_callbacks] == ["collect_late"]
@@ -538,4 +538,4 @@ def test_on_success_and_on_error_attach_later_with_the_same_checks() -> None:
     assert sig() == 4
     assert [v for v, _ in log.of("late")] == [4]
     with pytest.raises(SignatureError):
-        sig.on_success(sign(add))  # no result parameter
+        sig.on_success(sign(cb_add))  # no result parameter

@@ -7,7 +7,7 @@ import importlib.metadata
 import pytest
 from daglite_core import list_plugins, session
 
-from callbacks_helpers import double
+from callbacks_helpers import cb_double
 from daglite_callbacks import sign
 
 
@@ -29,4 +29,4 @@ def test_listed_as_an_enabled_plugin_with_no_hooks(monkeypatch: pytest.MonkeyPat
 
 def test_session_can_name_the_plugin_and_signatures_work_in_it() -> None:
     with session(plugins=["callbacks"]):
-        assert sign(double, x=2)() == 4
+        assert sign(cb_double, x=2)() == 4

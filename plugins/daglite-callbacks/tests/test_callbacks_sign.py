@@ -10,7 +10,7 @@ from daglite_core import DagliteSettings, TaskError, session, task
 from daglite_core.testing import RecordingPlugin
 
 import daglite_callbacks
-from callbacks_helpers import Point, add, double
+from callbacks_helpers import Point, cb_add, cb_double
 from daglite_callbacks import InputError, Signature, SignatureError, asign, sign
 
 LAX = DagliteSettings(strict_hooks=False)
@@ -23,9 +23,9 @@ def test_public_names_are_exported_sorted() -> None:
 
 
 def test_sign_a_task_object_runs_it_eagerly() -> None:
-    sig = sign(double, x=4)
+    sig = sign(cb_double, x=4)
     assert isinstance(sig, Signature)
-    assert sig.task is double
+    assert sig.task is cb_double
     assert sig() == 8
     assert sig.run() == 8
 
@@ -41,10 +41,10 @@ def test_sign_a_plain_function_makes_it_a_task_that_fires_hooks() -> None:
 
 
 def test_sign_by_registered_name() -> None:
-    sig = sign("double", x=5)
-    assert sig.task is double
+    sig = sign("cb_double", x=5)
+    assert sig.task is cb_double
     assert sig() == 10
-    assert sign("callbacks_helpers:add", x=1)() == 11
+    assert sign("callbacks_helpers:cb_add", x=1)() == 11
 
 
 def test_unknown_name_is_rejected_at_signing_with_the_known_names() -> None:
@@ -52,15 +52,15 @@ def test_unknown_name_is_rejected_at_signing_with_the_known_names() -> None:
         sign("no_such_task_anywhere", x=1)
     message = str(info.value)
     assert "no_such_task_anywhere" in message
-    assert "double" in message  # the known names are listed
+    assert "cb_double" in message  # the known names are listed
     assert isinstance(info.value.__cause__, LookupError)
 
 
 def test_signing_a_class_or_a_non_callable_is_an_error() -> None:
     with pytest.raises(SignatureError, match="int"):
         sign(42)
-    with pytest.raises(SignatureError, match="Signature 'double'"):
-        sign(sign(double))
+    with pytest.raises(SignatureError, match="Signature 'cb_double'"):
+        sign(sign(cb_double))
 
 
 def test_positional_only_parameters_cannot_be_signed() -> None:
@@ -72,14 +72,14 @@ def test_positional_only_parameters_cannot_be_signed() -> None:
 
 
 def test_bound_kwargs_merge_with_the_call_and_the_call_wins() -> None:
-    sig = sign(add, x=1, y=2)
+    sig = sign(cb_add, x=1, y=2)
     assert sig() == 3
     assert sig(y=5) == 6
     assert dict(sig.kwargs) == {"x": 1, "y": 2}  # the call does not change the binding
 
 
 def test_kwargs_update_and_aupdate_change_later_calls() -> None:
-    sig = sign(add, x=1)
+    sig = sign(cb_add, x=1)
     sig.kwargs.update(y=100)
     assert sig() == 101
     asyncio.run(sig.kwargs.aupdate(x=5))
@@ -89,17 +89,17 @@ def test_kwargs_update_and_aupdate_change_later_calls() -> None:
 
 
 def test_kwargs_update_rejects_an_unknown_argument_naming_task_and_argument() -> None:
-    sig = sign(add, x=1)
-    with pytest.raises(SignatureError, match=r"'add'.*\['z'\].*\['x', 'y'\]"):
+    sig = sign(cb_add, x=1)
+    with pytest.raises(SignatureError, match=r"'cb_add'.*\['z'\].*\['x', 'y'\]"):
         sig.kwargs.update(z=3)
     assert dict(sig.kwargs) == {"x": 1}
     with pytest.raises(SignatureError, match="'z'"):
-        sign(add, z=3)
+        sign(cb_add, z=3)
 
 
 def test_asign_signs_like_sign() -> None:
     async def main() -> int:
-        sig = await asign(add, x=2)
+        sig = await asign(cb_add, x=2)
         result: int = sig(y=3)
         return result
 
@@ -140,10 +140,10 @@ def test_a_sync_signature_awaited_through_arun_runs_off_the_loop() -> None:
 def test_missing_argument_is_a_clear_error_before_the_task_runs() -> None:
     recorder = RecordingPlugin(hooks=["before_node_execute"])
     with session(plugins=[recorder], settings=LAX):
-        with pytest.raises(InputError, match=r"Task 'add'.*missing a required argument: 'x'") as info:
-            sign(add, y=1)()
+        with pytest.raises(InputError, match=r"Task 'cb_add'.*missing a required argument: 'x'") as info:
+            sign(cb_add, y=1)()
     assert recorder.calls == []
-    assert info.value.task_name == "add"
+    assert info.value.task_name == "cb_add"
     assert info.value.kwargs == {"y": 1}
     assert isinstance(info.value.__cause__, TypeError)
 
@@ -151,8 +151,8 @@ def test_missing_argument_is_a_clear_error_before_the_task_runs() -> None:
 def test_unknown_call_argument_is_a_clear_error_before_the_task_runs() -> None:
     recorder = RecordingPlugin(hooks=["before_node_execute"])
     with session(plugins=[recorder]):
-        with pytest.raises(InputError, match=r"Task 'double'.*unexpected keyword argument 'nope'"):
-            sign(double, x=1)(nope=2)
+        with pytest.raises(InputError, match=r"Task 'cb_double'.*unexpected keyword argument 'nope'"):
+            sign(cb_double, x=1)(nope=2)
     assert recorder.calls == []
 
 
@@ -163,7 +163,7 @@ def test_input_errors_fire_no_error_callbacks() -> None:
         seen.append(x)
 
     with pytest.raises(InputError):
-        sign(double, error_callbacks=[on_error])()
+        sign(cb_double, error_callbacks=[on_error])()
     assert seen == []
 
 
@@ -185,16 +185,16 @@ def test_model_validators_callable_and_its_rejection() -> None:
             raise ValueError(msg)
         return {**kwargs, "x": kwargs["x"] * 10}
 
-    sig = sign(double, model_validators=positive)
+    sig = sign(cb_double, model_validators=positive)
     assert sig(x=1) == 20
-    with pytest.raises(InputError, match=r"'double'.*validator 'positive'.*x must be positive") as info:
+    with pytest.raises(InputError, match=r"'cb_double'.*validator 'positive'.*x must be positive") as info:
         sig(x=-1)
     assert isinstance(info.value.__cause__, ValueError)
 
 
 def test_model_validators_must_be_a_class_or_callable() -> None:
     with pytest.raises(SignatureError, match="model_validators"):
-        sign(double, model_validators=3)
+        sign(cb_double, model_validators=3)
 
 
 def test_a_failing_task_raises_its_task_error() -> None:
@@ -208,6 +208,6 @@ def test_a_failing_task_raises_its_task_error() -> None:
 
 def test_invalid_options_are_rejected() -> None:
     with pytest.raises(SignatureError, match="dispatch must be one of sequential, concurrent"):
-        sign(double, dispatch="parallel")
+        sign(cb_double, dispatch="parallel")
     with pytest.raises(SignatureError, match="strict"):
-        sign(double, strict="yes")  # type: ignore[arg-type]
+        sign(cb_double, strict="yes")  # type: ignore[arg-type]
