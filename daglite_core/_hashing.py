@@ -313,8 +313,24 @@ _ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {
 # Function identity, computed once per function object.
 # ---------------------------------------------------------------------------
 
-_identities: weakref.WeakKeyDictionary[Any, tuple[bytes, str]] = weakref.WeakKeyDictionary()
+_identities: dict[int, tuple[weakref.ref[Any], bytes, str]] = {}
+"""Top-level identities by ``id(func)``, with a weak reference that proves the id
+still means the same object (and removes the entry when the function dies). A
+plain ``WeakKeyDictionary`` would build a weak reference on every lookup."""
 _in_progress = threading.local()
+
+
+def _forget(ref: weakref.ref[Any], ident: int) -> None:
+    entry = _identities.get(ident)
+    if entry is not None and entry[0] is ref:
+        del _identities[ident]
+
+
+def _cached_identity(func: Any) -> tuple[bytes, str] | None:
+    entry = _identities.get(id(func))
+    if entry is not None and entry[0]() is func:
+        return entry[1], entry[2]
+    return None
 
 
 def _module_name(name: str | None) -> str:
@@ -363,10 +379,7 @@ def _identity(func: Any) -> tuple[bytes, str]:
     if stack is None:
         stack = _in_progress.ids = set()
     if not stack:  # nested identities are always recomputed: see below
-        try:
-            cached = _identities.get(func)
-        except TypeError:  # not weak-referenceable
-            cached = None
+        cached = _cached_identity(func)
         if cached is not None:
             return cached
     name = f"{_module_name(getattr(func, '__module__', None))}.{getattr(func, '__qualname__', type(func).__qualname__)}"
@@ -413,10 +426,12 @@ def _identity(func: Any) -> tuple[bytes, str]:
         # cycle back to it: caching (or reusing) it would make keys depend on which
         # function was hashed first. Only top-level results are kept and reused.
         return result
+    ident = id(func)
     try:
-        _identities[func] = result
+        ref = weakref.ref(func, lambda r: _forget(r, ident))
     except TypeError:  # not weak-referenceable: recomputed each time
-        pass
+        return result
+    _identities[ident] = (ref, *result)
     return result
 
 
@@ -430,14 +445,24 @@ def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> s
     what the key does and does not track. Raises :class:`UnhashableInputError` naming
     the argument when one cannot be hashed.
     """
-    digest, name = _identity(func)
+    identity = _cached_identity(func) or _identity(func)
+    name = identity[1]
     out = bytearray(_VERSION)
-    out += digest
+    out += identity[0]
     encoders = _ENCODERS
-    for arg in sorted(inputs):
+    for arg in sorted(inputs) if len(inputs) > 1 else inputs:
         value = inputs[arg]
         _enc_str(arg, out)
-        enc = encoders.get(type(value))
+        kind = type(value)
+        # Inline fast paths for the commonest small arguments (same bytes as _enc_int/_enc_str).
+        if kind is int and -0x80000000 <= value < 0x80000000:
+            out += b"i"
+            out += value.to_bytes(4, "little", signed=True)
+            continue
+        if kind is str and len(value) < 1024:
+            _enc_str(value, out)
+            continue
+        enc = encoders.get(kind)
         try:
             if enc is None:
                 _enc_other(value, out)
