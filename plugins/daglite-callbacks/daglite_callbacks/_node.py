@@ -59,6 +59,13 @@ def _reachable(start: Node) -> Iterable[Node]:
         stack.extend(node.error_callbacks)
 
 
+def callback_list(callbacks: Any) -> list[Any]:
+    """``success_callbacks=``/``error_callbacks=`` as a list: one callback alone is accepted too."""
+    if isinstance(callbacks, (Node, str)) or callable(callbacks):
+        return [callbacks]
+    return list(callbacks)
+
+
 def as_node(obj: Any, where: str) -> Node:
     """A node for ``obj``: itself, or ``sign(obj)`` for a task, function or task name."""
     if isinstance(obj, Node):
@@ -97,8 +104,8 @@ class Node(abc.ABC):
         self.strict = strict
         self._success: list[Node] = []
         self._error: list[Node] = []
-        self.on_success(*success_callbacks)
-        self.on_error(*error_callbacks)
+        self.on_success(*callback_list(success_callbacks))
+        self.on_error(*callback_list(error_callbacks))
 
     def _label(self) -> str:
         return f"{type(self).__name__} {self.name!r}"

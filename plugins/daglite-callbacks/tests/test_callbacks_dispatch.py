@@ -539,3 +539,10 @@ def test_on_success_and_on_error_attach_later_with_the_same_checks() -> None:
     assert [v for v, _ in log.of("late")] == [4]
     with pytest.raises(SignatureError):
         sig.on_success(sign(cb_add))  # no result parameter
+
+
+def test_a_single_callback_needs_no_list() -> None:
+    log = Log()
+    sig = sign(cb_double, x=1, success_callbacks=collector(log, "one"), error_callbacks=error_collector(log, "err"))
+    assert sig() == 2
+    assert log.names() == ["one"]
