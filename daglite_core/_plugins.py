@@ -15,7 +15,6 @@ dispatch through a ``pluggy.PluginManager``:
 from __future__ import annotations
 
 import inspect
-import logging
 import threading
 import types
 from collections.abc import Iterable, Sequence
@@ -28,8 +27,15 @@ from ._errors import PluginError
 
 if TYPE_CHECKING:
     import importlib.metadata
+    import logging
 
-logger = logging.getLogger("daglite")
+
+def _logger() -> logging.Logger:
+    """The ``daglite`` logger (logging is imported on first use: ~5 ms of the core's import)."""
+    import logging
+
+    return logging.getLogger("daglite")
+
 
 _IMPL_ATTR = f"{_hookspecs.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hookspecs.PROJECT_NAME}_spec"
@@ -276,7 +282,7 @@ class PluginSet:
         msg = f"Plugin {plugin!r} raised in hook {hook!r}: {type(exc).__name__}: {exc}"
         if self.strict:
             raise PluginError(msg, plugin=plugin, hook=hook) from exc
-        logger.error("%s", msg, exc_info=exc)
+        _logger().error("%s", msg, exc_info=exc)
 
     def first(self, hook: str, **kwargs: Any) -> Any:
         """Call provider ``hook`` until an implementation returns non-``None``."""
@@ -380,7 +386,7 @@ class _Registry:
             impls = parse_plugin(plugin, ep.name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
             reason = f"{type(exc).__name__}: {exc}"
-            logger.warning("daglite plugin %r (%s) failed to load: %s", ep.name, ep.value, reason)
+            _logger().warning("daglite plugin %r (%s) failed to load: %s", ep.name, ep.value, reason)
             return info("failed", reason)
         self.entries.append(_Entry(ep.name, plugin, impls, dist, "entry point"))
         return info("enabled", hooks=(i.hook for i in impls))

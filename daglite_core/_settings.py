@@ -50,6 +50,12 @@ def _env_names(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _to_tuple(value: Any) -> tuple[str, ...]:
+    # Not ``converter=tuple``: attrs reads a converter's signature, and for a builtin
+    # that means parsing its text signature with tokenize (~8 ms of `import daglite_core`).
+    return tuple(value)
+
+
 def _cache_mode(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in CACHE_MODES:
         msg = f"DagliteSettings.cache_mode={value!r}: expected one of {', '.join(CACHE_MODES)}"
@@ -95,7 +101,7 @@ class DagliteSettings:
         factory=lambda: (_env_str("DAGLITE_CACHE_MODE") or "on").lower(), validator=_cache_mode
     )
     disable_plugins: tuple[str, ...] = attrs.field(
-        factory=lambda: _env_names("DAGLITE_DISABLE_PLUGINS"), converter=tuple
+        factory=lambda: _env_names("DAGLITE_DISABLE_PLUGINS"), converter=_to_tuple
     )
     plugins_autoload: bool = attrs.field(
         factory=lambda: _env_bool("DAGLITE_PLUGINS_AUTOLOAD", True)
