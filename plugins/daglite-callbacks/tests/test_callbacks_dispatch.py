@@ -546,3 +546,44 @@ def test_a_single_callback_needs_no_list() -> None:
     sig = sign(cb_double, x=1, success_callbacks=collector(log, "one"), error_callbacks=error_collector(log, "err"))
     assert sig() == 2
     assert log.names() == ["one"]
+
+
+def test_callbacks_start_after_the_core_reported_the_final_outcome() -> None:
+    attempts: list[int] = []
+
+    @task(retries=1)
+    def once_flaky(x: int) -> int:
+        attempts.append(x)
+        if len(attempts) == 1:
+            msg = "first attempt fails"
+            raise OSError(msg)
+        return x
+
+    def after(daglite_results: int) -> None:
+        pass
+
+    def on_error(x: int) -> None:
+        pass
+
+    recorder = RecordingPlugin()
+    with session(plugins=[recorder]):
+        sign(once_flaky, x=1, success_callbacks=[after])()
+        with pytest.raises(TaskError):
+            sign(cb_explode, x=1, error_callbacks=[on_error])()
+    events = [
+        (c.hook, c["metadata"].name)
+        for c in recorder.calls
+        if c.hook in {"before_node_execute", "before_node_retry", "after_node_retry", "after_node_execute", "on_node_error"}
+    ]
+    assert events == [
+        ("before_node_execute", "once_flaky"),
+        ("before_node_retry", "once_flaky"),
+        ("after_node_retry", "once_flaky"),
+        ("after_node_execute", "once_flaky"),
+        ("before_node_execute", "after"),
+        ("after_node_execute", "after"),
+        ("before_node_execute", "cb_explode"),
+        ("on_node_error", "cb_explode"),
+        ("before_node_execute", "on_error"),
+        ("after_node_execute", "on_error"),
+    ]
