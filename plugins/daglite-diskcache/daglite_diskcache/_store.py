@@ -24,6 +24,7 @@ in each process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import sqlite3
@@ -175,7 +176,11 @@ class DiskCacheStore:
         """The value under ``key``, or ``CACHE_MISS``; :class:`CacheEntryError` if unreadable."""
         cache = self._cache
         if cache is None:
-            opened = self._open()
+            try:
+                opened = self._open()
+            except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+                msg = f"cannot open the cache in {self._directory} ({_describe(exc)})"
+                raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
             cache = opened.cache
             if opened.moved_to is not None:
                 raise CacheEntryError(self._moved(opened), key=key, directory=str(self._directory))
@@ -202,13 +207,17 @@ class DiskCacheStore:
             else:
                 msg = f"stored in diskcache mode {mode}, which daglite never writes"
                 raise ValueError(msg)
-            if self._update is not None:
-                cache._sql(self._update.format(now=time.time()), (rowid,))  # noqa: SLF001
-            return pickle.loads(open_blob(key, blob))
+            value = pickle.loads(open_blob(key, blob))
         except Exception as exc:  # noqa: BLE001 - every failure to load is a dropped entry
             self._drop(cache, key)
             msg = f"cache entry {key} in {self._directory} is unreadable ({_describe(exc)}); removed"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
+        if self._update is not None:
+            # Access bookkeeping for LRU/LFU eviction is best effort: a busy database
+            # must not turn a good hit into an error, let alone a dropped entry.
+            with contextlib.suppress(sqlite3.Error, diskcache.Timeout):
+                cache._sql(self._update.format(now=time.time()), (rowid,))  # noqa: SLF001
+        return value
 
     def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""

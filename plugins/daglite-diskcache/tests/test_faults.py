@@ -252,3 +252,15 @@ def test_writer_killed_with_sigkill_loses_no_acknowledged_entry(cache_dir: Path,
         assert store.get(f"w.f:{i}") == (b"v%d" % i) * (2000 if i % 7 == 0 else 1)
     # Orphan .val files a kill may leave are diskcache check's business.
     store._cache.check(fix=True)
+
+
+def test_cache_path_that_cannot_be_a_directory_never_fails_the_task(tmp_path: Path) -> None:
+    bogus = tmp_path / "not-a-dir"
+    bogus.write_text("a file where the cache should be")
+    payload, calls = make_task()
+    with session(cache_store=bogus):
+        with pytest.warns(CacheWarning) as record:
+            assert payload(2) == bytes([2]) * 10
+    assert calls == [2]
+    assert all(str(bogus) in str(w.message) for w in record)
+    assert any("cannot open the cache" in str(w.message) for w in record)
