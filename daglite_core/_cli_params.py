@@ -136,6 +136,8 @@ def show_default(value: Any) -> str:
 
 
 def _type_name(tp: Any) -> str:
+    if isinstance(tp, _Unresolved):
+        return f"{tp.text!r} (not resolvable at run time)"
     if typing.get_origin(tp) is None and isinstance(tp, type):
         return tp.__name__
     return str(tp).replace("typing.", "").replace("collections.abc.", "")
@@ -197,8 +199,25 @@ def _without_none(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _annotation(param: inspect.Parameter, hints: dict[str, Any]) -> Any:
+class _Unresolved:
+    """An annotation string that names nothing importable at run time."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def _annotation(param: inspect.Parameter, hints: dict[str, Any], func: Callable[..., Any]) -> Any:
     tp = hints.get(param.name, param.annotation)
+    if isinstance(tp, str):
+        # get_type_hints failed on another parameter (say, a name imported only under
+        # TYPE_CHECKING): resolve this one alone; if it cannot be, it is unsupported.
+        try:
+            tp = eval(tp, getattr(func, "__globals__", {}))  # noqa: S307 - the user's own annotation
+        except Exception:  # noqa: BLE001
+            return _Unresolved(tp)
     if tp is inspect.Parameter.empty or tp is Any:
         if param.default is not inspect.Parameter.empty and param.default is not None:
             return type(param.default)
@@ -223,7 +242,7 @@ def add_parameters(parser: argparse.ArgumentParser, func: Callable[..., Any], si
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        specs.append(_add_one(group, param, _annotation(param, hints), param_docs.get(param.name, "")))
+        specs.append(_add_one(group, param, _annotation(param, hints, func), param_docs.get(param.name, "")))
     return specs
 
 

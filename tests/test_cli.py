@@ -25,9 +25,13 @@ import asyncio
 import enum
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from daglite_core import map_tasks, save_dataset, task, workflow
+
+
+if TYPE_CHECKING:
+    from decimal import Decimal as OnlyForCheckers
 
 
 class Color(enum.Enum):
@@ -119,6 +123,12 @@ def opaque(conn: object) -> None:
 @workflow
 def hidden(n: int = 1, conn: object = None) -> int:
     """An inexpressible parameter with a default stays out of the CLI."""
+    return n
+
+
+@workflow
+def late_hint(n: int, amount: OnlyForCheckers | None = None) -> int:
+    """An annotation that only exists for type checkers."""
     return n
 
 
@@ -234,6 +244,13 @@ def test_run_parameter_with_inexpressible_type_and_default_is_left_out(project: 
     assert (ran.returncode, ran.stdout.strip()) == (0, "5")
 
 
+def test_run_annotation_unresolvable_at_run_time_leaves_only_that_parameter_out(project: Path) -> None:
+    ran = daglite(project, "run", "flows.py:late_hint", "--n", "4")
+    assert (ran.returncode, ran.stdout.strip()) == (0, "4")
+    helped = " ".join(daglite(project, "run", "flows.py:late_hint", "--help").stdout.split())
+    assert "amount ('OnlyForCheckers | None' (not resolvable at run time))" in helped
+
+
 # -- run: failures and exit codes --------------------------------------------------
 
 
@@ -332,7 +349,7 @@ def test_list_file_shows_each_workflow_with_its_summary(project: Path) -> None:
     lines = proc.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [
         "flows.py:async_squares", "flows.py:backends", "flows.py:broken_body", "flows.py:clash",
-        "flows.py:failing", "flows.py:hidden", "flows.py:nothing", "flows.py:opaque",
+        "flows.py:failing", "flows.py:hidden", "flows.py:late_hint", "flows.py:nothing", "flows.py:opaque",
         "flows.py:saves", "flows.py:squares",
     ]
     assert "Square the numbers below n." in lines[-1]

@@ -27,6 +27,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     """The environment of every run: no DAGLITE_* overrides, a private signing key."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DAGLITE_") and k != "PYTHONPATH"}
     clean["DAGLITE_SIGNING_KEY_FILE"] = str(tmp_path / "keys" / "signing.key")
+    clean["DAGLITE_STRICT_HOOKS"] = "1"  # a raising hook in an example's plugin fails the test
     return clean
 
 
@@ -69,6 +70,13 @@ def test_sales_pipeline_runs_then_is_served_from_the_cache(tmp_path: Path, env: 
     assert header == "order_id,day,region,product,units,unit_price,revenue"
     log = (tmp_path / "daglite-demo" / "notifications.log").read_text().splitlines()
     assert len(log) == 2 and all(line.startswith("OK: ") for line in log)
+
+
+def test_sales_pipeline_as_documented_from_the_repository_root(tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "demo"
+    proc = run(ROOT, env, DAGLITE, "run", "examples/sales_pipeline.py:sales_pipeline", "--regions", "2", "--out", out)
+    assert result(proc)["regions"] == 2
+    assert (out / "data" / "summary.json").is_file()
 
 
 def test_cache_stats_after_the_pipeline(tmp_path: Path, env: dict[str, str]) -> None:
