@@ -9,7 +9,14 @@ generator tasks, cycles, shared callbacks).
 from __future__ import annotations
 
 from ._chain import Chain, chain
-from ._errors import CallbackError, CycleError, InputError, SignatureError, SwarmError, TaskOutcome
+from ._errors import (
+    CallbackError,
+    CycleError,
+    InputError,
+    SignatureError,
+    SwarmError,
+    TaskOutcome,
+)
 from ._markers import ERROR_PARAM, RESULTS_PARAM, ErrorValue, ReturnValue
 from ._node import Node
 from ._signature import Signature, asign, sign

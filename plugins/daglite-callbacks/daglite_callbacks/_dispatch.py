@@ -25,7 +25,7 @@ import contextvars
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daglite_core import active_session
 
@@ -97,5 +97,3 @@ def settle(
             "result" if outcome.ok else "original error", type(error).__name__, error,
             exc_info=error,
         )
-
-

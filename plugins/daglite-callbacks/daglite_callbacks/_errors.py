@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
 from daglite_core import DagliteError, TaskError
 
 

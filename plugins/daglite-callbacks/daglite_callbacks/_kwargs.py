@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from ._errors import SignatureError
 
@@ -62,7 +62,7 @@ class BoundKwargs(dict[str, Any]):
             self.update({name: default})
         return self[name]
 
-    def __ior__(self, other: Iterable[Any]) -> BoundKwargs:  # type: ignore[override,misc]
+    def __ior__(self, other: Iterable[Any]) -> Self:  # type: ignore[override,misc]
         self.update(other)
         return self
 

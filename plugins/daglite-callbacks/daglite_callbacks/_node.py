@@ -29,7 +29,6 @@ from ._dispatch import DISPATCH_MODES, dispatch_async, dispatch_sync, settle
 from ._errors import CycleError, SignatureError, TaskOutcome
 from ._params import Names
 
-
 MISSING: Any = object()
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from daglite_core import TaskError, session, task
-
 from daglite_callbacks import ErrorValue, ReturnValue, chain, sign, swarm
+
+from daglite_core import TaskError, session, task
 
 
 @task

@@ -9,9 +9,9 @@ import os
 from typing import Any
 
 import attrs
-from daglite_core import CACHE_MISS, task
-
 from daglite_callbacks import ErrorValue, ReturnValue
+
+from daglite_core import CACHE_MISS, task
 
 
 @task

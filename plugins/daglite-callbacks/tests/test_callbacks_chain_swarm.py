@@ -9,21 +9,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from daglite_core import BackendError, DagliteSettings, TaskError, session, task
-from daglite_core.testing import RecordingPlugin
-
 from callbacks_helpers import (
     Log,
     cb_add,
-    collector,
     cb_double,
-    error_collector,
     cb_explode,
     cb_fail_if,
     cb_fails_on,
     cb_increment,
     cb_pid_of,
     cb_total_of,
+    collector,
+    error_collector,
 )
 from daglite_callbacks import (
     Chain,
@@ -35,6 +32,9 @@ from daglite_callbacks import (
     sign,
     swarm,
 )
+
+from daglite_core import BackendError, DagliteSettings, TaskError, session, task
+from daglite_core.testing import RecordingPlugin
 
 BACKENDS = ["inline", "thread", "process"]
 

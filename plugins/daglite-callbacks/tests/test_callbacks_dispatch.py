@@ -8,10 +8,15 @@ import threading
 from typing import Any
 
 import pytest
-from daglite_core import DagliteSettings, TaskError, session, task
-from daglite_core.testing import RecordingPlugin
-
-from callbacks_helpers import DictStore, Log, cb_add, collector, cb_double, error_collector, cb_explode
+from callbacks_helpers import (
+    DictStore,
+    Log,
+    cb_add,
+    cb_double,
+    cb_explode,
+    collector,
+    error_collector,
+)
 from daglite_callbacks import (
     CallbackError,
     CycleError,
@@ -21,6 +26,9 @@ from daglite_callbacks import (
     chain,
     sign,
 )
+
+from daglite_core import DagliteSettings, TaskError, session, task
+from daglite_core.testing import RecordingPlugin
 
 LAX = DagliteSettings(strict_hooks=False)
 STRICT = DagliteSettings(strict_hooks=True)
@@ -456,9 +464,12 @@ def test_a_failing_error_callback_never_replaces_the_original_error(caplog: pyte
         raise RuntimeError(msg)
 
     sig = sign(cb_explode, x=1, error_callbacks=[broken_handler])
-    with caplog.at_level(logging.ERROR, logger="daglite.callbacks"), session(settings=LAX):
-        with pytest.raises(TaskError, match="exploded on 1"):
-            sig()
+    with (
+        caplog.at_level(logging.ERROR, logger="daglite.callbacks"),
+        session(settings=LAX),
+        pytest.raises(TaskError, match="exploded on 1"),
+    ):
+        sig()
     [record] = [r for r in caplog.records if r.name == "daglite.callbacks"]
     assert "'broken_handler'" in record.getMessage() and "'cb_explode'" in record.getMessage()
 

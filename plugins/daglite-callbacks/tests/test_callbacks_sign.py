@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-from daglite_core import DagliteSettings, TaskError, session, task
-from daglite_core.testing import RecordingPlugin
-
 import daglite_callbacks
+import pytest
 from callbacks_helpers import Point, cb_add, cb_double
 from daglite_callbacks import InputError, Signature, SignatureError, asign, sign
+
+from daglite_core import DagliteSettings, TaskError, session, task
+from daglite_core.testing import RecordingPlugin
 
 LAX = DagliteSettings(strict_hooks=False)
 
@@ -139,9 +139,11 @@ def test_a_sync_signature_awaited_through_arun_runs_off_the_loop() -> None:
 
 def test_missing_argument_is_a_clear_error_before_the_task_runs() -> None:
     recorder = RecordingPlugin(hooks=["before_node_execute"])
-    with session(plugins=[recorder], settings=LAX):
-        with pytest.raises(InputError, match=r"Task 'cb_add'.*missing a required argument: 'x'") as info:
-            sign(cb_add, y=1)()
+    with (
+        session(plugins=[recorder], settings=LAX),
+        pytest.raises(InputError, match=r"Task 'cb_add'.*missing a required argument: 'x'") as info,
+    ):
+        sign(cb_add, y=1)()
     assert recorder.calls == []
     assert info.value.task_name == "cb_add"
     assert info.value.kwargs == {"y": 1}
@@ -150,9 +152,11 @@ def test_missing_argument_is_a_clear_error_before_the_task_runs() -> None:
 
 def test_unknown_call_argument_is_a_clear_error_before_the_task_runs() -> None:
     recorder = RecordingPlugin(hooks=["before_node_execute"])
-    with session(plugins=[recorder]):
-        with pytest.raises(InputError, match=r"Task 'cb_double'.*unexpected keyword argument 'nope'"):
-            sign(cb_double, x=1)(nope=2)
+    with (
+        session(plugins=[recorder]),
+        pytest.raises(InputError, match=r"Task 'cb_double'.*unexpected keyword argument 'nope'"),
+    ):
+        sign(cb_double, x=1)(nope=2)
     assert recorder.calls == []
 
 
