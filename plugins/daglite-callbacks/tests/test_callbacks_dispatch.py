@@ -598,3 +598,36 @@ def test_callbacks_start_after_the_core_reported_the_final_outcome() -> None:
         ("before_node_execute", "on_error"),
         ("after_node_execute", "on_error"),
     ]
+
+
+def test_a_timeout_is_a_failure_that_fires_error_callbacks_once() -> None:
+    from daglite_core import TaskTimeoutError
+
+    release = threading.Event()
+
+    @task(timeout=0.05)
+    def stuck(x: int) -> int:
+        release.wait(30)  # released below; the abandoned attempt then ends
+        return x
+
+    log = Log()
+    try:
+        with pytest.raises(TaskTimeoutError):
+            sign(stuck, x=1, error_callbacks=[error_collector(log, "err")])()
+    finally:
+        release.set()
+    [(kwargs, error)] = log.of("err")
+    assert kwargs == {"x": 1} and isinstance(error, TaskTimeoutError)
+
+
+def test_a_chain_as_success_callback_gets_the_result_in_its_first_step() -> None:
+    log = Log()
+    follow_up = chain([cb_increment_sig(), cb_increment_sig()], success_callbacks=[collector(log, "end")])
+    assert sign(cb_double, x=2, success_callbacks=[follow_up])() == 4
+    assert [v for v, _ in log.of("end")] == [6]
+
+
+def cb_increment_sig() -> Any:
+    from callbacks_helpers import cb_increment
+
+    return sign(cb_increment)
