@@ -20,7 +20,10 @@ What it shows, on the embedded defaults (nothing to start):
   error callback and exit code 1).
 
 Everything the run writes lives under ``--out``: ``cache/`` (the cache),
-``data/`` (the datasets) and ``notifications.log``.
+``data/`` (the datasets) and ``notifications.log``. The workflow opens its own
+session for that, so ``--out`` wins over ``daglite run --cache-store`` and
+``--dataset-store``; ``--backend``, ``--max-workers``, ``--cache-mode refresh`` and
+``--plugin`` apply as usual (the inner session extends the one ``daglite run`` opens).
 """
 
 from __future__ import annotations
