@@ -29,7 +29,10 @@ warns once and runs the call uncached.
 source cannot be read, the code object's bytecode, names and constants, which
 depend on the Python version), its defaults and the values of its closure cells.
 Two closures from one factory with different captured values therefore never
-share a key. The identity is computed once per function object (weakly cached):
+share a key. Other callables (``functools.partial``, callable objects) are
+identified by their name and their encoded (for objects: pickled) form. The
+identity is computed once per function object (cached by ``id`` with a weak
+reference, so the cache never keeps a function alive):
 a closure cell re-bound later, helpers it calls, globals it reads and data files
 it opens are **not** tracked; give such tasks ``cache_hash=``.
 
