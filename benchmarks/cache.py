@@ -45,7 +45,7 @@ def _hits(env: Env) -> list[Case]:
     else:
         from daglite_core import session, task
 
-        cached = task(workloads.add, name="cached_add", cache=True)
+        cached = task(cache=True)(workloads.cached_add)
         ctx = in_context(session(cache_store=str(env.tmp / "core-cache")), env.stack)
         ctx.run(cached, 1, 2)  # the miss that fills the entry
         cases.append(Case("cache.core_hit", label, per_call(lambda: cached(1, 2), ctx),
