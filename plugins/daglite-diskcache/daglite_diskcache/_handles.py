@@ -15,7 +15,10 @@ opened decides.
 random or malformed: ``sqlite3.DatabaseError`` that is not an operational error
 such as a lock), the directory is renamed to ``<dir>.corrupt-<UTC timestamp>`` and
 a fresh, empty cache is created in its place. The old directory is kept for
-inspection; delete it when done.
+inspection; delete it when done. Before moving, a handle that failed mid-use is
+reopened once, so a database another process already replaced is not moved
+again; two processes that find the same database corrupt at the very same
+moment may still both move a directory aside, which costs cached results only.
 """
 
 from __future__ import annotations
