@@ -69,7 +69,11 @@ def _package_root(path: Path) -> tuple[Path, str]:
 def import_file(spec: str) -> types.ModuleType:
     """Import the Python file ``spec`` under an importable module name."""
     path = Path(spec).expanduser()
-    if path.is_dir() and (path / "__init__.py").is_file():
+    if path.is_dir():
+        if not (path / "__init__.py").is_file():
+            files = ", ".join(str(Path(spec) / p.name) for p in sorted(path.glob("*.py"))) or "none"
+            msg = f"{spec!r} is a directory, not a package (no __init__.py); name one of its files: {files}"
+            raise TargetError(msg)
         path = path / "__init__.py"
     if not path.is_file():
         msg = f"no such file: {spec!r}"

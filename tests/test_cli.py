@@ -374,6 +374,14 @@ def test_list_package_does_not_import_its_submodules(tmp_path: Path) -> None:
     assert "not searched (list one by name): pipelines.heavy" in proc.stderr
 
 
+def test_list_directory_that_is_not_a_package_names_its_files(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "a.py").write_text("")
+    proc = daglite(tmp_path, "list", "flows/")
+    assert proc.returncode == 2
+    assert "'flows/' is a directory, not a package (no __init__.py); name one of its files: flows/a.py" in proc.stderr
+
+
 def test_list_module_without_workflows_says_so(tmp_path: Path) -> None:
     (tmp_path / "empty.py").write_text("x = 1\n")
     proc = daglite(tmp_path, "list", "empty.py")
