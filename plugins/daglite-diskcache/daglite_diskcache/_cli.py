@@ -169,6 +169,8 @@ def _check(args: argparse.Namespace) -> int:
             # a caller's "error" filter does not turn the first one into an exception.
             warnings.simplefilter("always")
             caught = cache.check(fix=args.fix, retry=True)
+            if args.fix:  # removing an orphan file can leave its directory empty: a 2nd pass
+                caught += cache.check(fix=True, retry=True)
         problems = [f"{w.category.__name__}: {w.message}" for w in caught]
         bad = _bad_entries(store, cache)
         if args.fix:

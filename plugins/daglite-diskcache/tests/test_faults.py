@@ -227,7 +227,7 @@ from daglite_diskcache import DiskCacheStore
 store = DiskCacheStore(sys.argv[1])
 i = 0
 while True:
-    value = (b"v%d" % i) * (2000 if i % 7 == 0 else 1)
+    value = (b"v%d" % i) * (10000 if i % 7 == 0 else 1)  # every 7th in a .val file
     store.set(f"w.f:{i}", value)
     print(i, flush=True)
     i += 1
@@ -249,9 +249,18 @@ def test_writer_killed_with_sigkill_loses_no_acknowledged_entry(cache_dir: Path,
     proc.stdout.close()
     store = DiskCacheStore(cache_dir)
     for i in acked:
-        assert store.get(f"w.f:{i}") == (b"v%d" % i) * (2000 if i % 7 == 0 else 1)
-    # Orphan .val files a kill may leave are diskcache check's business.
-    store._cache.check(fix=True)
+        assert store.get(f"w.f:{i}") == (b"v%d" % i) * (10000 if i % 7 == 0 else 1)
+    store.close()
+    # An orphan .val file the kill may have left is removed by `check --fix`.
+    import argparse
+
+    from daglite_diskcache import plugin
+
+    parser = argparse.ArgumentParser()
+    plugin.provide_cli_commands(subparsers=parser.add_subparsers())
+    for argv, expected in ((["--fix"], 0), ([], 0)):
+        args = parser.parse_args(["cache", "check", "--dir", str(cache_dir), *argv])
+        assert args.handler(args) == expected
 
 
 def test_cache_path_that_cannot_be_a_directory_never_fails_the_task(tmp_path: Path) -> None:
