@@ -80,10 +80,21 @@ class TestKinds:
         assert pickle.loads(pickle.dumps(add)) is add
 
     def test_find_task_by_name_and_qualified_name(self) -> None:
-        assert d.find_task("add") is add
+        @d.task(name="core_findable_unique")
+        def findable() -> int:
+            return 1
+
+        assert d.find_task("core_findable_unique") is findable
         assert d.find_task(f"{__name__}:add") is add
         with pytest.raises(LookupError, match="No task named 'nope'"):
             d.find_task("nope")
+
+    def test_find_task_refuses_an_ambiguous_short_name(self) -> None:
+        made = [d.task(name="core_twin")(f) for f in (lambda: 1, lambda: 2)]
+        made[1].func.__module__ = "elsewhere"
+        made.append(d.task(name="core_twin")(made[1].func))
+        with pytest.raises(LookupError, match="'core_twin' is ambiguous"):
+            d.find_task("core_twin")
 
 
 class TestValidation:
