@@ -50,6 +50,13 @@ def _hits(env: Env) -> list[Case]:
         ctx.run(cached, 1, 2)  # the miss that fills the entry
         cases.append(Case("cache.core_hit", label, per_call(lambda: cached(1, 2), ctx),
                           profile=lambda: ctx.run(cached, 1, 2)))
+        # The same hit without the lifecycle: the store's own get of the entry's key.
+        from daglite_core import active_session, default_cache_hash
+
+        store = ctx.run(lambda: active_session().cache_store(None, "cached_add"))
+        key = default_cache_hash(workloads.cached_add, _SMALL)
+        cases.append(Case("cache.store_get", "daglite-diskcache store `get` of that entry (no lifecycle)",
+                          per_call(lambda: store.get(key)), profile=lambda: store.get(key)))
 
     joblib = peers.load("joblib")
     label = "joblib.Memory hit, `add(1, 2)`"

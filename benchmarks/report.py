@@ -88,6 +88,21 @@ def row_status(merged: dict[str, Any], row: Row) -> str:
     return "met" if measured[0] <= row.limit else "not met"
 
 
+def explain(merged: dict[str, Any], text: str) -> str:
+    """``text`` with ``{key}`` replaced by medians and ``{a/b}`` by same-run ratios."""
+
+    def fill(match: re.Match[str]) -> str:
+        field = match.group(1)
+        if "/" in field:
+            num, den = field.split("/")
+            measured = ratio(merged, num, den)
+            return f"{measured[0]:.2f} ×" if measured else "–"
+        measured = value(merged, field)
+        return fmt_time(measured[0]) if measured else "–"
+
+    return re.sub(r"\{([a-z0-9_.]+(?:/[a-z0-9_.]+)?)\}", fill, text)
+
+
 # -- profiling --------------------------------------------------------------------------
 
 
@@ -347,7 +362,7 @@ def render(merged: dict[str, Any], targets: list[Row], peers: list[tuple[str, st
     for row in unmet:
         lines += [f"### Not met: {row.quantity}", ""]
         if row.num in WHY:
-            lines += [WHY[row.num], ""]
+            lines += [explain(merged, WHY[row.num]), ""]
         if row.num in profiles:
             lines += ["```", profiles[row.num], "```", ""]
     for key, text in profiles.items():
