@@ -41,6 +41,10 @@ class UsageError(Exception):
     """A usage error found after parsing (exit code 2)."""
 
 
+class RunSetupError(Exception):
+    """A plugin failed while the run's session was being prepared (exit code 1)."""
+
+
 def err(message: str) -> None:
     """Print ``daglite: error: MESSAGE`` on stderr."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -93,6 +97,7 @@ def _workflow_parser(runnable: Workflow[..., Any] | Any, target: str) -> tuple[a
 
 
 def cmd_run(first: argparse.Namespace, run_argv: list[str]) -> int:
+    """``daglite run``: ``first`` is the first pass's namespace, ``run_argv`` what follows ``run``."""
     if first.target is None:
         if first.help:
             first.run_parser.print_help()
@@ -146,7 +151,12 @@ def _session_options(runnable: Any, args: argparse.Namespace) -> dict[str, Any]:
             options["settings"] = settings.evolve(**changes)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    provided = [p for answer in call_hook("provide_run_plugins", args=args) for p in answer]
+    try:
+        answers = call_hook("provide_run_plugins", args=args)
+    except Exception as exc:  # noqa: BLE001 - a plugin error, reported as such
+        msg = f"a plugin's provide_run_plugins hook raised: {type(exc).__name__}: {exc}"
+        raise RunSetupError(msg) from exc
+    provided = [p for answer in answers for p in answer]
     options["plugins"] = [*options.get("plugins", ()), *args.plugin, *provided]
     return options
 

@@ -116,10 +116,18 @@ def import_module(name: str) -> types.ModuleType:
 
 
 def _module_exists(name: str) -> bool:
+    """Whether module ``name`` can be found; finding it imports its parent packages."""
     try:
         return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
+    except (ModuleNotFoundError, ValueError):
         return False
+    except Exception as exc:  # a parent package raised while importing
+        # A package that failed to import is not left in sys.modules: the first
+        # missing ancestor is the one that raised.
+        parts = name.split(".")[:-1]
+        ancestors = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        culprit = next((a for a in ancestors if a not in sys.modules), name)
+        raise TargetImportError(culprit, exc) from exc
 
 
 def load_module(spec: str) -> types.ModuleType:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from ._cli_info import plugins_json, plugins_text, version_text
 from ._cli_params import ParameterError, describe_parameters, show_default, split_docstring
-from ._cli_run import PROG, USAGE_ERROR, UsageError, cmd_run, err, guarded_hook, run_options
+from ._cli_run import PROG, USAGE_ERROR, RunSetupError, UsageError, cmd_run, err, guarded_hook, run_options
 from ._cli_target import (
     TargetError,
     TargetImportError,
@@ -207,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     except TargetImportError as exc:
         traceback.print_exception(exc.error)
+        err(str(exc))
+        return 1
+    except RunSetupError as exc:
         err(str(exc))
         return 1
     except KeyboardInterrupt:

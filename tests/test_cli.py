@@ -330,6 +330,14 @@ def test_module_that_raises_on_import_shows_its_traceback(tmp_path: Path) -> Non
     assert "Traceback" in proc.stderr
 
 
+def test_package_that_raises_on_import_of_a_dotted_target_shows_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "badpkg").mkdir()
+    (tmp_path / "badpkg" / "__init__.py").write_text("raise RuntimeError('broken package')\n")
+    proc = daglite(tmp_path, "run", "badpkg.flows.wf")
+    assert proc.returncode == 1
+    assert "importing 'badpkg' failed: RuntimeError: broken package" in proc.stderr
+
+
 def test_console_script_runs_a_workflow(project: Path) -> None:
     script = Path(sys.executable).with_name("daglite")
     proc = subprocess.run(
@@ -455,6 +463,8 @@ def provide_run_options(parser):
 
 @hookimpl
 def provide_run_plugins(args):
+    if vars(args).get("param:n") == 13:
+        raise LookupError("unlucky")
     return [Shouter()] if args.shout else None
 '''
 
@@ -552,6 +562,9 @@ def test_hook_provide_run_options_and_provide_run_plugins_add_a_session_plugin(p
     assert shouted.stderr.count("SHOUT square[") == 2
     plain = daglite(project, "run", "flows.py:squares", "--n", "2", env=env)
     assert "SHOUT" not in plain.stderr
+    raising = daglite(project, "run", "flows.py:squares", "--n", "13", env=env)
+    assert raising.returncode == 1
+    assert "a plugin's provide_run_plugins hook raised: LookupError: unlucky" in raising.stderr
 
 
 def test_plugin_flag_loads_a_disabled_plugin_for_the_run(project: Path, plugin_site: Path) -> None:
