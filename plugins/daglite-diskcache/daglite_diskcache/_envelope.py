@@ -12,14 +12,35 @@ stores as a BLOB (small) or a ``.val`` file (large) without pickling it itself.
 from __future__ import annotations
 
 import pickle
+import time
 from typing import Any
 
-from daglite_core.signing import SignatureError, sign, verify
+from daglite_core.signing import SignatureError, sign, signing_key, verify
 
-__all__ = ["MAGIC", "open_blob", "seal", "unseal"]
+__all__ = ["MAGIC", "ensure_signing_key", "open_blob", "seal", "unseal"]
 
 MAGIC = b"daglite-diskcache/1\0"
 PICKLE_PROTOCOL = 5
+
+
+def ensure_signing_key(attempts: int = 25, pause: float = 0.01) -> None:
+    """Load (or create) the signing key, waiting out a concurrent creator.
+
+    When several fresh processes (e.g. process-backend workers on a machine that
+    has no key yet) create the key at once, one can read the file between the
+    other's exclusive create and its write, see it empty, and fail. The window is
+    microseconds; retrying for up to ``attempts * pause`` seconds closes it. A key
+    file that stays too short still raises, naming the file.
+    """
+    for attempt in range(attempts):
+        try:
+            signing_key()
+        except ValueError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+        else:
+            return
 
 
 def _header(key: str) -> bytes:

@@ -39,7 +39,7 @@ import diskcache  # type: ignore[import-untyped]
 from daglite_core import CACHE_MISS
 from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW  # type: ignore[import-untyped]
 
-from ._envelope import open_blob, seal
+from ._envelope import ensure_signing_key, open_blob, seal
 from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
 from ._handles import Opened, close_handle, is_corruption, open_handle, recover
 from ._paths import resolve_dir
@@ -143,6 +143,7 @@ class DiskCacheStore:
     # -- the handle -----------------------------------------------------------
 
     def _open(self, recover_corrupt: bool = True) -> Opened:
+        ensure_signing_key()  # once per process and store: see its docstring
         c = self._config
         opened = open_handle(
             self._directory, size_limit=c.size_limit, eviction_policy=c.eviction_policy,
@@ -178,7 +179,7 @@ class DiskCacheStore:
         if cache is None:
             try:
                 opened = self._open()
-            except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+            except (OSError, ValueError, sqlite3.Error, diskcache.Timeout) as exc:
                 msg = f"cannot open the cache in {self._directory} ({_describe(exc)})"
                 raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
             cache = opened.cache
@@ -221,22 +222,27 @@ class DiskCacheStore:
 
     def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""
+        directory = str(self._directory)
+        cache = self._cache
+        if cache is None:
+            try:
+                opened = self._open()
+            except (OSError, ValueError, sqlite3.Error, diskcache.Timeout) as exc:
+                msg = f"cannot open the cache in {directory} to write {key} ({_describe(exc)})"
+                raise CacheWriteError(msg, key=key, directory=directory) from exc
+            cache = opened.cache
+            if opened.moved_to is not None:
+                warnings.warn(self._moved(opened), DiskCacheWarning, stacklevel=2)
         try:
             blob = seal(key, value)
         except Exception as exc:
-            msg = f"value for {key} cannot be pickled ({type(exc).__name__}: {exc})"
-            raise CacheWriteError(msg, key=key, directory=str(self._directory)) from exc
-        cache = self._cache
+            msg = f"value for {key} cannot be pickled ({_describe(exc)})"
+            raise CacheWriteError(msg, key=key, directory=directory) from exc
         try:
-            if cache is None:
-                opened = self._open()
-                cache = opened.cache
-                if opened.moved_to is not None:
-                    warnings.warn(self._moved(opened), DiskCacheWarning, stacklevel=2)
             cache.set(key, blob, expire=ttl)
         except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-            msg = f"could not write {key} to the cache in {self._directory} ({_describe(exc)})"
-            raise CacheWriteError(msg, key=key, directory=str(self._directory)) from exc
+            msg = f"could not write {key} to the cache in {directory} ({_describe(exc)})"
+            raise CacheWriteError(msg, key=key, directory=directory) from exc
 
     # -- management (used by the CLI) ----------------------------------------
 

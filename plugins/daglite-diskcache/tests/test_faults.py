@@ -273,3 +273,35 @@ def test_cache_path_that_cannot_be_a_directory_never_fails_the_task(tmp_path: Pa
     assert calls == [2]
     assert all(str(bogus) in str(w.message) for w in record)
     assert any("cannot open the cache" in str(w.message) for w in record)
+
+
+def test_signing_key_being_created_by_another_process_is_waited_for(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daglite_core import signing
+
+    from daglite_diskcache import _envelope
+
+    failures = iter([ValueError("signing key file holds 0 bytes"), ValueError("signing key file holds 0 bytes")])
+
+    def racing_key() -> bytes:
+        for error in failures:
+            raise error
+        return signing.signing_key()
+
+    monkeypatch.setattr(_envelope, "signing_key", racing_key)
+    monkeypatch.setattr(_envelope.time, "sleep", lambda seconds: None)
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", 1)
+    assert store.get("m.f:1") == 1
+
+
+def test_signing_key_file_too_short_is_reported(cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglite_diskcache import _envelope
+
+    short = tmp_path / "keys" / "short.key"
+    short.write_bytes(b"tiny")
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(short))
+    monkeypatch.setattr(_envelope.time, "sleep", lambda seconds: None)
+    with pytest.raises(CacheWriteError, match=rf"cannot open the cache in {cache_dir}.*short.key holds 4 bytes"):
+        DiskCacheStore(cache_dir).set("m.f:1", 1)
