@@ -39,6 +39,8 @@ class Case:
     :ivar profile: a zero-argument callable running the operation once, for cProfile.
     :ivar explain: a zero-argument callable returning a text profile (when cProfile
         cannot see the cost, e.g. an interpreter start).
+    :ivar items: how many items one operation handles (a generator's yields): the
+        sampler is calibrated per operation, the figure is reported per item.
     """
 
     key: str
@@ -48,6 +50,7 @@ class Case:
     batch: bool = False
     profile: Callable[[], Any] | None = None
     explain: Callable[[], str] | None = None
+    items: int = 1
     number: int = 0
 
 
@@ -63,10 +66,8 @@ class Group:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def per_call(func: Callable[[], Any], context: contextvars.Context | None = None, items: int = 1) -> Sampler:
+def per_call(func: Callable[[], Any], context: contextvars.Context | None = None) -> Sampler:
     """A sampler timing ``func()`` with ``timeit`` (inside ``context`` when given).
-
-    ``items``: how many operations one ``func()`` performs (a generator's items).
 
     Running the whole timeit loop inside the context (rather than ``context.run`` per
     call) keeps the context switch out of the figure.
@@ -75,7 +76,7 @@ def per_call(func: Callable[[], Any], context: contextvars.Context | None = None
 
     def sample(n: int) -> float:
         ns = context.run(timer.timeit, n) if context is not None else timer.timeit(n)
-        return ns / n / items / 1e9
+        return ns / n / 1e9
 
     return sample
 
@@ -124,7 +125,7 @@ def sample_group(group: Group, log: Callable[[str], None]) -> dict[str, list[flo
         values: dict[str, float] = {}
         for case in live:
             assert case.sampler is not None
-            values[case.key] = case.sampler(case.number)
+            values[case.key] = case.sampler(case.number) / case.items
         if group.derive is not None:
             values.update(group.derive(values))
         for key, value in values.items():

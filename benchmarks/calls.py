@@ -69,9 +69,9 @@ def build(env: Env) -> list[Group]:
              profile=lambda: sess1.run(task, 1, 2)),
         Case("calls.core_plugin3", "core: task call in a session, 3 observer plugins", per_call(lambda: task(1, 2), sess3),
              profile=lambda: sess3.run(task, 1, 2)),
-        Case("calls.plain_gen_item", "plain generator, per item", per_call(lambda: _drain(workloads.count(n)), items=n)),
+        Case("calls.plain_gen_item", "plain generator, per item", per_call(lambda: _drain(workloads.count(n))), items=n),
         Case("calls.core_gen_item", "core: generator task, per item (1 plugin with node_iteration)",
-             per_call(lambda: _drain(gen(n)), sess_it, items=n),
+             per_call(lambda: _drain(gen(n)), sess_it), items=n,
              profile=lambda: sess_it.run(_drain, gen(100))),
     ]
     cases += _daglite_cases(env)
@@ -96,6 +96,7 @@ def _daglite_cases(env: Env) -> list[Case]:
         per_call(lambda: add(1, 2)),
         per_call(lambda: add(1, 2), sess0),
         per_call(lambda: add(1, 2), sess1),
-        per_call(lambda: _drain(gen(n)), sess1, items=n),
+        per_call(lambda: _drain(gen(n)), sess1),
     ]
-    return [Case(key, label, sampler) for (key, label), sampler in zip(keys, samplers)]
+    items = [1, 1, 1, n]
+    return [Case(key, label, sampler, items=i) for (key, label), sampler, i in zip(keys, samplers, items)]
