@@ -203,14 +203,19 @@ class DiskCacheStore:
             if mode == MODE_RAW and type(value) is bytes:
                 blob = value
             elif mode == MODE_BINARY and filename:
-                with open(os.path.join(self._config.directory, filename), "rb") as file:
-                    blob = file.read()
+                data = self._read_file(cache, key, rowid, filename)
+                if data is None:  # replaced or removed by another writer meanwhile
+                    return self.get(key)
+                blob = data
             else:
                 msg = f"stored in diskcache mode {mode}, which daglite never writes"
                 raise ValueError(msg)
             value = pickle.loads(open_blob(key, blob))
+        except _Transient as exc:
+            msg = f"cache entry {key} in {self._directory} could not be read ({_describe(exc.__cause__)})"
+            raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc.__cause__
         except Exception as exc:  # noqa: BLE001 - every failure to load is a dropped entry
-            self._drop(cache, key)
+            self._drop(cache, key, rowid, filename)
             msg = f"cache entry {key} in {self._directory} is unreadable ({_describe(exc)}); removed"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
         if self._update is not None:
@@ -274,14 +279,40 @@ class DiskCacheStore:
             cache = self._open(recover_corrupt).cache
         return cache
 
-    def _drop(self, cache: diskcache.Cache, key: str) -> None:
+    def _read_file(self, cache: diskcache.Cache, key: str, rowid: int, filename: str) -> bytes | None:
+        """The bytes of a file-backed entry; ``None`` if a writer replaced the row meanwhile.
+
+        A missing file whose row is still the one we read is a broken entry
+        (``FileNotFoundError`` propagates and the entry is dropped). Other ``OSError``
+        (too many open files, a permission hiccup) say nothing about the entry: they
+        are reported without removing it.
+        """
         try:
-            cache.delete(key, retry=True)
+            with open(os.path.join(self._config.directory, filename), "rb") as file:
+                return file.read()
+        except FileNotFoundError:
+            current = cache._sql("SELECT rowid FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchall()  # noqa: SLF001
+            if not current or current[0][0] != rowid:
+                return None
+            raise
+        except OSError as exc:
+            raise _Transient from exc
+
+    def _drop(self, cache: diskcache.Cache, key: str, rowid: int, filename: str | None) -> None:
+        """Remove the row that was read (not a newer one another writer stored since)."""
+        try:
+            cache._sql("DELETE FROM Cache WHERE rowid = ? AND key = ?", (rowid, key))  # noqa: SLF001
+            if filename:
+                cache.disk.remove(filename)
         except Exception:  # noqa: BLE001, S110 - the entry stays unreadable; the next get tries again
             pass
 
 
-def _describe(exc: BaseException) -> str:
+class _Transient(Exception):
+    """Reading an entry failed for a reason that says nothing about the entry."""
+
+
+def _describe(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -305,3 +305,30 @@ def test_signing_key_file_too_short_is_reported(cache_dir: Path, tmp_path: Path,
     monkeypatch.setattr(_envelope.time, "sleep", lambda seconds: None)
     with pytest.raises(CacheWriteError, match=rf"cannot open the cache in {cache_dir}.*short.key holds 4 bytes"):
         DiskCacheStore(cache_dir).set("m.f:1", 1)
+
+
+def test_value_file_replaced_by_a_concurrent_writer_is_not_an_error(cache_dir: Path) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", b"old" * BIG)
+    ((rowid, filename),) = store._cache._sql("SELECT rowid, filename FROM Cache").fetchall()
+    store.set("m.f:1", b"new" * BIG)  # another writer's replacement removes the old file
+    assert store._read_file(store._cache, "m.f:1", rowid, filename) is None
+    assert store.get("m.f:1") == b"new" * BIG
+
+
+def test_transient_read_error_reports_without_dropping_the_entry(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from daglite_diskcache import _store
+
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", b"v" * BIG)
+
+    def no_files(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(_store, "open", no_files, raising=False)
+    with pytest.raises(CacheEntryError, match="could not be read .*Too many open files"):
+        store.get("m.f:1")
+    monkeypatch.setattr(_store, "open", builtins.open, raising=False)
+    assert store.get("m.f:1") == b"v" * BIG
