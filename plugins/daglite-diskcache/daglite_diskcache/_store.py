@@ -50,7 +50,7 @@ DEFAULT_SIZE_LIMIT = 2**30
 """1 GiB, diskcache's default: past it, the least recently stored entries are evicted."""
 
 _SELECT = (
-    "SELECT rowid, mode, filename, value FROM Cache"
+    "SELECT rowid, store_time, mode, filename, value FROM Cache"
     " WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
 )
 
@@ -198,7 +198,7 @@ class DiskCacheStore:
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
         if not rows:
             return CACHE_MISS
-        rowid, mode, filename, value = rows[0]
+        rowid, stored, mode, filename, value = rows[0]
         try:
             if mode == MODE_RAW and type(value) is bytes:
                 blob = value
@@ -215,7 +215,7 @@ class DiskCacheStore:
             msg = f"cache entry {key} in {self._directory} could not be read ({_describe(exc.__cause__)})"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc.__cause__
         except Exception as exc:  # noqa: BLE001 - every failure to load is a dropped entry
-            self._drop(cache, key, rowid, filename)
+            self._drop(cache, key, rowid, stored, filename)
             msg = f"cache entry {key} in {self._directory} is unreadable ({_describe(exc)}); removed"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
         if self._update is not None:
@@ -291,17 +291,20 @@ class DiskCacheStore:
             with open(os.path.join(self._config.directory, filename), "rb") as file:
                 return file.read()
         except FileNotFoundError:
-            current = cache._sql("SELECT rowid FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchall()  # noqa: SLF001
-            if not current or current[0][0] != rowid:
+            select = "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1"
+            current = cache._sql(select, (key,)).fetchall()  # noqa: SLF001
+            if not current or tuple(current[0]) != (rowid, filename):  # diskcache updates rows in place
                 return None
             raise
         except OSError as exc:
             raise _Transient from exc
 
-    def _drop(self, cache: diskcache.Cache, key: str, rowid: int, filename: str | None) -> None:
-        """Remove the row that was read (not a newer one another writer stored since)."""
+    def _drop(self, cache: diskcache.Cache, key: str, rowid: int, stored: float, filename: str | None) -> None:
+        """Remove the entry that was read (not a newer one another writer stored since)."""
         try:
-            cache._sql("DELETE FROM Cache WHERE rowid = ? AND key = ?", (rowid, key))  # noqa: SLF001
+            # diskcache rewrites a key's row in place: match the write we read, too.
+            delete = "DELETE FROM Cache WHERE rowid = ? AND key = ? AND store_time = ? AND filename IS ?"
+            cache._sql(delete, (rowid, key, stored, filename))  # noqa: SLF001
             if filename:
                 cache.disk.remove(filename)
         except Exception:  # noqa: BLE001, S110 - the entry stays unreadable; the next get tries again
