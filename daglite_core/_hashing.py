@@ -45,13 +45,8 @@ they can never collide): a store written with one is a cold cache for the other.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
-import inspect
-import io
-import pickle
 import struct
-import textwrap
 import threading
 import types
 import weakref
@@ -64,29 +59,41 @@ _VERSION = b"daglite-key-1\0"
 _INLINE_LIMIT = 4096
 """Buffers shorter than this are copied into the encoding; longer ones are digested in place."""
 
-_xxhash: Any
-try:  # pragma: no branch - depends on the environment
-    _xxhash = importlib.import_module("xxhash")
-except ImportError:  # pragma: no cover - exercised where xxhash is absent
-    _xxhash = None
+_ALGO = ""
+"""``"x"`` (xxh3_128) or ``"b"`` (BLAKE2b), set when the first key is computed."""
 
 
-def _blake_hex(data: Any) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+def _load_digest() -> None:
+    """Choose the digest on first use, so ``import daglite_core`` imports neither library."""
+    global _hexdigest, _digest, _ALGO
+    try:
+        xxhash = importlib.import_module("xxhash")
+    except ImportError:  # pragma: no cover - exercised where xxhash is absent
+        import hashlib
+
+        def blake_hex(data: Any) -> str:
+            return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+        def blake_digest(data: Any) -> bytes:
+            return hashlib.blake2b(data, digest_size=16).digest()
+
+        _hexdigest, _digest, _ALGO = blake_hex, blake_digest, "b"
+    else:
+        _hexdigest, _digest, _ALGO = xxhash.xxh3_128_hexdigest, xxhash.xxh3_128_digest, "x"
 
 
-def _blake_digest(data: Any) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+def _first_hexdigest(data: Any) -> str:
+    _load_digest()
+    return _hexdigest(data)
 
 
-if _xxhash is not None:
-    _hexdigest: Callable[[Any], str] = _xxhash.xxh3_128_hexdigest
-    _digest: Callable[[Any], bytes] = _xxhash.xxh3_128_digest
-    _ALGO = "x"
-else:  # pragma: no cover - exercised where xxhash is absent
-    _hexdigest = _blake_hex
-    _digest = _blake_digest
-    _ALGO = "b"
+def _first_digest(data: Any) -> bytes:
+    _load_digest()
+    return _digest(data)
+
+
+_hexdigest: Callable[[Any], str] = _first_hexdigest
+_digest: Callable[[Any], bytes] = _first_digest
 
 
 class UnhashableInputError(TypeError):
@@ -271,21 +278,35 @@ def _enc_other(x: Any, out: bytearray) -> None:
     _enc_buffer(b"b", data, len(data), out)
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles without memo, routing dicts, sets, arrays and functions to the canonical encoder."""
+_pickler_class: Any = None
 
-    def persistent_id(self, obj: Any) -> Any:
-        kind = type(obj)
-        if kind is dict or kind is set or kind is frozenset or kind is types.FunctionType:
-            return _encoded(obj)
-        if kind.__module__ == "numpy" and _is_array(obj) and not obj.dtype.hasobject:
-            return _encoded(obj)
-        return None
+
+def _pickler() -> Any:
+    """The pickler class (built on first use: ``pickle`` is not imported with the core)."""
+    global _pickler_class
+    if _pickler_class is None:
+        import pickle
+
+        class CanonicalPickler(pickle.Pickler):
+            """Pickles without memo, routing dicts, sets, arrays and functions to the canonical encoder."""
+
+            def persistent_id(self, obj: Any) -> Any:
+                kind = type(obj)
+                if kind is dict or kind is set or kind is frozenset or kind is types.FunctionType:
+                    return _encoded(obj)
+                if kind.__module__ == "numpy" and _is_array(obj) and not obj.dtype.hasobject:
+                    return _encoded(obj)
+                return None
+
+        _pickler_class = CanonicalPickler
+    return _pickler_class
 
 
 def _pickle(x: Any) -> bytes:
+    import io
+
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, protocol=5)
+    pickler = _pickler()(buffer, protocol=5)
     pickler.fast = True  # no memo: equal values encode alike whatever they share
     pickler.dump(x)
     return buffer.getvalue()
@@ -343,6 +364,9 @@ def _module_name(name: str | None) -> str:
 
 def _source(func: types.FunctionType) -> str | None:
     """The function's source from its ``def`` line (decorators left out), or ``None``."""
+    import inspect
+    import textwrap
+
     try:
         text = textwrap.dedent(inspect.getsource(func))
     except (OSError, TypeError):
@@ -479,4 +503,5 @@ def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> s
         except Exception as exc:
             msg = f"argument {arg!r} of {name} cannot be hashed ({type(exc).__name__}: {exc})"
             raise UnhashableInputError(msg) from exc
-    return f"{name}:{_ALGO}{_hexdigest(out)}"
+    digest = _hexdigest(out)  # first: it may load the digest and set _ALGO
+    return f"{name}:{_ALGO}{digest}"
