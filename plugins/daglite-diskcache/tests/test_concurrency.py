@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from daglite_core import map_tasks, session, task
 
 from daglite_diskcache import DiskCacheStore
@@ -117,7 +118,10 @@ def process_square(x: int) -> Any:
     return x * x
 
 
-def test_store_reaches_process_workers(cache_dir: Path) -> None:
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_store_reaches_process_workers(cache_dir: Path, monkeypatch: pytest.MonkeyPatch, start_method: str) -> None:
+    """The store travels pickled (its configuration) and opens lazily in each worker."""
+    monkeypatch.setenv("DAGLITE_MP_START_METHOD", start_method)
     cached = task(cache=True)(process_square)
     with session(cache_store=DiskCacheStore(cache_dir), backend="process"):
         first = map_tasks(cached, range(20))
