@@ -13,10 +13,10 @@ from ._paths import DEFAULT_RELATIVE_DIR, default_cache_dir
 from ._store import DEFAULT_SIZE_LIMIT, DiskCacheStore, StoreConfig
 
 __all__ = [
-    "CacheEntryError",
-    "CacheWriteError",
     "DEFAULT_RELATIVE_DIR",
     "DEFAULT_SIZE_LIMIT",
+    "CacheEntryError",
+    "CacheWriteError",
     "DiskCacheStore",
     "DiskCacheWarning",
     "StoreConfig",
