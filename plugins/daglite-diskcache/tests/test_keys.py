@@ -249,3 +249,15 @@ def test_mutually_recursive_closures_key_alike_whichever_is_hashed_first() -> No
     ping2, pong2 = make_pair()
     second = (key(ping2, n=1), key(pong2, n=1))
     assert first == (second[1], second[0])
+
+
+def test_hashing_never_imports_numpy(subprocess_env: dict[str, str]) -> None:
+    code = (
+        "import sys\n"
+        "from daglite_core import default_cache_hash\n"
+        "def f(x): return x\n"
+        "default_cache_hash(f, {'x': [b'a' * 10000, {1, 'b'}, 2.5]})\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
