@@ -465,6 +465,10 @@ def _identity(func: Any) -> tuple[bytes, str]:
 # ---------------------------------------------------------------------------
 
 
+_NAMES: dict[str, bytes] = {}
+"""Encoded argument names (parameter names: a small, fixed set per program)."""
+
+
 def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> str:
     """Return the cache key of calling ``func`` with ``inputs`` (arguments by name).
 
@@ -477,9 +481,17 @@ def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> s
     out = bytearray(_VERSION)
     out += identity[0]
     encoders = _ENCODERS
+    names = _NAMES
     for arg in sorted(inputs) if len(inputs) > 1 else inputs:
         value = inputs[arg]
-        _enc_str(arg, out)
+        encoded_name = names.get(arg)
+        if encoded_name is None:
+            buf = bytearray()
+            _enc_str(arg, buf)
+            encoded_name = bytes(buf)
+            if len(names) < 10_000:  # bounded, whatever callers pass
+                names[arg] = encoded_name
+        out += encoded_name
         kind = type(value)
         # Inline fast paths for the commonest small arguments (same bytes as _enc_int/_enc_str).
         if kind is int and -0x80000000 <= value < 0x80000000:
