@@ -27,8 +27,25 @@ def build(env: Env) -> list[Group]:
     ]
 
 
+class _NullStore:
+    """A cache store whose every ``get`` hits at once: the lifecycle's own cost of a hit."""
+
+    def get(self, key: str) -> Any:
+        return 3
+
+    def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """Nothing to store."""
+
+
 def _hits(env: Env) -> list[Case]:
-    cases: list[Case] = []
+    from daglite_core import session, task
+
+    null_hit = task(cache=True)(workloads.cached_add)
+    null_ctx = in_context(session(cache_store=_NullStore()), env.stack)
+    cases: list[Case] = [
+        Case("cache.null_hit", "core: `@task(cache=True)` hit on a store whose `get` returns at once",
+             per_call(lambda: null_hit(1, 2), null_ctx), profile=lambda: null_ctx.run(null_hit, 1, 2)),
+    ]
     dc = peers.load("diskcache")
     if dc is None:
         cases.append(Case("cache.diskcache_get", "raw diskcache get hit, small int", skip="skipped: diskcache not installed"))
@@ -43,8 +60,6 @@ def _hits(env: Env) -> list[Case]:
     if reason is not None:
         cases.append(Case("cache.core_hit", label, skip=reason))
     else:
-        from daglite_core import session, task
-
         cached = task(cache=True)(workloads.cached_add)
         ctx = in_context(session(cache_store=str(env.tmp / "core-cache")), env.stack)
         ctx.run(cached, 1, 2)  # the miss that fills the entry
@@ -57,6 +72,11 @@ def _hits(env: Env) -> list[Case]:
         key = default_cache_hash(workloads.cached_add, _SMALL)
         cases.append(Case("cache.store_get", "daglite-diskcache store `get` of that entry (no lifecycle)",
                           per_call(lambda: store.get(key)), profile=lambda: store.get(key)))
+
+        def key_then_get() -> Any:
+            return store.get(default_cache_hash(workloads.cached_add, {"x": 1, "y": 2}))
+
+        cases.append(Case("cache.key_get", "key + store `get` (the hit without the lifecycle)", per_call(key_then_get)))
 
     joblib = peers.load("joblib")
     label = "joblib.Memory hit, `add(1, 2)`"

@@ -44,7 +44,10 @@ INFO = [
     Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
     Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
     Row("cache key of an 8 MB ndarray against the xxh3_128 floor", "keys.core_ndarray", "keys.xxh3_ndarray", 0.0, "xxh3_128 of the buffer"),
-    Row("daglite-diskcache store `get` alone (the hit minus the lifecycle and key)", "cache.store_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
+    Row("daglite-diskcache store `get` alone (same key object every call)", "cache.store_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
+    Row("key + store `get` (a hit without the lifecycle)", "cache.key_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
+    Row("cache hit against key + store `get` (what the lifecycle adds)", "cache.core_hit", "cache.key_get", 0.0, "key + get"),
+    Row("cache hit on a store that answers at once (the lifecycle's own cost)", "cache.null_hit", "calls.f_hook", 0.0, "F_hook"),
     Row("cache key, small arguments", "keys.core_small", None, 0.0),
     Row("cache key, 1 MB bytes", "keys.core_1mb", None, 0.0),
 ]
@@ -75,16 +78,34 @@ SKIPPED_ROWS = [
 
 WHY: dict[str, str] = {
     "cache.core_hit": (
-        "A hit is the store's own `get` ({cache.store_get}, {cache.store_get/cache.diskcache_get} the raw "
-        "diskcache get of {cache.diskcache_get}), plus the key ({keys.core_small}), plus the lifecycle "
-        "(a `Call`, the store lookup, `begin`/`_lookup`: the rest). Inside the store's get, beyond the "
+        "Computing the key and calling the store's `get`, with no lifecycle at all, already costs "
+        "{cache.key_get} ({cache.key_get/cache.diskcache_get} the raw diskcache get of "
+        "{cache.diskcache_get}), and the hit costs {cache.core_hit/cache.key_get} that. On a store "
+        "whose `get` returns at once the whole lifecycle of a hit (a `Call` with its metadata, the key, "
+        "the store lookup) costs {cache.null_hit}, yet with the real store the difference is larger: "
+        "interleaving the lifecycle's Python with sqlite's code costs microseconds of its own (cache "
+        "effects; the store's `get` alone, called again and again with one key object, is "
+        "{cache.store_get}). Inside the store's get, beyond the "
         "SQL round trip raw diskcache also pays: `daglite_core.signing.verify` (HMAC-SHA256 over the "
         "envelope, ~2 µs, and `signing_key()`, which re-reads three environment variables on every call, "
         "~2.5 µs), the envelope/key check and copy, and `pickle.loads` (raw diskcache stores a small int "
         "natively, with no pickle and no signature). The signature is a security feature (no unverified "
         "unpickle) and stays; meeting 2.5 × needs the key cached without per-call environment reads, the "
-        "verification done on the memoryview without copies, and a leaner hit path in the lifecycle. "
+        "verification done on the memoryview without copies, and fewer steps between the SQL row and the value. "
         "Those are in `daglite_core/signing.py` and `plugins/daglite-diskcache`, not in the suite."
+    ),
+    "fanout.core_process": (
+        "The process backend (`daglite_core/_process.py`, `_pool.py`) sends batches to its own "
+        "workers, so per item it is within a small factor of `ProcessPoolExecutor.map(chunksize=100)` "
+        "({fanout.core_process} against {fanout.ppe_map100}), but every item carries more than an "
+        "argument tuple and a result: the coordinator builds a `WorkItem` per item (attrs "
+        "`__init__`, with `zip` and `enumerate` in `_map._items`), each worker runs the `ItemRunner` "
+        "per item (session and in-map context variables set and reset, a `Frame`, the call, an "
+        "`Outcome`, another attrs object) and the coordinator merges the `Outcome`s in `_finish`. "
+        "The profile below is the coordinator's side of one map of 10,000 items: waiting on the "
+        "workers (`poll`), then the per-item `Outcome`/`WorkItem` constructors. Cheaper per-item "
+        "records (plain tuples in the batch protocol) would give the margin; that is the process "
+        "backend's code, not the suite's."
     ),
     "startup.core_net": (
         "`import daglite_core` runs {startup.core_net/startup.pluggy_attrs_net} `import pluggy, attrs` "
