@@ -15,10 +15,12 @@ import pytest
 
 from ._context import reset_default_state
 from ._plugins import _registry, register_plugins, unregister_plugins
+from . import signing
 from .testing import RecordingPlugin
 
 
 def _reset() -> None:
+    signing.reset()
     reset_default_state()
     _registry.reset()
 

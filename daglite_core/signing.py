@@ -10,24 +10,24 @@ any cache or dataset directory:
    created on first use with 32 random bytes, mode ``0o600``, in a ``0o700``
    directory.
 
-Everything sharing a store must share the key (set the variable on every
+The key is read once per process (:func:`reset` forgets it). Everything sharing a store must share the key (set the variable on every
 machine of a cluster).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["SIGNATURE_SIZE", "SignatureError", "key_path", "sign", "signing_key", "verify"]
+__all__ = ["SIGNATURE_SIZE", "SignatureError", "key_path", "reset", "sign", "signing_key", "verify"]
 
 SIGNATURE_SIZE = 32
 _lock = threading.Lock()
-_cached: tuple[tuple[str | None, str | None, str], bytes] | None = None
+_cached: bytes | None = None
 
 
 class SignatureError(ValueError):
@@ -44,43 +44,54 @@ def key_path() -> Path:
 
 
 def signing_key() -> bytes:
-    """The signing key (read once per configuration, created if missing)."""
+    """The signing key: read (or created) once per process, see :func:`reset`."""
     global _cached
-    env = os.environ.get("DAGLITE_SIGNING_KEY")
-    marker = (env, os.environ.get("DAGLITE_SIGNING_KEY_FILE"), os.environ.get("XDG_CONFIG_HOME") or "")
     cached = _cached
-    if cached is not None and cached[0] == marker:
-        return cached[1]
+    if cached is not None:
+        return cached
     with _lock:
-        key = env.encode() if env else _load_or_create(key_path())
-        _cached = (marker, key)
-        return key
+        if _cached is None:
+            env = os.environ.get("DAGLITE_SIGNING_KEY")
+            _cached = env.encode() if env else _load_or_create(key_path())
+        return _cached
+
+
+def reset() -> None:
+    """Forget the key read so far; the next use reads the environment again (for tests)."""
+    global _cached
+    with _lock:
+        _cached = None
 
 
 def _load_or_create(path: Path) -> bytes:
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
+    for _ in range(2):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-            handle.flush()
-            os.fsync(handle.fileno())
+            key = path.read_bytes()
+        except FileNotFoundError:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Write a complete temp file, then link it into place: a reader never
+            # sees a partial key, and of two creators the first link wins.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing.", suffix=".tmp")
+            try:
+                os.write(fd, secrets.token_bytes(32))
+                os.fsync(fd)
+                os.close(fd)
+                os.link(tmp, path)
+            except FileExistsError:
+                continue
+            finally:
+                os.unlink(tmp)
+            continue
+        if len(key) < 16:
+            msg = f"daglite signing key file {path} holds {len(key)} bytes; at least 16 are needed"
+            raise ValueError(msg)
         return key
-    if len(key) < 16:
-        msg = f"daglite signing key file {path} holds {len(key)} bytes; at least 16 are needed"
-        raise ValueError(msg)
-    return key
+    return path.read_bytes()  # pragma: no cover - created and removed concurrently
 
 
 def sign(data: bytes) -> bytes:
     """``data`` with its HMAC-SHA256 signature in front."""
-    return hmac.new(signing_key(), data, hashlib.sha256).digest() + data
+    return hmac.digest(signing_key(), data, "sha256") + data
 
 
 def verify(blob: bytes) -> bytes:
@@ -90,7 +101,7 @@ def verify(blob: bytes) -> bytes:
         raise SignatureError(msg)
     view = memoryview(blob)
     signature, data = view[:SIGNATURE_SIZE], view[SIGNATURE_SIZE:]
-    expected = hmac.new(signing_key(), data, hashlib.sha256).digest()
+    expected = hmac.digest(signing_key(), data, "sha256")
     if not hmac.compare_digest(expected, signature):
         msg = "signature mismatch: the data was modified or signed with another key"
         raise SignatureError(msg)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from daglite_core import signing
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +17,7 @@ def _core_alone(monkeypatch: pytest.MonkeyPatch, daglite_isolated: None, tmp_pat
     monkeypatch.setenv("DAGLITE_PLUGINS_AUTOLOAD", "0")
     monkeypatch.setenv("DAGLITE_STRICT_HOOKS", "0")
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path_factory.mktemp("key") / "signing.key"))
+    signing.reset()  # the key is read once per process
     for name in ("DAGLITE_BACKEND", "DAGLITE_CACHE_STORE", "DAGLITE_DATASET_STORE", "DAGLITE_DISABLE_PLUGINS", "DAGLITE_CACHE_MODE", "DAGLITE_MAX_WORKERS"):
         monkeypatch.delenv(name, raising=False)
     yield

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from daglite_datasets import FileDatasetStore
+from daglite_core import signing
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +16,7 @@ def _clean(monkeypatch: pytest.MonkeyPatch, daglite_isolated: None, tmp_path_fac
     """Each test: entry-point plugins loaded afresh, strict hooks, its own signing key file."""
     monkeypatch.setenv("DAGLITE_STRICT_HOOKS", "1")
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path_factory.mktemp("key") / "signing.key"))
+    signing.reset()  # the key is read once per process
     for name in ("DAGLITE_SIGNING_KEY", "DAGLITE_DATASET_STORE", "DAGLITE_DISABLE_PLUGINS", "DAGLITE_PLUGINS_AUTOLOAD", "DAGLITE_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     yield

@@ -10,6 +10,7 @@ import pytest
 from daglite_core import load_dataset, session
 
 from daglite_datasets import DatasetIntegrityError, DatasetLoadError, FileDatasetStore
+from daglite_core import signing
 
 
 class Payload:
@@ -81,6 +82,7 @@ def test_truncated_pickle_is_an_integrity_error(store: FileDatasetStore, root: P
 def test_another_signing_key_cannot_load(store: FileDatasetStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     store.save("k.pkl", 1)
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path / "other.key"))
+    signing.reset()  # the key is read once per process
     with pytest.raises(DatasetIntegrityError, match="another key"):
         store.load("k.pkl")
 
@@ -90,6 +92,7 @@ def test_a_broken_key_file_is_not_blamed_on_the_dataset(store: FileDatasetStore,
     bad = tmp_path / "short.key"
     bad.write_bytes(b"short")
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(bad))
+    signing.reset()  # the key is read once per process
     with pytest.raises(ValueError, match="at least 16") as info:
         store.load("k.pkl")
     assert not isinstance(info.value, DatasetLoadError)

@@ -16,6 +16,7 @@ from daglite_core import register_plugins
 
 import daglite_diskcache.plugin
 from daglite_diskcache import _handles, _paths
+from daglite_core import signing
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +28,7 @@ def _isolated(
     key_dir = tmp_path / "keys"
     key_dir.mkdir()
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(key_dir / "signing.key"))
+    signing.reset()  # the key is read once per process
     for name in ("DAGLITE_SIGNING_KEY", "DAGLITE_CACHE_STORE", "DAGLITE_CACHE_MODE", "DAGLITE_BACKEND",
                  "DAGLITE_DISABLE_PLUGINS"):
         monkeypatch.delenv(name, raising=False)

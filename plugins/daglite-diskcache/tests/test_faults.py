@@ -15,7 +15,7 @@ from typing import Any
 
 import diskcache
 import pytest
-from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, task
+from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, signing, task
 
 from daglite_diskcache import CacheEntryError, CacheWriteError, DiskCacheStore, _handles
 
@@ -302,6 +302,7 @@ def test_signing_key_file_too_short_is_reported(cache_dir: Path, tmp_path: Path,
     short = tmp_path / "keys" / "short.key"
     short.write_bytes(b"tiny")
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(short))
+    signing.reset()  # the key is read once per process
     monkeypatch.setattr(_envelope.time, "sleep", lambda seconds: None)
     with pytest.raises(CacheWriteError, match=rf"cannot open the cache in {cache_dir}.*short.key holds 4 bytes"):
         DiskCacheStore(cache_dir).set("m.f:1", 1)

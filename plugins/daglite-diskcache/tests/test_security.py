@@ -14,6 +14,7 @@ from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, 
 from daglite_core.signing import sign
 
 from daglite_diskcache import CacheEntryError, DiskCacheStore, plugin
+from daglite_core import signing
 
 MARKER_ENV = "DAGLITE_TEST_MARKER"
 
@@ -96,6 +97,7 @@ def test_entry_signed_with_another_key_is_rejected(cache_dir: Path, tmp_path: Pa
     store = DiskCacheStore(cache_dir)
     store.set("m.f:1", 1)
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path / "keys" / "other.key"))
+    signing.reset()  # the key is read once per process
     with pytest.raises(CacheEntryError, match="signature mismatch"):
         store.get("m.f:1")
 
