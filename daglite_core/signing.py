@@ -56,6 +56,21 @@ def signing_key() -> bytes:
         return _cached
 
 
+_base: tuple[bytes, hmac.HMAC] | None = None
+
+
+def _mac(data: bytes | memoryview) -> bytes:
+    """HMAC-SHA256 of ``data``, from a keyed state copied per call (no key setup each time)."""
+    global _base
+    key = signing_key()
+    base = _base
+    if base is None or base[0] is not key:
+        base = _base = (key, hmac.new(key, digestmod="sha256"))
+    mac = base[1].copy()
+    mac.update(data)
+    return mac.digest()
+
+
 def reset() -> None:
     """Forget the key read so far; the next use reads the environment again (for tests)."""
     global _cached
@@ -91,7 +106,7 @@ def _load_or_create(path: Path) -> bytes:
 
 def sign(data: bytes) -> bytes:
     """``data`` with its HMAC-SHA256 signature in front."""
-    return hmac.digest(signing_key(), data, "sha256") + data
+    return _mac(data) + data
 
 
 def verify(blob: bytes) -> bytes:
@@ -101,7 +116,7 @@ def verify(blob: bytes) -> bytes:
         raise SignatureError(msg)
     view = memoryview(blob)
     signature, data = view[:SIGNATURE_SIZE], view[SIGNATURE_SIZE:]
-    expected = hmac.digest(signing_key(), data, "sha256")
+    expected = _mac(data)
     if not hmac.compare_digest(expected, signature):
         msg = "signature mismatch: the data was modified or signed with another key"
         raise SignatureError(msg)
