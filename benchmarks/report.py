@@ -35,12 +35,14 @@ def merge(raw: list[dict[str, Any]]) -> dict[str, Any]:
     runs: dict[str, list[list[float]]] = {}
     labels: dict[str, str] = {}
     skips: dict[str, str] = {}
+    groups: dict[str, str] = {}
     for run in raw:
         labels.update(run["labels"])
         skips.update(run["skips"])
+        groups.update(run.get("groups", {}))
         for key, values in run["samples"].items():
             runs.setdefault(key, []).append(values)
-    return {"runs": runs, "labels": labels, "skips": skips, "profiles": {}}
+    return {"runs": runs, "labels": labels, "skips": skips, "profiles": {}, "groups": groups}
 
 
 def value(merged: dict[str, Any], key: str) -> tuple[float, float, float] | None:
@@ -54,7 +56,13 @@ def value(merged: dict[str, Any], key: str) -> tuple[float, float, float] | None
 
 
 def ratio(merged: dict[str, Any], num: str, den: str) -> tuple[float, float, float] | None:
-    """The same-run ratio: per round, medianed per run, then across runs (with spread)."""
+    """The same-run ratio: per round, medianed per run, then across runs (with spread).
+
+    Only for cases of one group (sampled in the same rounds); ``None`` otherwise.
+    """
+    groups = merged.get("groups", {})
+    if groups.get(num) != groups.get(den):
+        return None
     a, b = merged["runs"].get(num), merged["runs"].get(den)
     if not a or not b:
         return None
@@ -238,7 +246,8 @@ def _info_rows(merged: dict[str, Any]) -> list[list[str]]:
             assert measured is not None
             rows.append([row.quantity, fmt_time(num[0]), f"{measured[0]:.2f} × {row.den_label}", f"{measured[1]:.2f} – {measured[2]:.2f}"])
         else:
-            rows.append([row.quantity, fmt_time(num[0]), "–", f"{fmt_time(num[1])} – {fmt_time(num[2])}"])
+            rate = f"{row.nbytes / num[0] / 1e9:.1f} GB/s" if row.nbytes else "–"
+            rows.append([row.quantity, fmt_time(num[0]), rate, f"{fmt_time(num[1])} – {fmt_time(num[2])}"])
     return rows
 
 

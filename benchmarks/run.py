@@ -67,11 +67,13 @@ def worker(args: argparse.Namespace) -> None:
         os.chdir(tmp)  # daglite 0.9 creates ./.cache and writes datasets under the cwd
         stack.callback(os.chdir, cwd)
         groups = _build(areas, args.smoke, stack, Path(tmp))
-        out: dict[str, Any] = {"samples": {}, "labels": {}, "skips": {}, "profiles": {}}
+        out: dict[str, Any] = {"samples": {}, "labels": {}, "skips": {}, "profiles": {}, "groups": {}}
         for group in groups:
             out["labels"].update(group.labels)
+            out["groups"].update({key: group.name for key in group.labels})
             for case in group.cases:
                 out["labels"][case.key] = case.label
+                out["groups"][case.key] = group.name
                 if case.skip is not None:
                     out["skips"][case.key] = case.skip
         if args.profile:

@@ -18,6 +18,7 @@ class Row:
     :ivar den: the same-run reference case's key, or ``None`` for an absolute limit.
     :ivar limit: the ratio limit, or seconds when ``den`` is ``None``.
     :ivar den_label: the reference's short name, for the table.
+    :ivar nbytes: bytes processed per operation (informational rows show GB/s).
     """
 
     quantity: str
@@ -25,6 +26,7 @@ class Row:
     den: str | None
     limit: float
     den_label: str = ""
+    nbytes: int = 0
 
 
 TARGETS = [
@@ -43,13 +45,12 @@ TARGETS = [
 INFO = [
     Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
     Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
-    Row("cache key of an 8 MB ndarray against the xxh3_128 floor", "keys.core_ndarray", "keys.xxh3_ndarray", 0.0, "xxh3_128 of the buffer"),
     Row("daglite-diskcache store `get` alone (same key object every call)", "cache.store_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
     Row("key + store `get` (a hit without the lifecycle)", "cache.key_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
     Row("cache hit against key + store `get` (what the lifecycle adds)", "cache.core_hit", "cache.key_get", 0.0, "key + get"),
-    Row("cache hit on a store that answers at once (the lifecycle's own cost)", "cache.null_hit", "calls.f_hook", 0.0, "F_hook"),
-    Row("cache key, small arguments", "keys.core_small", None, 0.0),
-    Row("cache key, 1 MB bytes", "keys.core_1mb", None, 0.0),
+    Row("cache hit on a store that answers at once (the lifecycle's own cost, key included)", "cache.null_hit", None, 0.0),
+    Row("cache key, 1 MB bytes: throughput", "keys.core_1mb", None, 0.0, nbytes=1 << 20),
+    Row("cache key, 8 MB ndarray: throughput", "keys.core_ndarray", None, 0.0, nbytes=8_000_000),
 ]
 
 PEERS = [
@@ -59,6 +60,9 @@ PEERS = [
     ("generator task, per item (1 plugin)", "calls.core_gen_item", "calls.old_gen_item"),
     ("session open + close", "session.core", "session.old"),
     ("cache hit, small arguments", "cache.core_hit", "cache.old_hit"),
+    ("cache hit, 8 MB ndarray argument", "cache.core_hit_ndarray", "cache.old_hit_ndarray"),
+    ("cache key, small arguments", "keys.core_small", "keys.old_small"),
+    ("cache key, 1 MB bytes", "keys.core_1mb", "keys.old_1mb"),
     ("cache key, 8 MB ndarray", "keys.core_ndarray", "keys.old_ndarray"),
     ("map_tasks thread, per item", "fanout.core_thread", "fanout.old_thread"),
     ("map_tasks process, per item", "fanout.core_process", "fanout.old_process"),
@@ -67,8 +71,12 @@ PEERS = [
 """(quantity, the core's case, daglite 0.9's case): the core's time / daglite's."""
 
 OTHER_PEERS = [
-    ("cache hit against joblib.Memory hit", "cache.core_hit", "cache.joblib_hit"),
-    ("cache key of the ndarray against `joblib.hash`", "keys.core_ndarray", "keys.joblib_ndarray"),
+    ("cache hit, small arguments, against joblib.Memory", "cache.core_hit", "cache.joblib_hit"),
+    ("cache hit, 8 MB ndarray argument, against joblib.Memory", "cache.core_hit_ndarray", "cache.joblib_hit_ndarray"),
+    ("cache key, small arguments, against `joblib.hash`", "keys.core_small", "keys.joblib_small"),
+    ("cache key, 1 MB bytes, against `joblib.hash`", "keys.core_1mb", "keys.joblib_1mb"),
+    ("cache key, 8 MB ndarray, against `joblib.hash`", "keys.core_ndarray", "keys.joblib_ndarray"),
+    ("cache key, 8 MB ndarray, against the xxh3_128 floor", "keys.core_ndarray", "keys.xxh3_ndarray"),
 ]
 
 SKIPPED_ROWS = [
