@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daglite_core import signing
 
 from daglite_datasets import FileDatasetStore
-from daglite_core import signing
 
 
 @pytest.fixture(autouse=True)

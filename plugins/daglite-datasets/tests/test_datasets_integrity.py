@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daglite_core import load_dataset, session
+from daglite_core import load_dataset, session, signing
 
 from daglite_datasets import DatasetIntegrityError, DatasetLoadError, FileDatasetStore
-from daglite_core import signing
 
 
 class Payload:
