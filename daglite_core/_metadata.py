@@ -13,6 +13,16 @@ _PREFIX = int.from_bytes(os.urandom(8), "big") << 64
 _COUNTER = itertools.count(1)
 
 
+def _reseed() -> None:
+    """A new prefix in a forked child: it inherits the parent's prefix *and* counter."""
+    global _PREFIX
+    _PREFIX = int.from_bytes(os.urandom(8), "big") << 64
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_reseed)
+
+
 def new_id() -> uuid.UUID:
     """Return a unique id: a random per-process 64-bit prefix and a counter.
 
@@ -35,7 +45,7 @@ _set_safe = uuid.UUID.__dict__["is_safe"].__set__
 _UNKNOWN = uuid.SafeUUID.unknown
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=True, weakref_slot=False)
 class TaskMetadata:
     """What a node hook learns about one task call.
 
@@ -62,7 +72,9 @@ class TaskMetadata:
     is_generator: bool = False
 
 
-_set_dict = TaskMetadata.__dict__["__dict__"].__set__
+# The slots' own setters, in field order (attrs' frozen __setattr__ refuses writes).
+(_s_id, _s_name, _s_backend, _s_inputs, _s_description, _s_map_index, _s_parent_id, _s_is_async,
+ _s_is_generator) = (TaskMetadata.__dict__[f.name].__set__ for f in attrs.fields(TaskMetadata))
 
 
 def make_metadata(
@@ -76,16 +88,21 @@ def make_metadata(
     is_async: bool,
     is_generator: bool,
 ) -> TaskMetadata:
-    """``TaskMetadata(...)`` for the lifecycle's hot path: the same object, built in 0.6 µs.
+    """``TaskMetadata(...)`` for the lifecycle's hot path: the same object, built faster.
 
-    attrs' frozen ``__init__`` writes each of the nine fields through
-    ``object.__setattr__`` (about 1.0–1.3 µs); this installs the instance dict in one
-    step. It is only equivalent because the class has no validators, converters or
-    ``__attrs_post_init__``: keep it so, or build the object with ``TaskMetadata(...)``.
+    attrs' frozen ``__init__`` writes each field through ``object.__setattr__`` (a
+    descriptor lookup per field, ~1.0 µs for nine); this calls the slots' setters
+    directly (~0.7 µs). It is only equivalent because the class has no validators,
+    converters or ``__attrs_post_init__``: keep it so, or build with ``TaskMetadata(...)``.
     """
     metadata = _new(TaskMetadata)
-    _set_dict(metadata, {
-        "id": id, "name": name, "backend": backend, "inputs": inputs, "description": description,
-        "map_index": map_index, "parent_id": parent_id, "is_async": is_async, "is_generator": is_generator,
-    })
+    _s_id(metadata, id)
+    _s_name(metadata, name)
+    _s_backend(metadata, backend)
+    _s_inputs(metadata, inputs)
+    _s_description(metadata, description)
+    _s_map_index(metadata, map_index)
+    _s_parent_id(metadata, parent_id)
+    _s_is_async(metadata, is_async)
+    _s_is_generator(metadata, is_generator)
     return metadata
