@@ -314,7 +314,10 @@ def test_coordinator_plugin_sees_every_node_event(tmp_path: Path) -> None:
         [(f"flaky[{i}]", i) for i in range(4)] + [(f"odd_fails[{i}]", i) for i in range(4)]
     )
     assert {c["metadata"].backend for c in executed} == {"process"}
+    ids = {c["metadata"].name: c["metadata"].id for c in executed}
+    assert len(set(ids.values())) == len(executed)  # one id per call, kept across the relay
     after = recorder.of("after_node_execute")
+    assert all(c["metadata"] == next(e["metadata"] for e in executed if e["metadata"].id == c["metadata"].id) for c in after)
     assert sorted(c["metadata"].name for c in after) == ["flaky[0]", "flaky[1]", "flaky[2]", "flaky[3]", "odd_fails[0]", "odd_fails[2]"]
     (retry,) = recorder.of("before_node_retry")
     assert retry["metadata"].name == "flaky[1]" and retry["attempt"] == 1 and isinstance(retry["error"], RuntimeError)
