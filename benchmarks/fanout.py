@@ -57,12 +57,14 @@ def _core(env: Env, xs: list[int]) -> list[Case]:
     from daglite_core import DagliteSettings, map_tasks, session
 
     cases = []
-    for backend in ("thread", "process"):
-        key, label = f"fanout.core_{backend}", f"core: map_tasks, {backend}({env.workers})"
-        cm = session(backend=backend, settings=DagliteSettings(max_workers=env.workers)) if _has_backend(backend) else None
-        if cm is None:
+    for backend, observed in (("thread", False), ("process", False), ("thread", True), ("process", True)):
+        key = f"fanout.core_{backend}" + ("_observed" if observed else "")
+        label = f"core: map_tasks, {backend}({env.workers})" + (", 1 observer plugin" if observed else "")
+        if not _has_backend(backend):
             cases.append(Case(key, label, skip=f"skipped: the core has no {backend!r} backend installed"))
             continue
+        plugins = [workloads.Observer()] if observed else []
+        cm = session(backend=backend, settings=DagliteSettings(max_workers=env.workers), plugins=plugins)
         context = in_context(cm, env.stack)
 
         def run(n: int = len(xs)) -> int:

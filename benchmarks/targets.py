@@ -45,6 +45,8 @@ TARGETS = [
 INFO = [
     Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
     Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
+    Row("map_tasks thread, per item, 1 observer plugin", "fanout.core_thread_observed", "fanout.tpe_submit", 0.0, "TPE submit+result"),
+    Row("map_tasks process, per item, 1 observer plugin (events relayed)", "fanout.core_process_observed", "fanout.ppe_map100", 0.0, "PPE.map chunksize=100"),
     Row("daglite-diskcache store `get` alone (same key object every call)", "cache.store_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
     Row("key + store `get` (a hit without the lifecycle)", "cache.key_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
     Row("cache hit against key + store `get` (what the lifecycle adds)", "cache.core_hit", "cache.key_get", 0.0, "key + get"),
