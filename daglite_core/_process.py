@@ -72,7 +72,8 @@ from typing import Any, ClassVar
 import attrs
 
 from ._lifecycle import AttemptTimeout
-from ._pool import LOST, Pool, Worker, decode_reply, dumps
+from ._pool import Pool, Worker
+from ._wire import LOST, decode_reply, dumps
 from ._protocols import ItemRunner, Outcome, WorkItem
 from ._settings import DagliteSettings
 
