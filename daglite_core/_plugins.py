@@ -18,7 +18,7 @@ import inspect
 import threading
 import types
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import attrs
 
@@ -42,8 +42,9 @@ _SPEC_ATTR = f"{_hookspecs.PROJECT_NAME}_spec"
 ENTRY_POINT_GROUP = "daglite"
 
 
-@attrs.frozen
-class _Spec:
+# _Spec and _Impl are named tuples, not attrs classes: attrs compiles each class's
+# methods when it is created (~0.6 ms apiece of `import daglite_core`).
+class _Spec(NamedTuple):
     name: str
     argnames: tuple[str, ...]
     firstresult: bool
@@ -51,6 +52,14 @@ class _Spec:
 
 def _argnames(func: Callable[..., Any]) -> tuple[str, ...]:
     """Positional parameters without defaults (pluggy's rule), ``self`` excluded."""
+    target, drop = func, 0
+    if type(func) is types.MethodType:
+        target, drop = func.__func__, 1
+    if type(target) is types.FunctionType and not hasattr(target, "__wrapped__") and not hasattr(target, "__signature__"):
+        # What inspect.signature gives for a plain function, read from its code (~20x faster).
+        code = target.__code__
+        names = code.co_varnames[: code.co_argcount]
+        return names[drop : len(names) - len(target.__defaults__ or ())]
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # pragma: no cover - builtins
@@ -103,8 +112,7 @@ def add_hookspecs(namespace: object) -> None:
     _registry.invalidate()
 
 
-@attrs.frozen
-class _Impl:
+class _Impl(NamedTuple):
     hook: str
     function: Callable[..., Any]
     argnames: tuple[str, ...]
