@@ -27,6 +27,10 @@ from daglite_core.testing import RecordingPlugin
 
 GENEROUS = 30.0
 
+# Python 3.12+ warns when fork() runs while other threads live (earlier tests leave
+# abandoned timed-out threads behind); the workers only run daglite's loop.
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
 
 def settings(**changes: Any) -> d.DagliteSettings:
     """Two workers; made inside the test, after the fixtures set the environment."""
