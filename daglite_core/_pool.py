@@ -29,6 +29,8 @@ from ._protocols import WorkItem
 from ._wire import LOST, dumps, encode_reply, error_text
 
 STOP_GRACE = 2.0
+READY = b"ready"
+"""A worker's first message: it started (a pickled reply never starts like this)."""
 """Seconds :meth:`Pool.close` waits for the workers to exit before killing them."""
 
 
@@ -39,6 +41,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
+    conn.send_bytes(READY)
     token: Any = None
     runner: Any = None
     while True:
@@ -75,12 +78,14 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
 class Worker:
     """One worker process as the coordinator sees it: what it holds and runs, since when."""
 
-    __slots__ = ("batch", "conn", "deadline", "pid", "process", "since", "token")
+    __slots__ = ("batch", "conn", "deadline", "pid", "process", "ready", "since", "token")
 
     def __init__(self, process: Any, conn: multiprocessing.connection.Connection) -> None:
         self.process = process
         self.conn = conn
         self.pid: int = process.pid
+        self.ready = False
+        """Whether the worker said it started (see :data:`READY`)."""
         self.token: Any = None
         """The map whose runner this worker holds."""
         self.batch: Any = None

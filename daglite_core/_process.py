@@ -53,6 +53,9 @@ Failures and timeouts:
   otherwise keeps the worker from answering) is killed with SIGKILL when the
   batch's deadline passes: the item fails with ``TaskTimeoutError``, the other
   items go on.
+* A worker that exits before it starts (typically: the ``spawn`` start method and
+  a script without an ``if __name__ == "__main__":`` guard) is a configuration
+  error: ``map_tasks`` raises :class:`WorkerStartError` instead of respawning.
 * Ctrl-C (or any error) in the session's process kills the busy workers; the next
   map starts fresh ones. Workers ignore ``SIGINT`` themselves.
 """
@@ -72,17 +75,23 @@ from typing import Any, ClassVar
 import attrs
 
 from ._lifecycle import AttemptTimeout
-from ._pool import Pool, Worker
+from ._pool import READY, Pool, Worker
 from ._wire import LOST, decode_reply, dumps
 from ._protocols import ItemRunner, Outcome, WorkItem
 from ._settings import DagliteSettings
 
 MAX_BATCH = 512
+START_GRACE = 30.0
+"""Seconds a new worker may take to start before a timed batch's deadline counts."""
 BATCHES_PER_WORKER = 4
 
 
 class WorkerDiedError(RuntimeError):
     """The worker process running an item died before answering."""
+
+
+class WorkerStartError(RuntimeError):
+    """A worker process exited before it started: no item can run (raised by ``map_tasks``)."""
 
 
 def batch_size(items: int, workers: int) -> int:
@@ -240,7 +249,11 @@ class _MapRun:
             worker.batch = batch
             worker.token = self.token
             worker.since = time.monotonic()
-            worker.deadline = None if self.limit is None else worker.since + self.limit
+            if self.limit is not None:
+                # Until the worker says it started, allow for its start too.
+                worker.deadline = worker.since + self.limit + (0.0 if worker.ready else START_GRACE)
+            else:
+                worker.deadline = None
             try:
                 worker.send(data)
             except OSError:
@@ -282,6 +295,13 @@ class _MapRun:
             if worker.conn in ready:
                 try:
                     data = worker.conn.recv_bytes()
+                    if data == READY:
+                        self._started(worker)
+                        if not worker.conn.poll():
+                            if worker.process.sentinel in ready:
+                                self._lost(worker)
+                            continue
+                        data = worker.conn.recv_bytes()
                 except (EOFError, OSError):
                     self._lost(worker)
                     continue
@@ -294,6 +314,12 @@ class _MapRun:
             elif worker.deadline is not None and time.monotonic() >= worker.deadline:
                 self._expired(worker)
         return replies
+
+    def _started(self, worker: Worker) -> None:
+        # A batch's deadline counts from the worker's start, not from its spawn.
+        worker.ready = True
+        if self.limit is not None:
+            worker.deadline = time.monotonic() + self.limit
 
     def _absorb(self, worker: Worker, batch: Batch, data: bytes) -> None:
         """Decode a reply, replay its events and keep its outcomes."""
@@ -327,6 +353,14 @@ class _MapRun:
     def _lost(self, worker: Worker) -> None:
         batch = worker.batch
         code = self.pool.kill(worker)
+        if not worker.ready:
+            msg = (
+                f"Task {_task_name(self.runner)!r}: a worker process of the process backend exited while "
+                f"starting ({_how(code)}). With the 'spawn' or 'forkserver' start method every worker "
+                "imports the main module: guard the script's entry point with "
+                "`if __name__ == '__main__':` and make its imports work in a fresh interpreter."
+            )
+            raise WorkerStartError(msg)
         if len(batch.items) > 1:
             # Find the culprit: every item of the batch runs again on its own.
             singles = [Batch((p,), (item,)) for p, item in zip(batch.positions, batch.items)]

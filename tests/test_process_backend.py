@@ -15,6 +15,7 @@ import pickle
 import sys
 import threading
 import time
+import types
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 import daglite_core as d
-from daglite_core._process import ProcessBackend, WorkerDiedError, batch_size
+from daglite_core._process import ProcessBackend, WorkerDiedError, WorkerStartError, batch_size
 from daglite_core.testing import RecordingPlugin
 
 GENEROUS = 30.0
@@ -394,6 +395,21 @@ def test_worker_with_an_abandoned_thread_is_replaced_after_its_batch() -> None:
         after = {r[2] for r in d.map_tasks(where, range(16))}
     assert len(before) == 2 and len(after) == 2
     assert len(before & after) == 1  # the worker that ran item 0 was retired
+
+
+def test_workers_that_die_while_starting_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import daglite_core._pool as pool
+
+    started = time.monotonic()
+    with process_session(settings=settings(mp_start_method="fork")):
+        with monkeypatch.context() as patch:
+            # Forked workers inherit the patch: they exit before saying they started.
+            patch.setattr(pool, "signal", types.SimpleNamespace(SIGINT=2, SIG_IGN=1, signal=lambda *a: os._exit(7)))
+            with pytest.raises(WorkerStartError, match=r"Task 'double': a worker process .* exited while starting \(exit code 7\)"):
+                d.map_tasks(double, range(1000))
+        assert d.map_tasks(double, range(10)) == [x * 2 for x in range(10)]
+    assert time.monotonic() - started < GENEROUS
+    assert our_children() == []
 
 
 def test_dead_worker_fires_on_node_error_in_the_session() -> None:
