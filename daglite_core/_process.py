@@ -76,9 +76,9 @@ import attrs
 
 from ._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from ._wire import LOST, decode_reply, dumps
 from ._protocols import ItemRunner, Outcome, WorkItem
 from ._settings import DagliteSettings
+from ._wire import LOST, decode_reply, dumps
 
 MAX_BATCH = 512
 START_GRACE = 30.0
