@@ -264,7 +264,7 @@ class _MapRun:
         blob = self.blob if worker.token != self.token else None
         try:
             return dumps((self.token, blob, [(item.index, item.args) for item in batch.items]))
-        except Exception:  # noqa: BLE001 - find the culprits one by one
+        except Exception:  # noqa: BLE001, S110 - find the culprits one by one
             pass
         kept_positions, kept = [], []
         for position, item in zip(batch.positions, batch.items):

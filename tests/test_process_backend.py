@@ -23,7 +23,12 @@ from typing import Any
 import pytest
 
 import daglite_core as d
-from daglite_core._process import ProcessBackend, WorkerDiedError, WorkerStartError, batch_size
+from daglite_core._process import (
+    ProcessBackend,
+    WorkerDiedError,
+    WorkerStartError,
+    batch_size,
+)
 from daglite_core.testing import RecordingPlugin
 
 GENEROUS = 30.0
@@ -352,9 +357,8 @@ reports_task_alias = reports
 
 
 def test_failing_items_raise_map_error_naming_every_index_with_originals() -> None:
-    with process_session():
-        with pytest.raises(d.MapError) as caught:
-            d.map_tasks(odd_fails, range(7))
+    with process_session(), pytest.raises(d.MapError) as caught:
+        d.map_tasks(odd_fails, range(7))
     error = caught.value
     assert error.failed_indexes == [1, 3, 5]
     assert "[1, 3, 5]" in str(error)
@@ -381,15 +385,14 @@ def test_dead_worker_fails_only_its_item_and_the_session_goes_on() -> None:
 
 
 def test_system_exit_in_an_item_fails_it_like_a_dead_worker() -> None:
-    with process_session():
-        with pytest.raises(d.MapError) as caught:
-            d.map_tasks(exits_on, range(12), [5] * 12)
+    with process_session(), pytest.raises(d.MapError) as caught:
+        d.map_tasks(exits_on, range(12), [5] * 12)
     assert caught.value.failed_indexes == [5]
     assert "exit code 3" in str(caught.value.errors[5])
 
 
 def test_worker_with_an_abandoned_thread_is_replaced_after_its_batch() -> None:
-    with process_session() as state:
+    with process_session():
         before = {r[2] for r in d.map_tasks(where, range(16))}
         assert d.map_tasks(times_out_inside, range(40)) == list(range(40))
         after = {r[2] for r in d.map_tasks(where, range(16))}
@@ -414,9 +417,8 @@ def test_workers_that_die_while_starting_are_a_clear_error(monkeypatch: pytest.M
 
 def test_dead_worker_fires_on_node_error_in_the_session() -> None:
     recorder = RecordingPlugin(hooks=["on_node_error"])
-    with process_session(plugins=[recorder]):
-        with pytest.raises(d.MapError):
-            d.map_tasks(dies_on, [0, 1], [1, 1])
+    with process_session(plugins=[recorder]), pytest.raises(d.MapError):
+        d.map_tasks(dies_on, [0, 1], [1, 1])
     (call,) = recorder.calls
     assert call["metadata"].map_index == 1 and isinstance(call["error"], WorkerDiedError)
 
@@ -438,9 +440,8 @@ def test_timeouts_kill_or_replace_the_worker_and_other_items_complete() -> None:
 
 def test_unpicklable_result_fails_its_item_only() -> None:
     recorder = RecordingPlugin(hooks=["after_node_execute", "on_node_error"])
-    with process_session(plugins=[recorder]):
-        with pytest.raises(d.MapError) as caught:
-            d.map_tasks(lock_for, range(4))
+    with process_session(plugins=[recorder]), pytest.raises(d.MapError) as caught:
+        d.map_tasks(lock_for, range(4))
     assert caught.value.failed_indexes == [1]
     message = str(caught.value.errors[1])
     assert "lock_for[1]" in message and "item 1" in message and "pickled" in message
@@ -449,18 +450,16 @@ def test_unpicklable_result_fails_its_item_only() -> None:
 
 
 def test_unpicklable_argument_fails_its_item_only() -> None:
-    with process_session():
-        with pytest.raises(d.MapError) as caught:
-            d.map_tasks(identity, [1, threading.Lock(), 3])
+    with process_session(), pytest.raises(d.MapError) as caught:
+        d.map_tasks(identity, [1, threading.Lock(), 3])
     assert caught.value.failed_indexes == [1]
     message = str(caught.value.errors[1])
     assert "identity[1]" in message and "argument 0 (lock)" in message
 
 
 def test_unpicklable_error_arrives_as_a_stand_in_with_its_message() -> None:
-    with process_session():
-        with pytest.raises(d.MapError) as caught:
-            d.map_tasks(raises_two_arg, range(4))
+    with process_session(), pytest.raises(d.MapError) as caught:
+        d.map_tasks(raises_two_arg, range(4))
     assert caught.value.failed_indexes == [2]
     inner = caught.value.errors[2].error
     assert "TwoArgError: left/right" in str(inner)
@@ -552,9 +551,8 @@ def test_spawn_start_method() -> None:
 
 
 def test_unknown_start_method_is_a_clear_error() -> None:
-    with process_session(settings=settings(mp_start_method="teleport")):
-        with pytest.raises(ValueError, match="mp_start_method='teleport'"):
-            d.map_tasks(double, [1])
+    with process_session(settings=settings(mp_start_method="teleport")), pytest.raises(ValueError, match="mp_start_method='teleport'"):
+        d.map_tasks(double, [1])
 
 
 def test_batch_size_is_about_four_batches_per_worker_and_capped() -> None:
