@@ -204,6 +204,46 @@ def saves_inside(x: int) -> str:
     return d.save_dataset("inside/{x}.pkl", [x, x])
 
 
+SESSION_PID = os.getpid()
+
+
+def _load_only_in_workers() -> WorkerOnly:
+    if os.getpid() == SESSION_PID:
+        raise RuntimeError("this object cannot be loaded in the session's process")
+    return WorkerOnly()
+
+
+def _load_only_here() -> BreaksInWorkers:
+    if os.getpid() != SESSION_PID:
+        raise RuntimeError("this plugin cannot be loaded in a worker")
+    return BreaksInWorkers()
+
+
+class WorkerOnly:
+    """A result that pickles in the worker but cannot be unpickled in the session's process."""
+
+    def __reduce__(self) -> Any:
+        return (_load_only_in_workers, ())
+
+
+class BreaksInWorkers:
+    """A worker-side plugin that cannot be unpickled in a worker."""
+
+    daglite_in_workers = True
+
+    def __reduce__(self) -> Any:
+        return (_load_only_here, ())
+
+    @d.hookimpl
+    def before_node_execute(self, metadata: d.TaskMetadata, reporter: d.Reporter) -> None:
+        pass
+
+
+@d.task
+def worker_only_for(x: int) -> Any:
+    return WorkerOnly() if x == 1 else x
+
+
 # -- plugins and stores ----------------------------------------------------------
 
 
@@ -463,6 +503,24 @@ def test_unpicklable_error_arrives_as_a_stand_in_with_its_message() -> None:
     assert caught.value.failed_indexes == [2]
     inner = caught.value.errors[2].error
     assert "TwoArgError: left/right" in str(inner)
+
+
+def test_reply_that_cannot_be_unpickled_fails_its_batch_only() -> None:
+    with process_session(), pytest.raises(d.MapError) as caught:
+        d.map_tasks(worker_only_for, range(4))  # batches of one item
+    assert caught.value.failed_indexes == [1]
+    cause = caught.value.errors[1].error
+    assert isinstance(cause, pickle.UnpicklingError)
+    assert "cannot be loaded in the session's process" in str(cause)
+
+
+def test_runner_that_cannot_be_unpickled_in_workers_fails_every_item() -> None:
+    with process_session(plugins=[BreaksInWorkers()]):
+        with pytest.raises(d.MapError) as caught:
+            d.map_tasks(double, range(20))
+        assert caught.value.failed_indexes == list(range(20))
+        assert all(isinstance(e.error, pickle.UnpicklingError) for e in caught.value.errors.values())
+        assert "cannot be loaded in a worker" in str(caught.value.errors[0])
 
 
 def test_task_that_cannot_be_pickled_is_named() -> None:
