@@ -15,7 +15,11 @@ Tasks pickle by reference when importable; what stdlib pickle cannot send goes
 through ``cloudpickle`` when it is installed. A task that cannot be sent at all
 is a ``pickle.PicklingError`` naming it, before any item runs; an item whose
 arguments cannot be pickled, or whose result cannot be pickled back, fails alone
-(its error names the task, the item and the cause).
+(its error names the task, the item and the cause). A reply that pickles in the
+worker but cannot be unpickled here (a class missing in this process) fails the
+items of its batch; a task the workers cannot unpickle fails every item.
+The wire format is in :mod:`daglite_core._wire`, the workers in
+:mod:`daglite_core._pool`.
 
 Where hooks fire:
 
