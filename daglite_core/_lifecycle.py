@@ -342,14 +342,24 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
     token = FRAME.set(frame)
     try:
         started = _perf()
-        hooks.notify("before_node_execute", metadata, reporter)
+        # PluginSet.notify, inlined for the two hooks of every observed call (~0.2 µs each).
+        for func, name in hooks.before_node_execute:
+            try:
+                func(metadata, reporter)
+            except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
+                hooks.hook_failed(name, "before_node_execute", exc)
         try:
             value = task.func(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - Call.fail fires the hook and raises
             call = Call.of(task, state, args, kwargs, metadata, frame)
             call.started = started
             call.fail(error)
-        hooks.notify("after_node_execute", metadata, reporter, _perf() - started, value)
+        duration = _perf() - started
+        for func, name in hooks.after_node_execute:
+            try:
+                func(metadata, reporter, duration, value)
+            except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
+                hooks.hook_failed(name, "after_node_execute", exc)
         return value
     finally:
         FRAME.reset(token)
