@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from . import _lifecycle
-from ._context import SESSION, SessionState
+from ._context import FRAME, SESSION, Frame, SessionState
 from ._map import IN_MAP, execute
 from ._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from ._protocols import Outcome, RemoteBatch, WorkItem
@@ -171,19 +171,48 @@ class RemoteRunner:
         fast = task._plain and not state.observed and not task.is_async and not task.is_generator
         events: list[tuple[str, tuple[Any, ...]]] = []
         recorder.events = events
-        outcomes = []
+        outcomes: list[Outcome] = []
         session = SESSION.set(state)
         in_map = IN_MAP.set(True)
         try:
-            for item in items:
-                try:
-                    outcomes.append(Outcome(True, execute(task, state, item, self.backend, self.parent_id, fast)))
-                except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-                    outcomes.append(Outcome(False, error=exc))
+            if fast:
+                _run_plain(task, items, outcomes)
+            else:
+                for item in items:
+                    try:
+                        outcomes.append(Outcome(True, execute(task, state, item, self.backend, self.parent_id, fast)))
+                    except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
+                        outcomes.append(Outcome(False, error=exc))
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
         return RemoteBatch(outcomes, events, _lifecycle.abandoned_threads() > 0)
+
+
+def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome]) -> None:
+    """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
+
+    The per-item call of ``execute`` is a third of a trivial item's cost in a
+    worker; the frame and the error are exactly those ``execute`` makes.
+    """
+    func = task.func
+    set_frame, reset_frame = FRAME.set, FRAME.reset
+    for item in items:
+        args = item.args
+        token = set_frame(Frame(task, args, {}, None, item.index))
+        try:
+            outcomes.append(Outcome(True, func(*args)))
+        except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
+            outcomes.append(Outcome(False, error=_plain_error(task, exc, args)))
+        finally:
+            reset_frame(token)
+
+
+def _plain_error(task: Any, exc: Exception, args: tuple[Any, ...]) -> Exception:
+    try:
+        raise _lifecycle.fast_error(task, exc, args, {}) from exc
+    except Exception as error:  # noqa: BLE001 - the TaskError (or the binding TypeError)
+        return error
 
 
 def coordinator_plugins(state: SessionState) -> PluginSet:

@@ -410,6 +410,13 @@ def test_failing_items_raise_map_error_naming_every_index_with_originals() -> No
         assert "odd_fails" in str(item_error.error.__cause__)  # the worker's traceback
 
 
+def test_arguments_that_do_not_fit_name_the_task() -> None:
+    with process_session(), pytest.raises(d.MapError) as caught:
+        d.map_tasks(double, [1, 2], [3, 4])
+    assert caught.value.failed_indexes == [0, 1]
+    assert all(isinstance(e, TypeError) and "'double'" in str(e) for e in caught.value.errors.values())
+
+
 def test_dead_worker_fails_only_its_item_and_the_session_goes_on() -> None:
     started = time.monotonic()
     with process_session() as state:
