@@ -11,6 +11,7 @@ ndarray, each against ``joblib.hash`` and daglite 0.9's ``default_cache_hash``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,7 @@ class _NullStore:
 
 
 def _hit_case(key: str, label: str, call: Callable[[], Any], context: Any = None, profile: bool = False) -> Case:
-    run = (lambda: context.run(call)) if context is not None else call
+    run: Callable[[], Any] = functools.partial(context.run, call) if context is not None else call
     run()  # the miss that fills the entry
     return Case(key, label, per_call(call, context), profile=run if profile else None)
 
@@ -157,16 +158,16 @@ def _keys(array: Any) -> list[Case]:
             cases += [Case(key, text, skip="skipped: numpy not installed") for key, text in keys.items()]
             continue
         core, jl, old = keys
-        cases.append(Case(core, keys[core], per_call(lambda args=args: default_cache_hash(func, args)),
-                          profile=lambda args=args: default_cache_hash(func, args)))
+        core_key = functools.partial(default_cache_hash, func, args)
+        cases.append(Case(core, keys[core], per_call(core_key), profile=core_key))
         if joblib is None:
             cases.append(Case(jl, keys[jl], skip="skipped: joblib not installed"))
         else:
-            cases.append(Case(jl, keys[jl], per_call(lambda args=args: joblib.hash(args))))
+            cases.append(Case(jl, keys[jl], per_call(functools.partial(joblib.hash, args))))
         if old_reason is not None:
             cases.append(Case(old, keys[old], skip=old_reason))
         else:
-            cases.append(Case(old, keys[old], per_call(lambda args=args: old_hash(_old_cached_add, args))))
+            cases.append(Case(old, keys[old], per_call(functools.partial(old_hash, _old_cached_add, args))))
     label = "floor: xxh3_128 over the ndarray buffer"
     xxhash = peers.load("xxhash")
     if array is None or xxhash is None:

@@ -11,8 +11,10 @@ written), so the ``client.map`` comparison of DESIGN §8 is skipped and reported
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
 
 import peers
 import workloads
@@ -67,13 +69,14 @@ def _core(env: Env, xs: list[int]) -> list[Case]:
         cm = session(backend=backend, settings=DagliteSettings(max_workers=env.workers), plugins=plugins)
         context = in_context(cm, env.stack)
 
-        def run(n: int = len(xs)) -> int:
-            map_tasks(workloads.inc_task, xs)
-            return n
-
-        cases.append(Case(key, label, per_item(run, context), batch=True,
-                          profile=lambda context=context, run=run: context.run(run)))
+        run = functools.partial(_map_all, map_tasks, xs)
+        cases.append(Case(key, label, per_item(run, context), batch=True, profile=functools.partial(context.run, run)))
     return cases
+
+
+def _map_all(map_tasks: Any, xs: list[int]) -> int:
+    map_tasks(workloads.inc_task, xs)
+    return len(xs)
 
 
 def _has_backend(name: str) -> bool:

@@ -11,6 +11,7 @@ warm-up run of each command fills it) with ``PYTHONDONTWRITEBYTECODE`` unset.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def build(env: Env) -> list[Group]:
             cases.append(Case(key, label, skip=reason))
             continue
         _spawn(code)  # warm-up: writes the bytecode
-        cases.append(Case(key, label, per_item(lambda code=code: _spawn(code)), batch=True,
+        cases.append(Case(key, label, per_item(functools.partial(_spawn, code)), batch=True,
                           explain=import_profile if key == "startup.core" else None))
     labels = {
         "startup.pluggy_attrs_net": "`import pluggy, attrs` minus `pass`",
