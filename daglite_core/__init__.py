@@ -21,7 +21,7 @@ from ._errors import (
 from ._hashing import default_cache_hash
 from ._hookspecs import hookimpl, hookspec
 from ._lifecycle import CacheWarning
-from ._map import gather_tasks, map_tasks
+from ._map import gather_tasks, map_tasks, run_coroutine
 from ._metadata import TaskMetadata
 from ._plugins import (
     PluginInfo,
@@ -89,6 +89,7 @@ __all__ = [
     "load_dataset",
     "map_tasks",
     "register_plugins",
+    "run_coroutine",
     "save_dataset",
     "session",
     "task",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from contextvars import ContextVar, copy_context
 from typing import Any, TypeVar
 
 from . import _lifecycle
@@ -21,20 +21,27 @@ IN_MAP: ContextVar[bool] = ContextVar("daglite_in_map", default=False)
 """True while a mapped item runs: a nested ``map_tasks`` then runs inline."""
 
 
-def run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion from sync code, even if this thread runs a loop."""
-    import asyncio  # imported on use: asyncio costs ~20 ms of `import daglite_core`
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from sync code, even when this thread runs a loop.
+
+    With no running loop it is ``asyncio.run(coro)``; inside one (sync code called
+    from async code) the coroutine runs on a fresh loop in a helper thread that
+    sees this context (session, running task), so the running loop is never
+    re-entered.
+    """
+    import asyncio
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    box: list[Any] = []
+    box: list[tuple[bool, Any]] = []
+    context = copy_context()
 
     def target() -> None:
         try:
-            box.append((True, asyncio.run(coro)))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            box.append((True, context.run(asyncio.run, coro)))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
             box.append((False, exc))
 
     thread = threading.Thread(target=target, name="daglite-async-bridge")
@@ -42,7 +49,7 @@ def run_coroutine(coro: Any) -> Any:
     thread.join()
     ok, value = box[0]
     if ok:
-        return value
+        return value  # type: ignore[no-any-return]
     raise value
 
 

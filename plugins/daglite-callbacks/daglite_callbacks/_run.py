@@ -17,38 +17,11 @@ Policies:
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import threading
-from collections.abc import Coroutine
 from typing import Any
 
-from daglite_core import BaseTask, MapError, map_tasks
+from daglite_core import BaseTask, MapError, map_tasks, run_coroutine
 
 INLINE = frozenset({"inline", "sequential", "synchronous"})
-
-
-def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` to completion from sync code without blocking a running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: list[tuple[bool, Any]] = []
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box.append((True, context.run(asyncio.run, coro)))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
-            box.append((False, exc))
-
-    thread = threading.Thread(target=target, name="daglite-callbacks-bridge")
-    thread.start()
-    thread.join()
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
 
 
 async def _collect(stream: Any) -> list[Any]:
