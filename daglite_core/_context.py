@@ -26,6 +26,7 @@ class Frame(NamedTuple):
     kwargs: dict[str, Any]
     metadata: TaskMetadata | None
     map_index: int | None
+    backend: str
 
 
 FRAME: ContextVar[Frame | None] = ContextVar("daglite_frame", default=None)
@@ -223,6 +224,6 @@ def current_metadata() -> TaskMetadata | None:
     task = frame.task
     inputs = task.bind(frame.args, frame.kwargs)
     return TaskMetadata(
-        new_id(), task.resolve_name(inputs, frame.map_index), "inline", inputs,
+        new_id(), task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, None, task.is_async, task.is_generator,
     )

@@ -93,7 +93,7 @@ class Call:
         parent_id: Any = _FROM_FRAME,
     ) -> None:
         metadata = build_metadata(task, args, kwargs, map_index, backend, parent_id)
-        frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index))  # Frame(...) minus 0.15 µs
+        frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend))  # Frame(...) minus 0.15 µs
         self._fill(task, state, args, kwargs, metadata, frame)
 
     @classmethod
@@ -337,7 +337,7 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
     :meth:`Call.failed` does when no retry is left. ``state.observed`` must be true.
     """
     metadata = build_metadata(task, args, kwargs, None, "inline", _FROM_FRAME)
-    frame = _new_tuple(Frame, (task, args, kwargs, metadata, None))
+    frame = _new_tuple(Frame, (task, args, kwargs, metadata, None, "inline"))
     hooks, reporter = state.plugins, state.reporter
     token = FRAME.set(frame)
     try:

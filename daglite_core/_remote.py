@@ -176,7 +176,7 @@ class RemoteRunner:
         in_map = IN_MAP.set(True)
         try:
             if fast:
-                _run_plain(task, items, outcomes)
+                _run_plain(task, items, outcomes, self.backend)
             else:
                 for item in items:
                     try:
@@ -189,7 +189,7 @@ class RemoteRunner:
         return RemoteBatch(outcomes, events, _lifecycle.abandoned_threads() > 0)
 
 
-def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome]) -> None:
+def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str) -> None:
     """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
 
     The per-item call of ``execute`` is a third of a trivial item's cost in a
@@ -199,7 +199,7 @@ def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome]) ->
     set_frame, reset_frame = FRAME.set, FRAME.reset
     for item in items:
         args = item.args
-        token = set_frame(Frame(task, args, {}, None, item.index))
+        token = set_frame(Frame(task, args, {}, None, item.index, backend))
         try:
             outcomes.append(Outcome(True, func(*args)))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome

@@ -267,7 +267,7 @@ class SyncTask(BaseTask[P, R]):
         state = SESSION.get() or default_state()
         if self._plain:
             if not state.observed:
-                token = FRAME.set(Frame(self, args, kwargs, None, None))
+                token = FRAME.set(Frame(self, args, kwargs, None, None, "inline"))
                 try:
                     return self.func(*args, **kwargs)  # type: ignore[no-any-return]
                 except Exception as exc:

@@ -284,3 +284,14 @@ def test_cache_and_datasets_from_thread_workers() -> None:
     assert sorted(runs) == list(range(40))
     assert len(providers.cache.data) == 40
     assert providers.datasets.data["sq/7.json"] == "49" and len(providers.datasets.data) == 40
+
+
+def test_current_metadata_names_the_backend_even_without_hooks() -> None:
+    @d.task
+    def probe(x: int) -> tuple[str, int | None]:
+        md = d.current_metadata()
+        assert md is not None
+        return md.backend, md.map_index
+
+    assert d.map_tasks(probe, [5, 6], backend="thread") == [("thread", 0), ("thread", 1)]
+    assert probe(1) == ("inline", None)
