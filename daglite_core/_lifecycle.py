@@ -79,7 +79,7 @@ class Call:
     __slots__ = (
         "task", "state", "args", "kwargs", "metadata", "frame", "hooks", "attempt",
         "started", "cache_key", "cache_store", "dataset_key", "dataset_format",
-        "dataset_store", "value",
+        "dataset_store", "value", "probe",
     )
 
     def __init__(
@@ -130,6 +130,7 @@ class Call:
         self.attempt = 0
         self.cache_key: str | None = None
         self.dataset_key: str | None = None
+        self.probe: tuple[Any, str | None, Any] | None = None
 
     # -- before the body ------------------------------------------------------
 
@@ -155,25 +156,12 @@ class Call:
         self.dataset_key, self.dataset_format = store.resolve(key, task.dataset_format)
 
     def _lookup(self) -> bool:
-        task, md = self.task, self.metadata
-        self.cache_store = store = self.state.cache_store(task.cache_store, md.name)
-        try:
-            if task.cache_hash is not None:
-                func = task.func
-                key = f"{func.__module__}.{func.__qualname__}:{task.cache_hash(func, md.inputs)}"
-            else:
-                key = default_cache_hash(task.func, md.inputs)
-        except Exception as exc:  # noqa: BLE001 - an unhashable call runs uncached
-            _warn(f"Task {md.name!r}: arguments cannot be hashed for the cache ({exc}); running uncached")
-            return False
+        md = self.metadata
+        probe = self.probe
+        if probe is None:
+            probe = cache_probe(self.task, self.state, md.name, md.inputs)
+        self.cache_store, key, value = probe
         self.cache_key = key
-        if self.state.settings.cache_mode == "refresh":
-            return False
-        try:
-            value = store.get(key)
-        except Exception as exc:  # noqa: BLE001 - an unreadable entry is a miss
-            _warn(f"Task {md.name!r}: cache entry {key} is unreadable and was dropped ({exc}); recomputing")
-            return False
         if value is CACHE_MISS:
             return False
         self.value = value
@@ -264,6 +252,48 @@ class Call:
         """A generator task yielded item ``index``."""
         if self.hooks is not None:
             self.hooks.notify("node_iteration", self.metadata, self.state.reporter, index)
+
+
+def cache_probe(task: BaseTask[..., Any], state: SessionState, name: str, inputs: dict[str, Any]) -> tuple[Any, str | None, Any]:
+    """The store, key and cached value of a call: ``(store, key, value)``.
+
+    ``key`` is ``None`` when the arguments cannot be hashed (one warning: the call
+    runs uncached); ``value`` is :data:`CACHE_MISS` on a miss, in ``refresh`` mode,
+    or when the entry is unreadable (one warning naming task and key).
+    """
+    store = state.cache_store(task.cache_store, name)
+    try:
+        if task.cache_hash is not None:
+            func = task.func
+            key = f"{func.__module__}.{func.__qualname__}:{task.cache_hash(func, inputs)}"
+        else:
+            key = default_cache_hash(task.func, inputs)
+    except Exception as exc:  # noqa: BLE001 - an unhashable call runs uncached
+        _warn(f"Task {name!r}: arguments cannot be hashed for the cache ({exc}); running uncached")
+        return store, None, CACHE_MISS
+    if state.settings.cache_mode == "refresh":
+        return store, key, CACHE_MISS
+    try:
+        return store, key, store.get(key)
+    except Exception as exc:  # noqa: BLE001 - an unreadable entry is a miss
+        _warn(f"Task {name!r}: cache entry {key} is unreadable and was dropped ({exc}); recomputing")
+        return store, key, CACHE_MISS
+
+
+def run_cached(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A sync call of a ``cache=True`` task (no dataset) where no node hook listens.
+
+    A hit costs the key and the store's ``get``: no :class:`Call`, metadata or
+    frame, since nothing would see them. A miss runs :func:`run_sync` with the
+    probe already done, so the key is computed and the store asked only once.
+    """
+    inputs = task.bind(args, kwargs)
+    probe = cache_probe(task, state, task.resolve_name(inputs, None), inputs)
+    if probe[2] is not CACHE_MISS:
+        return probe[2]
+    call = Call(task, state, args, kwargs)
+    call.probe = probe
+    return run_sync(call)
 
 
 def _warn(message: str) -> None:

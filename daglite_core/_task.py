@@ -99,6 +99,7 @@ class BaseTask(Generic[P, R]):
         self._npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self._plain = not (self.cache or self.dataset or self.retries or self.timeout is not None)
+        self._cache_only = bool(self.cache) and self.dataset is None
         self._binder = _compile_binder(params) if simple else None
 
     # -- validation ---------------------------------------------------------
@@ -275,6 +276,8 @@ class SyncTask(BaseTask[P, R]):
                 finally:
                     FRAME.reset(token)
             return _lifecycle.call_plain(self, state, args, kwargs)  # type: ignore[no-any-return]
+        if self._cache_only and not state.observed and state.settings.cache_mode == "on":
+            return _lifecycle.run_cached(self, state, args, kwargs)  # type: ignore[no-any-return]
         return _lifecycle.run_sync(_lifecycle.Call(self, state, args, kwargs))  # type: ignore[no-any-return]
 
 

@@ -261,3 +261,23 @@ def test_hook_provide_backends_adds_a_backend() -> None:
         assert d.map_tasks(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
         assert d.map_tasks(lambda x: x, [1]) == [1]
     assert len(instances) == 1 and instances[0].closed
+
+
+def test_a_miss_asks_the_store_once_and_a_hit_runs_nothing() -> None:
+    class Counting(MemoryCache):
+        gets = 0
+
+        def get(self, key: str) -> object:
+            Counting.gets += 1
+            return super().get(key)
+
+    store = Counting()
+    square, runs = counted()
+    cached = d.task(cache=store, retries=1)(square)
+    assert cached(3) == 9 and Counting.gets == 1
+    assert cached(3) == 9 and Counting.gets == 2
+    assert runs == [3]
+    recorder = RecordingPlugin(hooks=["on_cache_hit"])
+    with d.session(plugins=[recorder]):
+        assert cached(3) == 9
+    assert len(recorder.calls) == 1 and Counting.gets == 3
