@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
-from ._protocols import Backend, CacheStore, DatasetStore
 from ._settings import DagliteSettings
 
 if TYPE_CHECKING:
+    from ._protocols import Backend, CacheStore, DatasetStore
     from ._metadata import TaskMetadata
     from ._task import BaseTask
 

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ._context import FRAME, Frame, SessionState
 from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
-from ._hashing import default_cache_hash
 from ._metadata import TaskMetadata, make_metadata, new_id
-from ._protocols import CACHE_MISS
+from ._miss import CACHE_MISS
 from ._templates import fill_key
 
 if TYPE_CHECKING:
@@ -267,6 +266,8 @@ def cache_probe(task: BaseTask[..., Any], state: SessionState, name: str, inputs
             func = task.func
             key = f"{func.__module__}.{func.__qualname__}:{task.cache_hash(func, inputs)}"
         else:
+            from ._hashing import default_cache_hash  # lazily: not needed until a cached call
+
             key = default_cache_hash(task.func, inputs)
     except Exception as exc:  # noqa: BLE001 - an unhashable call runs uncached
         _warn(f"Task {name!r}: arguments cannot be hashed for the cache ({exc}); running uncached")

@@ -11,29 +11,12 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
+from ._miss import CACHE_MISS
+
+__all__ = ["CACHE_MISS"]  # re-exported for plugins that import it from here
+
 if TYPE_CHECKING:
     from ._settings import DagliteSettings
-
-
-class _Miss:
-    """Type of :data:`CACHE_MISS`."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "CACHE_MISS"
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __reduce__(self) -> str:
-        return "CACHE_MISS"
-
-
-CACHE_MISS: Any = _Miss()
-"""What :meth:`CacheStore.get` returns when a key holds no (live) value.
-
-A sentinel, so that a cached ``None`` or ``0`` is a hit."""
 
 
 @runtime_checkable

@@ -7,13 +7,15 @@ import inspect
 import os
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 
 from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, default_state
-from ._protocols import CacheStore
 from ._templates import fill, template_fields
+
+if TYPE_CHECKING:
+    from ._protocols import CacheStore
 
 P = ParamSpec("P")
 R = TypeVar("R")

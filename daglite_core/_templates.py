@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import string
+from _string import formatter_parser  # type: ignore[import-not-found]  # what string.Formatter.parse uses
 from collections.abc import Collection, Mapping
 from typing import Any
 
 RESERVED = frozenset({"map_index"})
-_formatter = string.Formatter()
 
 
 def template_fields(template: str, what: str, allowed: Collection[str]) -> frozenset[str]:
@@ -16,7 +15,7 @@ def template_fields(template: str, what: str, allowed: Collection[str]) -> froze
     ``what`` names the template in the message (e.g. ``"task 'load' name"``).
     """
     try:
-        parsed = list(_formatter.parse(template))
+        parsed = list(formatter_parser(template))
     except ValueError as exc:
         msg = f"The {what} template {template!r} is malformed: {exc}"
         raise ValueError(msg) from exc
@@ -38,12 +37,12 @@ def template_fields(template: str, what: str, allowed: Collection[str]) -> froze
 
 def has_placeholders(template: str) -> bool:
     """Whether ``template`` has any ``{...}`` field (``ValueError`` if malformed)."""
-    return any(field is not None for _, field, _, _ in _formatter.parse(template))
+    return any(field is not None for _, field, _, _ in formatter_parser(template))
 
 
 def fill(template: str, values: Mapping[str, Any], map_index: int | None) -> str:
     """Format ``template`` with ``values`` and ``map_index`` (literal ``{x}`` if absent)."""
-    return _formatter.vformat(template, (), _Values(values, map_index))
+    return template.format_map(_Values(values, map_index))
 
 
 class _Values(dict[str, Any]):
