@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._context import FRAME, current_state
+from ._templates import fill_key, has_placeholders
 
 if TYPE_CHECKING:
     from ._context import SessionState
@@ -33,8 +34,6 @@ def save_resolved(
 
 
 def _resolve(key: str, format: str | None, store: Any, what: str) -> tuple[SessionState, DatasetStore, str, str, TaskMetadata | None]:
-    from ._templates import fill_key, has_placeholders
-
     state = current_state()
     frame = FRAME.get()
     metadata = None

@@ -253,6 +253,18 @@ class Call:
             self.hooks.notify("node_iteration", self.metadata, self.state.reporter, index)
 
 
+_cache_hash: Any = None
+
+
+def _load_cache_hash() -> Any:
+    """``default_cache_hash``, imported on the first cached call (not at import)."""
+    global _cache_hash
+    from ._hashing import default_cache_hash
+
+    _cache_hash = default_cache_hash
+    return _cache_hash
+
+
 def cache_probe(task: BaseTask[..., Any], state: SessionState, name: str, inputs: dict[str, Any]) -> tuple[Any, str | None, Any]:
     """The store, key and cached value of a call: ``(store, key, value)``.
 
@@ -266,9 +278,7 @@ def cache_probe(task: BaseTask[..., Any], state: SessionState, name: str, inputs
             func = task.func
             key = f"{func.__module__}.{func.__qualname__}:{task.cache_hash(func, inputs)}"
         else:
-            from ._hashing import default_cache_hash  # lazily: not needed until a cached call
-
-            key = default_cache_hash(task.func, inputs)
+            key = (_cache_hash or _load_cache_hash())(task.func, inputs)
     except Exception as exc:  # noqa: BLE001 - an unhashable call runs uncached
         _warn(f"Task {name!r}: arguments cannot be hashed for the cache ({exc}); running uncached")
         return store, None, CACHE_MISS
