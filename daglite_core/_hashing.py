@@ -342,6 +342,7 @@ _identities: dict[int, tuple[weakref.ref[Any], bytes, str]] = {}
 still means the same object (and removes the entry when the function dies). A
 plain ``WeakKeyDictionary`` would build a weak reference on every lookup."""
 _in_progress = threading.local()
+_store_lock = threading.Lock()
 
 
 def _forget(ref: weakref.ref[Any], ident: int) -> None:
@@ -458,7 +459,13 @@ def _identity(func: Any) -> tuple[bytes, str]:
         ref = weakref.ref(func, lambda r: _forget(r, ident))
     except TypeError:  # not weak-referenceable: recomputed each time
         return result
-    _identities[ident] = (ref, *result)
+    with _store_lock:
+        # Threads that computed it at the same time all use the first stored
+        # identity, so a closure mutated meanwhile cannot give one call two keys.
+        stored = _cached_identity(func)
+        if stored is not None:
+            return stored
+        _identities[ident] = (ref, *result)
     return result
 
 

@@ -295,3 +295,19 @@ def test_current_metadata_names_the_backend_even_without_hooks() -> None:
 
     assert d.map_tasks(probe, [5, 6], backend="thread") == [("thread", 0), ("thread", 1)]
     assert probe(1) == ("inline", None)
+
+
+def test_a_mutating_closure_gets_one_cache_key_across_threads() -> None:
+    from core_stores import MemoryCache
+
+    store, seen = MemoryCache(), []
+
+    def record(x: int) -> int:
+        seen.append(x)  # the closure's value changes while threads hash it
+        return x
+
+    cached = d.task(cache=store)(record)
+    with d.session(backend="thread", settings=d.DagliteSettings(max_workers=4)):
+        d.map_tasks(cached, [1] * 16)
+        d.map_tasks(cached, [1] * 16)
+    assert len(store.data) == 1
