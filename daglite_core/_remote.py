@@ -84,14 +84,22 @@ class _Recorder:
         impls = []
         for hook in RELAYED:
             spec = SPECS[hook]
-            position = spec.argnames.index("reporter") if "reporter" in spec.argnames else -1
+            position = _reporter_position(hook)
             impls.append(_Impl(hook, functools.partial(self._record, hook, position), spec.argnames, "daglite-relay", False, True))
         return _Entry("daglite-relay", self, impls, source="builtin")
 
     def _record(self, hook: str, position: int, *args: Any) -> None:
-        if position >= 0:
-            args = (*args[:position], None, *args[position + 1 :])
-        self.events.append((hook, args))
+        self.events.append((hook, _swap_reporter(args, position, None)))
+
+
+def _reporter_position(hook: str) -> int:
+    """Where ``hook``'s ``reporter`` argument is, or -1: it is not sent between processes."""
+    names = SPECS[hook].argnames
+    return names.index("reporter") if "reporter" in names else -1
+
+
+def _swap_reporter(args: tuple[Any, ...], position: int, reporter: Any) -> tuple[Any, ...]:
+    return args if position < 0 else (*args[:position], reporter, *args[position + 1 :])
 
 
 _states: dict[str, tuple[SessionState, _Recorder]] = {}
@@ -217,12 +225,12 @@ def _plain_error(task: Any, exc: Exception, args: tuple[Any, ...]) -> Exception:
 
 def coordinator_plugins(state: SessionState) -> PluginSet:
     """The session's plugins that do not run in workers (they get replayed events)."""
-    cached = getattr(state, "_coordinator_plugins", None)
+    cached = state.coordinator_plugins
     if cached is None:
         plugins = state.plugins
         kept = [e for e in plugins.entries if not runs_in_workers(e.plugin)]
         cached = plugins if len(kept) == len(plugins.entries) else PluginSet(kept, plugins.strict)
-        state._coordinator_plugins = cached  # type: ignore[attr-defined]
+        state.coordinator_plugins = cached
     return cached
 
 
@@ -230,8 +238,9 @@ def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]]) -
     """Fire relayed worker events on the session's non-worker plugins, in order."""
     plugins = coordinator_plugins(state)
     reporter = state.reporter
+    positions: dict[str, int] = {}
     for hook, args in events:
-        if "reporter" in SPECS[hook].argnames:
-            position = SPECS[hook].argnames.index("reporter")
-            args = (*args[:position], reporter, *args[position + 1 :])
-        plugins.notify(hook, *args)
+        position = positions.get(hook)
+        if position is None:
+            position = positions[hook] = _reporter_position(hook)
+        plugins.notify(hook, *_swap_reporter(args, position, reporter))
