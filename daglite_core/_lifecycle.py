@@ -384,7 +384,7 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
     try:
         started = _perf()
         # PluginSet.notify, inlined for the two hooks of every observed call (~0.2 µs each).
-        for func, name in hooks.before_node_execute:
+        for func, name in hooks.hook.before_node_execute:
             try:
                 func(metadata, reporter)
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
@@ -396,7 +396,7 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
             call.started = started
             call.fail(error)
         duration = _perf() - started
-        for func, name in hooks.after_node_execute:
+        for func, name in hooks.hook.after_node_execute:
             try:
                 func(metadata, reporter, duration, value)
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify

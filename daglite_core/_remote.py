@@ -155,7 +155,7 @@ class RemoteRunner:
         state: SessionState = runner.state
         task = runner.task
         coordinator = coordinator_plugins(state)
-        relay = any(getattr(coordinator, hook) for hook in RELAYED)
+        relay = any(getattr(coordinator.hook, hook) for hook in RELAYED)
         # Resolve the stores the task needs here, so errors surface in the caller.
         if task.cache:
             state.cache_store(task.cache_store, task.name)
@@ -229,7 +229,7 @@ def coordinator_plugins(state: SessionState) -> PluginSet:
     if cached is None:
         plugins = state.plugins
         kept = [e for e in plugins.entries if not runs_in_workers(e.plugin)]
-        cached = plugins if len(kept) == len(plugins.entries) else PluginSet(kept, plugins.strict)
+        cached = plugins.subset(kept)
         state.coordinator_plugins = cached
     return cached
 

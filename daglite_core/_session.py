@@ -30,15 +30,17 @@ def _open(
     if settings is None:
         settings = outer.settings if outer is not None else DagliteSettings()
     base = outer.plugins if outer is not None else _registry.plugin_set(settings.strict_hooks)
-    compiled = base.without(settings.disable_plugins, settings.plugins_autoload).plus(
-        session_entries(plugins or ()), settings.strict_hooks
-    )
+    if settings.disable_plugins:
+        _registry.check_disabled(settings.disable_plugins)
+    kept = base.without(settings.disable_plugins, settings.plugins_autoload)
+    session_id = new_id()
+    compiled = kept.plus(session_entries(plugins, kept), settings.strict_hooks).for_scope(f"session {session_id}")
     if outer is not None:
         backend = backend or outer.backend
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
-        new_id().hex, settings, compiled,
+        session_id.hex, settings, compiled,
         backend=backend, cache_store=cache_store, dataset_store=dataset_store,
     )
     if state.backend not in state.backend_classes():
@@ -62,7 +64,10 @@ def _end(state: SessionState, token: Any, started: float) -> None:
     try:
         state.close()
     finally:
-        state.plugins.notify("after_session_end", state.id, time.perf_counter() - started)
+        try:
+            state.plugins.notify("after_session_end", state.id, time.perf_counter() - started)
+        finally:
+            state.plugins.report_failures()
 
 
 @contextmanager
@@ -81,13 +86,19 @@ def session(
     :param cache_store: the cache store for ``cache=True`` tasks: a path or a store.
     :param dataset_store: the dataset store: a path or a store.
     :param plugins: plugins for this session only: objects, or names of installed
-        entry-point plugins (loaded even when autoload is off).
+        entry-point plugins (loaded even when autoload is off); one name or one
+        module may be given alone. An object that is already registered (globally,
+        in an enclosing session, or twice here) is a :class:`PluginError`.
     :param settings: :class:`DagliteSettings` (default: from the environment).
 
     A session opened inside another extends it: it sees the outer session's
     plugins, and takes its backend, stores and settings unless given. Opening and
     closing a session starts no thread; pools a backend started are shut down
     (waiting for their workers) when it closes, before ``after_session_end``.
+
+    A hook implementation that raises is reported once per (plugin, hook) in the
+    session, with its traceback; when the session ends, one more line per pair
+    says how many further failures there were.
     """
     state = _open(backend, cache_store, dataset_store, plugins, settings)
     started = time.perf_counter()

@@ -232,8 +232,11 @@ def test_hook_provide_dataset_formats_through_call_hook() -> None:
 
     with d.session(plugins=[Formats()]):
         assert d.call_hook("provide_dataset_formats") == [["yaml-format"]]
-    with pytest.raises(ValueError, match="not a provider hook"):
+    # Any hook can be called by keyword; its arguments are checked against the spec.
+    with pytest.raises(TypeError, match=r"Hook 'before_node_execute' called with missing argument\(s\) 'metadata', 'reporter'"):
         d.call_hook("before_node_execute")
+    with pytest.raises(ValueError, match=r"Unknown hook 'provide_dataset_format' \(did you mean 'provide_dataset_formats'\?\)"):
+        d.call_hook("provide_dataset_format")
 
 
 def test_hook_provide_backends_adds_a_backend() -> None:
