@@ -27,6 +27,7 @@ from ._plugins import (
     call_hook,
     list_plugins,
     register_plugins,
+    remove_hookspecs,
     unregister_plugins,
 )
 from ._miss import CACHE_MISS
@@ -109,6 +110,7 @@ __all__ = [
     "load_dataset",
     "map_tasks",
     "register_plugins",
+    "remove_hookspecs",
     "run_coroutine",
     "save_dataset",
     "session",

@@ -115,7 +115,9 @@ class SessionState:
                 if store is None:
                     store = self.plugins.first(hook, spec=spec, settings=self.settings)
                     if store is None:
-                        msg = f"{what} no {kind} store plugin is installed or enabled; install one with: pip install {plugin}"
+                        from ._plugins import missing_plugin_hint
+
+                        msg = f"{what} no {kind} store plugin is enabled; {missing_plugin_hint(plugin, self.settings)}"
                         raise MissingPluginError(msg)
                     made[key] = store
         return store

@@ -14,8 +14,9 @@ The rules are pluggy's, checked by ``tests/test_plugins_pluggy.py`` against a re
   that instance only, called as stored (not bound).
 * An implementation receives the arguments its positional parameters without a
   default name (``self``/``cls`` of a method excluded); each must be an argument
-  of the spec (its parameters, defaulted or not). Parameters with a default are
-  never passed.
+  of the spec (its parameters, defaulted or not). A parameter with a default
+  receives the argument of that name when the spec has one (by keyword, as
+  pluggy 1.7 does), else keeps its default.
 
 Where daglite is stricter than pluggy (each is a mistake pluggy only reports
 later, or never):
@@ -72,6 +73,7 @@ class _Impl(NamedTuple):
     plugin_name: str
     tryfirst: bool
     trylast: bool
+    kwargnames: tuple[str, ...] = ()  # defaulted parameters that the spec provides (passed by keyword)
 
 
 def signature_names(func: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -219,8 +221,8 @@ def plugin_name(plugin: object) -> str:
 
 
 # A parsed declaration: (attribute, hook, argnames, tryfirst, trylast, function,
-# bind): ``function`` is called as is, or bound to the plugin when ``bind``.
-_Decl = tuple[str, str, tuple[str, ...], bool, bool, Callable[..., Any], bool]
+# bind, kwargnames): ``function`` is called as is, or bound to the plugin when ``bind``.
+_Decl = tuple[str, str, tuple[str, ...], bool, bool, Callable[..., Any], bool, tuple[str, ...]]
 
 # Per-class parse cache of the declarations found on the class, so that a session
 # that registers a fresh instance of a known class costs a few lookups. Cleared
@@ -264,7 +266,7 @@ def _parse_one(plugin: object, attr: str, name: str, own: bool) -> tuple[_Decl |
     if tryfirst and trylast:
         msg = f"Plugin {name!r}: hook {hook!r} is marked both tryfirst and trylast; choose one"
         raise PluginError(msg, plugin=name, hook=hook)
-    required, _, kwonly = signature_names(found[1])
+    required, defaulted, kwonly = signature_names(found[1])
     unknown = [a for a in required if a not in spec.argnames]
     if unknown:
         msg = (
@@ -281,7 +283,8 @@ def _parse_one(plugin: object, attr: str, name: str, own: bool) -> tuple[_Decl |
     function, bind = found[1], False
     if type(function) is types.MethodType and function.__self__ is plugin:
         function, bind = function.__func__, True  # bound per instance (the cache is per class)
-    return (attr, hook, required, tryfirst, trylast, function, bind), True
+    passed = tuple(a for a in defaulted if a in spec.argnames)
+    return (attr, hook, required, tryfirst, trylast, function, bind, passed), True
 
 
 def _parse_all(plugin: object, attrs: list[str], name: str, own: bool) -> tuple[list[_Decl], int]:
@@ -336,8 +339,8 @@ def parse_plugin(plugin: object, name: str | None = None) -> list[_Impl]:
         raise PluginError(msg, plugin=name)
     method = types.MethodType
     return [
-        _Impl(hook, method(function, plugin) if bind else function, argnames, name, first, last)
-        for _, hook, argnames, first, last, function, bind in decls
+        _Impl(hook, method(function, plugin) if bind else function, argnames, name, first, last, kwargnames)
+        for _, hook, argnames, first, last, function, bind, kwargnames in decls
     ]
 
 

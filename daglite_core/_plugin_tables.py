@@ -62,10 +62,10 @@ _Caller = tuple[Callable[..., Any], str]
 
 def _adapt(impl: _Impl, spec: _Spec) -> Callable[..., Any]:
     """A callable taking the spec's arguments positionally, passing what the impl wants."""
-    if impl.argnames == spec.argnames:
+    if impl.argnames == spec.argnames and not impl.kwargnames:
         return impl.function
     params = ", ".join(spec.argnames)
-    passed = ", ".join(impl.argnames)
+    passed = ", ".join([*impl.argnames, *(f"{a}={a}" for a in impl.kwargnames)])
     adapter: Callable[..., Any] = eval(f"lambda {params}: fn({passed})", {"fn": impl.function})  # noqa: S307
     return adapter
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ._settings import DagliteSettings
 
 __all__ = [
+    "BUILTIN_BACKENDS",
     "ENTRY_POINT_GROUP",
     "NODE_HOOKS",
     "SPECS",
@@ -74,6 +75,14 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "daglite"
+
+BUILTIN_BACKENDS = frozenset({
+    "inline", "sequential", "synchronous",
+    "thread", "threads", "threading",
+    "process", "processes", "multiprocessing",
+})
+"""The core's own backend names and aliases (a test checks them against the classes),
+known without importing the backends (used to check ``@task(backend=...)``)."""
 
 
 @attrs.frozen
@@ -385,7 +394,8 @@ def missing_plugin_hint(distribution: str, settings: DagliteSettings) -> str:
             by = "DAGLITE_DISABLE_PLUGINS" if env & {ep.name, distribution} else "the session's settings (disable_plugins)"
             return f"{distribution} is installed but disabled by {by}; remove {ep.name!r} from it"
         if not settings.plugins_autoload:
-            by = "DAGLITE_PLUGINS_AUTOLOAD=0" if os.environ.get("DAGLITE_PLUGINS_AUTOLOAD") is not None else "plugins_autoload=False"
+            env_off = os.environ.get("DAGLITE_PLUGINS_AUTOLOAD", "").strip().lower() in ("0", "false", "no", "off")
+            by = "DAGLITE_PLUGINS_AUTOLOAD=0" if env_off else "plugins_autoload=False"
             return f"{distribution} is installed but not loaded ({by}); enable it for a session with session(plugins=[{ep.name!r}])"
         failed = [i for i in _registry.infos if i.name == ep.name and i.status == "failed"]
         if failed:

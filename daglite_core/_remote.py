@@ -157,7 +157,7 @@ class RemoteRunner:
         coordinator = coordinator_plugins(state)
         relay = any(getattr(coordinator.hook, hook) for hook in RELAYED)
         # Resolve the stores the task needs here, so errors surface in the caller.
-        if task.cache:
+        if task.cache and state.settings.cache_mode != "off":  # "off" needs no cache store
             state.cache_store(task.cache_store, task.name)
         if task.dataset is not None:
             state.dataset_store(task.dataset_store, f"Task {task.name!r}")

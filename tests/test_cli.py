@@ -608,3 +608,34 @@ def test_split_docstring_reads_sphinx_and_google_parameter_docs() -> None:
     )
     assert params == {"a": "first more", "b": "second"}
     assert "Args:" not in text and "Returns:" in text
+
+
+# -- commands of plugins that are not there; failed plugins ------------------------------
+
+
+def test_cache_command_without_the_plugin_names_the_plugin_to_install(project: Path) -> None:
+    proc = daglite(project, "cache", "stats", env=_env(DAGLITE_PLUGINS_AUTOLOAD="1", PYTHONPATH=str(project / "empty")))
+    assert proc.returncode == 2
+    assert "'daglite cache' is added by the daglite-diskcache plugin" in proc.stderr
+    assert "pip install daglite-diskcache" in proc.stderr
+
+
+def test_cache_command_of_an_installed_but_disabled_plugin_says_it_is_disabled(project: Path, tmp_path: Path) -> None:
+    site = tmp_path / "cache_site"
+    _fake_distribution(site, "daglite-diskcache", "9.9", "[daglite]\ndiskcache = fake_diskcache\n", {"fake_diskcache": QUIET_PLUGIN})
+    env = _plugin_env(site, DAGLITE_DISABLE_PLUGINS="diskcache")
+    proc = daglite(project, "cache", "stats", env=env)
+    assert proc.returncode == 2
+    assert "daglite-diskcache is installed but disabled by DAGLITE_DISABLE_PLUGINS" in proc.stderr
+    assert "pip install" not in proc.stderr
+
+
+def test_plugins_exits_non_zero_when_a_plugin_failed_to_load(project: Path, tmp_path: Path) -> None:
+    site = tmp_path / "ok_site"
+    _fake_distribution(site, "quiet_plugin", "2.0", "[daglite]\nquiet = quiet_plugin\n", {"quiet_plugin": QUIET_PLUGIN})
+    assert daglite(project, "plugins", env=_plugin_env(site)).returncode == 0
+    _fake_distribution(site, "broken_plugin", "0.3", "[daglite]\nbroken = broken_plugin\n", {"broken_plugin": "raise ImportError('gone')\n"})
+    proc = daglite(project, "plugins", env=_plugin_env(site))
+    assert proc.returncode == 1
+    assert "quiet  (quiet_plugin 2.0)" in proc.stdout  # the listing is still whole
+    assert "1 plugin(s) failed to load: broken" in proc.stderr
