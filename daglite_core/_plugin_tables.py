@@ -16,7 +16,7 @@ Why not dispatch through a ``pluggy.PluginManager`` (see DESIGN §4 "Dispatch"):
   ``PluginManager`` with the specs costs 0.1–0.7 ms, while merging two compiled
   tables is a few microseconds.
 
-Failures of observer hooks are reported once per (plugin, hook) and scope; later
+Failures of observer hooks are reported once per (plugin, hook) and session; later
 failures of the same pair are only counted (a broken hook in a 10,000-item map
 costs one traceback, not 10,000) and summed up when the session ends
 (:meth:`PluginSet.report_failures`), or at interpreter exit for calls outside any
@@ -85,31 +85,40 @@ class HookTables:
 
 
 class FailureLog:
-    """Failures of observer hooks in one scope: the first per (plugin, hook) is logged."""
+    """Failures of observer hooks, per scope: the first per (scope, plugin, hook) is logged.
 
-    def __init__(self, scope: str, at_exit: bool = False) -> None:
-        self.scope = scope
-        self.at_exit = at_exit
-        self.counts: dict[tuple[str, str], int] = {}
+    A scope is the session whose call failed (its id), or ``None`` outside any
+    session. One log is shared by a set and every set derived from it, so a
+    session pays nothing for it until a hook fails.
+    """
+
+    __slots__ = ("counts", "lock")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[Any, str, str], int] = {}
         self.lock = threading.Lock()
 
-    def add(self, plugin: str, hook: str) -> int:
-        """Count one failure; return how many there were of this pair (1 = first)."""
-        key = (plugin, hook)
+    def add(self, scope: Any, plugin: str, hook: str) -> int:
+        """Count one failure; return how many there were of this triple (1 = first)."""
+        key = (scope, plugin, hook)
         with self.lock:
             count = self.counts[key] = self.counts.get(key, 0) + 1
         return count
 
-    def report(self) -> None:
-        """Log, per pair that failed more than once, how many further failures there were."""
+    def report(self, scope: Any, where: str) -> None:
+        """Log, per (plugin, hook) that failed more than once in ``scope``, the further failures."""
+        if not self.counts:
+            return
         with self.lock:
-            repeated = sorted((k, n) for k, n in self.counts.items() if n > 1)
-            self.counts.clear()
-        for (plugin, hook), count in repeated:
-            _logger().error(
-                "Plugin %r raised in hook %r %d more time(s) in %s (only the first was reported above)",
-                plugin, hook, count - 1, self.scope,
-            )
+            mine = sorted((k, n) for k, n in self.counts.items() if k[0] == scope)
+            for key, _ in mine:
+                del self.counts[key]
+        for (_, plugin, hook), count in mine:
+            if count > 1:
+                _logger().error(
+                    "Plugin %r raised in hook %r %d more time(s) in %s (only the first was reported above)",
+                    plugin, hook, count - 1, where,
+                )
 
 
 _exit_logs: list[FailureLog] = []
@@ -117,7 +126,14 @@ _exit_logs: list[FailureLog] = []
 
 def _report_at_exit() -> None:
     for log in _exit_logs:
-        log.report()
+        log.report(None, "this process (outside any session)")
+
+
+def _current_scope() -> Any:
+    from ._context import SESSION  # not at import: _context imports this module
+
+    state = SESSION.get()
+    return None if state is None else state.id
 
 
 class PluginSet:
@@ -133,7 +149,7 @@ class PluginSet:
     def __init__(self, entries: Sequence[_Entry], strict: bool, failures: FailureLog | None = None) -> None:
         self.entries = tuple(entries)
         self.strict = strict
-        self.failures = failures if failures is not None else FailureLog("this process (outside any session)", at_exit=True)
+        self.failures = failures if failures is not None else FailureLog()
         self.hook = HookTables()
         rows: dict[str, list[tuple[int, int, _Caller]]] = {name: [] for name in SPECS}
         for order, entry in enumerate(self.entries):
@@ -165,22 +181,23 @@ class PluginSet:
         """Report (or, in strict mode, raise) ``plugin``'s failure in ``hook``.
 
         Reported on the ``daglite`` logger with the traceback the first time the
-        pair fails in this scope; later failures are counted (see
-        :meth:`report_failures`).
+        pair fails in the active session (or outside any); later failures are
+        counted (see :meth:`report_failures`).
         """
         msg = f"Plugin {plugin!r} raised in hook {hook!r}: {type(exc).__name__}: {exc}"
         if self.strict:
             raise PluginError(msg, plugin=plugin, hook=hook) from exc
-        if self.failures.add(plugin, hook) == 1:
-            if self.failures.at_exit and self.failures not in _exit_logs:
+        scope = _current_scope()
+        if self.failures.add(scope, plugin, hook) == 1:
+            if scope is None and self.failures not in _exit_logs:
                 if not _exit_logs:
                     atexit.register(_report_at_exit)
                 _exit_logs.append(self.failures)
             _logger().error("%s", msg, exc_info=exc)
 
-    def report_failures(self) -> None:
-        """Log how often each failing (plugin, hook) failed after its first report."""
-        self.failures.report()
+    def report_failures(self, session_id: Any) -> None:
+        """Log how often each (plugin, hook) failed in session ``session_id`` after its first report."""
+        self.failures.report(session_id, f"session {session_id}")
 
     # -- provider hooks and keyword calls -----------------------------------------
 
@@ -285,13 +302,6 @@ class PluginSet:
         if len(entries) == len(self.entries):
             return self
         return PluginSet(entries, self.strict, self.failures)
-
-    def for_scope(self, scope: str) -> PluginSet:
-        """The same tables with a failure log of their own (one per session)."""
-        copy = object.__new__(PluginSet)
-        copy.__dict__.update(self.__dict__)
-        copy.failures = FailureLog(scope)
-        return copy
 
 
 def _provider_error(plugin: str, hook: str, exc: Exception) -> PluginError:

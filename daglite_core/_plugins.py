@@ -183,7 +183,7 @@ class _Registry:
         self.load_errors: list[tuple[str, Exception]] = []
         self.loaded = False
         self._set: PluginSet | None = None
-        self._failures = FailureLog("this process (outside any session)", at_exit=True)
+        self._failures = FailureLog()
         self._warned_disabled: set[str] = set()
         self._backend_names: frozenset[str] | None = None
 
@@ -319,7 +319,7 @@ class _Registry:
             self.load_errors = []
             self.loaded = False
             self._warned_disabled = set()
-            self._failures = FailureLog("this process (outside any session)", at_exit=True)
+            self._failures = FailureLog()
             self.invalidate()
 
     # -- what is installed, for messages -------------------------------------------------

@@ -33,14 +33,13 @@ def _open(
     if settings.disable_plugins:
         _registry.check_disabled(settings.disable_plugins)
     kept = base.without(settings.disable_plugins, settings.plugins_autoload)
-    session_id = new_id().hex
-    compiled = kept.plus(session_entries(plugins, kept), settings.strict_hooks).for_scope(f"session {session_id}")
+    compiled = kept.plus(session_entries(plugins, kept), settings.strict_hooks)
     if outer is not None:
         backend = backend or outer.backend
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
-        session_id, settings, compiled,
+        new_id().hex, settings, compiled,
         backend=backend, cache_store=cache_store, dataset_store=dataset_store,
     )
     if state.backend not in state.backend_classes():
@@ -67,7 +66,7 @@ def _end(state: SessionState, token: Any, started: float) -> None:
         try:
             state.plugins.notify("after_session_end", state.id, time.perf_counter() - started)
         finally:
-            state.plugins.report_failures()
+            state.plugins.report_failures(state.id)
 
 
 @contextmanager

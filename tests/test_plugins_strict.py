@@ -425,7 +425,7 @@ def test_outside_a_session_a_failing_global_hook_is_reported_once(caplog: pytest
         from daglite_core._context import default_state
 
         failures = default_state().plugins.failures
-        assert failures.counts[("AlwaysFails", "before_node_execute")] == 20
+        assert failures.counts[(None, "AlwaysFails", "before_node_execute")] == 20
         failures.counts.clear()  # nothing left to report at exit
     finally:
         d.unregister_plugins(plugin)
