@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
@@ -13,7 +12,7 @@ from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, SessionState, current_state
 from ._errors import MapError
 from ._metadata import new_id
-from ._protocols import Outcome, RemoteBatch, WorkItem, new_item
+from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:
@@ -153,12 +152,12 @@ class ItemRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> list[WorkItem]:
+def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> Sequence[WorkItem]:
     if not iterables:
         msg = f"map_tasks({task.name!r}) needs at least one iterable of arguments"
         raise TypeError(msg)
     try:
-        return list(map(new_item, itertools.count(), zip(*iterables, strict=True)))
+        return WorkItems(list(zip(*iterables, strict=True)))
     except ValueError as exc:
         msg = f"map_tasks({task.name!r}): the iterables have different lengths ({exc})"
         raise ValueError(msg) from exc
@@ -229,7 +228,7 @@ class Fanout:
                     for position, outcome in pairs:
                         if not outcome.ok:
                             failed += 1
-                        yield self.items[position].index, outcome
+                        yield position, outcome  # items are numbered by position
                 finally:
                     close = getattr(pairs, "close", None)
                     if close is not None:
@@ -280,6 +279,10 @@ def iter_tasks(
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[False]
 ) -> Iterator[tuple[int, T]]: ...
+@overload
+def iter_tasks(
+    task: Callable[..., Any] | BaseTask[..., Any], *iterables: Iterable[Any], backend: str | None = ..., ordered: bool
+) -> Iterator[Any]: ...
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = None, ordered: bool = True
 ) -> Iterator[Any]:

@@ -76,7 +76,6 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
-import attrs
 
 from ._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
@@ -112,7 +111,7 @@ def strided_batches(items: Sequence[WorkItem], size: int) -> list[Batch]:
     leave one worker running them while the others idle at the end.
     """
     count = math.ceil(len(items) / size) if items else 0
-    return [Batch(range(k, len(items), count), items[k::count]) for k in range(count)]
+    return [Batch(range(k, len(items), count), source=items) for k in range(count)]
 
 
 def _how(code: int | None) -> str:
@@ -128,12 +127,30 @@ def _how(code: int | None) -> str:
     return f"exit code {code}"
 
 
-@attrs.frozen(slots=True)
 class Batch:
-    """Items sent together to one worker, and their positions in the map's outcome list."""
+    """Items sent together to one worker, and their positions in the map's outcome list.
 
-    positions: Sequence[int]
-    items: Sequence[WorkItem]
+    Built either from its items, or from the map's items and its positions, read
+    when the batch is first sent (a large map does not build every item up front).
+    """
+
+    __slots__ = ("_items", "_source", "positions")
+
+    def __init__(
+        self, positions: Sequence[int], items: Sequence[WorkItem] | None = None, source: Sequence[WorkItem] | None = None
+    ) -> None:
+        self.positions = positions
+        self._items = items
+        self._source = source
+
+    @property
+    def items(self) -> Sequence[WorkItem]:
+        items = self._items
+        if items is None:
+            source = self._source
+            assert source is not None
+            items = self._items = [source[p] for p in self.positions]
+        return items
 
 
 class ProcessBackend:
