@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Iterator, Sequence
 from contextvars import ContextVar, copy_context
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -274,18 +274,18 @@ def map_tasks(task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[An
 @overload
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[True] = ...
-) -> Iterator[T]: ...
+) -> Generator[T, None, None]: ...
 @overload
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[False]
-) -> Iterator[tuple[int, T]]: ...
+) -> Generator[tuple[int, T], None, None]: ...
 @overload
 def iter_tasks(
     task: Callable[..., Any] | BaseTask[..., Any], *iterables: Iterable[Any], backend: str | None = ..., ordered: bool
-) -> Iterator[Any]: ...
+) -> Generator[Any, None, None]: ...
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = None, ordered: bool = True
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """The streaming :func:`map_tasks`: results as soon as they are ready.
 
     ``ordered=True`` yields each value in input order, as soon as it and every
@@ -314,7 +314,7 @@ def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
     _raise_failed(fan, failed)
 
 
-def _ordered(fan: Fanout) -> Iterator[Any]:
+def _ordered(fan: Fanout) -> Generator[Any, None, None]:
     failed: dict[int, BaseException] = {}
     waiting: dict[int, Outcome] = {}
     following = 0  # the next index to yield; -1 once it failed (nothing more is yielded)
