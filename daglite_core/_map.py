@@ -304,7 +304,7 @@ def iter_tasks(
     return _ordered(fan) if ordered else _unordered(fan)
 
 
-def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
+def _unordered(fan: Fanout) -> Generator[tuple[int, Any], None, None]:
     failed: dict[int, BaseException] = {}
     for index, outcome in fan.stream():
         if outcome.ok:
