@@ -28,7 +28,7 @@ class InlineBackend:
 
 
 class ThreadBackend:
-    """Runs items on a thread pool of ``settings.workers`` threads, made once per session.
+    """Runs items on a thread pool of ``settings.thread_workers`` threads, made once per session.
 
     Items are handed to the pool in chunks (about four per thread) so that the cost
     per item stays well below a ``submit`` per item, while uneven items still
@@ -40,7 +40,7 @@ class ThreadBackend:
     aliases: ClassVar[tuple[str, ...]] = ("threads", "threading")
 
     def __init__(self, settings: DagliteSettings) -> None:
-        self.workers = settings.workers
+        self.workers = settings.thread_workers
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="daglite-thread")
 
     def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> list[Outcome]:

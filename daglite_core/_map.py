@@ -138,9 +138,7 @@ class ItemRunner:
 
 
 def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> list[WorkItem]:
-    if not iterables:
-        msg = f"map_tasks({task.name!r}) needs at least one iterable of arguments"
-        raise TypeError(msg)
+    # No iterables: no items, as ``zip()`` gives (daglite 0.9 returned [] too).
     try:
         return [WorkItem(i, args) for i, args in enumerate(zip(*iterables, strict=True))]
     except ValueError as exc:
