@@ -311,15 +311,20 @@ def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
 def _ordered(fan: Fanout) -> Iterator[Any]:
     failed: dict[int, BaseException] = {}
     waiting: dict[int, Outcome] = {}
-    following = 0
+    following = 0  # the next index to yield; -1 once it failed (nothing more is yielded)
     for index, outcome in fan.stream():
         if not outcome.ok:
             failed[index] = outcome.error  # type: ignore[assignment]
-        if failed:
+        if following < 0:
             continue  # past a failure nothing more is yielded; the items still run
         waiting[index] = outcome
         while following in waiting:
-            yield waiting.pop(following).value
+            ready = waiting.pop(following)
+            if not ready.ok:
+                following = -1
+                waiting.clear()
+                break
+            yield ready.value
             following += 1
     _raise_failed(fan, failed)
 
