@@ -153,9 +153,7 @@ class ItemRunner:
 
 
 def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> Sequence[WorkItem]:
-    if not iterables:
-        msg = f"map_tasks({task.name!r}) needs at least one iterable of arguments"
-        raise TypeError(msg)
+    # No iterables: no items, as ``zip()`` gives (daglite 0.9 returned [] too).
     try:
         return WorkItems(list(zip(*iterables, strict=True)))
     except ValueError as exc:

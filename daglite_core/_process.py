@@ -1,6 +1,6 @@
 """The ``process`` backend: ``map_tasks`` items in batches on a pool of worker processes.
 
-Workers: ``settings.workers`` processes of the ``settings.mp_start_method``
+Workers: ``settings.process_workers`` processes of the ``settings.mp_start_method``
 context (else the platform default), started when a map first needs them and
 reused by every map of the session (or of the process, outside a session); a
 session's pool is shut down when the session ends (a stop message, a grace of
@@ -161,7 +161,7 @@ class ProcessBackend:
 
     def __init__(self, settings: DagliteSettings) -> None:
         self.settings = settings
-        self.pool = Pool(settings.workers, settings.mp_start_method)
+        self.pool = Pool(settings.process_workers, settings.mp_start_method)
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
 
