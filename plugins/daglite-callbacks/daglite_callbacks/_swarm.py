@@ -87,6 +87,7 @@ class Swarm(Node):
         dispatch: str = "sequential",
         strict: bool | None = None,
         backend: str | None = None,
+        durable: Any = None,
     ) -> None:
         nodes = [as_node(item, f"item {i} of a swarm") for i, item in enumerate(items)]
         if not nodes:
@@ -99,10 +100,27 @@ class Swarm(Node):
         self.max_concurrency = max_concurrency
         self.stop_after_n_failures = stop_after_n_failures
         self.backend = backend
-        self._init_node(label, success_callbacks, error_callbacks, dispatch, strict)
+        self._name_given = name
+        self._init_node(label, success_callbacks, error_callbacks, dispatch, strict, durable)
 
     def __repr__(self) -> str:
         return f"<Swarm {self.name!r} of {len(self.items)} items>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from ._signature import _rebuild
+
+        options = {
+            "max_concurrency": self.max_concurrency,
+            "stop_after_n_failures": self.stop_after_n_failures,
+            "name": self._name_given,
+            "success_callbacks": self.success_callbacks,
+            "error_callbacks": self.error_callbacks,
+            "dispatch": self.dispatch,
+            "strict": self.strict,
+            "backend": self.backend,
+            "durable": self.durable,
+        }
+        return (_rebuild, (Swarm, (self.items,), options))
 
     @property
     def is_async(self) -> bool:
@@ -218,6 +236,7 @@ def swarm(
     dispatch: str = "sequential",
     strict: bool | None = None,
     backend: str | None = None,
+    durable: Any = None,
 ) -> Swarm:
     """Build a :class:`Swarm` of signatures (or tasks, functions, names, chains, swarms).
 
@@ -233,4 +252,5 @@ def swarm(
         dispatch=dispatch,
         strict=strict,
         backend=backend,
+        durable=durable,
     )
