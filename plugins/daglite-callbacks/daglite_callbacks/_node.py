@@ -238,7 +238,10 @@ class Node(abc.ABC):
         ``delivery``: when it runs as a durable callback, the outbox row to mark
         done once it finished (see :mod:`daglite_callbacks._outbox`).
         """
-        outcome = self.body_sync(prepared, backend)
+        return self.act_sync(self.body_sync(prepared, backend), delivery)
+
+    def act_sync(self, outcome: TaskOutcome, delivery: Delivery | None = None) -> TaskOutcome:
+        """Dispatch the callbacks of ``outcome`` (the second half of :meth:`outcome_sync`)."""
         kind, callbacks, prepare = self._dispatch_args(outcome)
         if not callbacks:
             if delivery is not None:
