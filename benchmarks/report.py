@@ -19,7 +19,7 @@ PACKAGES = (
     "daglite-core", "daglite-diskcache", "daglite-datasets", "pluggy", "attrs",
     "daglite", "diskcache", "joblib", "numpy", "xxhash", "cloudpickle",
 )
-AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "startup": "startup"}
+AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "startup": "startup", "callbacks": "callbacks"}
 
 
 def areas_for(keys: list[str]) -> list[str]:

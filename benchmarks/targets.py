@@ -40,6 +40,7 @@ TARGETS = [
     Row("map_tasks thread, per item", "fanout.core_thread", "fanout.tpe_submit", 1.5, "TPE submit+result"),
     Row("map_tasks process, per item", "fanout.core_process", "fanout.ppe_map100", 2.0, "PPE.map chunksize=100"),
     Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
+    Row("durable callback dispatch (daglite-callbacks outbox)", "callbacks.durable", "callbacks.plain", 1.5, "non-durable dispatch"),
 ]
 
 INFO = [

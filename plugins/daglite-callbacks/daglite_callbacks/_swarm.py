@@ -63,9 +63,11 @@ class Swarm(Node):
       item's bound kwargs win (they are the item's specifics).
     * On the ``inline`` backend ``run()`` runs items one after the other in the
       calling thread and ``arun()`` runs them on the event loop, at most
-      ``max_concurrency`` at a time. On other backends at most
+      ``max_concurrency`` at a time. On ``thread`` at most
       ``max_concurrency`` (default: the session's ``workers``) items run at a time,
-      each on the backend; their callbacks run in the session's process.
+      each a one-item map; on ``process`` and other backends signature items of
+      one task run as one streamed map (see :meth:`_run_grouped`). Callbacks
+      always run in the session's process.
     * Success callbacks fire once, after every item succeeded, with the list of
       results in item order. When any item fails, error callbacks fire once with
       the call's kwargs and a :class:`SwarmError` naming every failed item, which
