@@ -21,7 +21,6 @@ import pytest
 import callbacks_durable_jobs as jobs
 from callbacks_durable_jobs import cb_first, cb_parent
 from daglite_callbacks import (
-    ErrorValue,
     Outbox,
     ReturnValue,
     SignatureError,
