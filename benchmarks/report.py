@@ -19,9 +19,16 @@ PACKAGES = (
     "daglite-core", "daglite-diskcache", "daglite-datasets", "pluggy", "attrs",
     "daglite", "diskcache", "joblib", "numpy", "xxhash", "cloudpickle",
 )
-AREA_OF = {
-    "calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout",
-    "streaming": "streaming", "stragglers": "streaming", "startup": "startup",
+AREA_OF = {  # case key prefix -> area (one line each)
+    "calls": "calls",
+    "session": "sessions",
+    "cache": "cache",
+    "keys": "cache",
+    "fanout": "fanout",
+    "streaming": "streaming",
+    "stragglers": "streaming",
+    "startup": "startup",
+    "callbacks": "callbacks",
 }
 
 

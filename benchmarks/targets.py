@@ -44,6 +44,7 @@ TARGETS = [
     Row("stragglers (40 slow items of 400 first), thread", "stragglers.core_thread", "stragglers.ideal", 1.3, "ideal"),
     Row("stragglers (40 slow items of 400 first), process", "stragglers.core_process", "stragglers.ideal", 1.3, "ideal"),
     Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
+    Row("durable callback dispatch (daglite-callbacks outbox)", "callbacks.durable", "callbacks.plain", 1.5, "non-durable dispatch"),
 ]
 
 INFO = [
