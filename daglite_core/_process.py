@@ -9,7 +9,9 @@ turns: a map called from another thread while one runs waits for it.
 
 Batches: a map's items go out in batches of ``ceil(n / (4 × workers))`` items
 (at most 512), so uneven items still balance while the per-item cost stays near
-``ProcessPoolExecutor.map(chunksize=100)``. The task and the session's worker
+``ProcessPoolExecutor.map(chunksize=100)``. Batches are strided (batch ``k``
+holds items ``k, k + B, k + 2B, ...``): items that are slow together spread over
+every batch. ``iter_tasks`` gets each batch's outcomes as it comes back. The task and the session's worker
 config are pickled once per map and sent once per worker, then only items travel.
 Tasks pickle by reference when importable; what stdlib pickle cannot send goes
 through ``cloudpickle`` when it is installed. A task that cannot be sent at all
@@ -29,8 +31,10 @@ Where hooks fire:
   ``node_iteration``, ``on_cache_hit``), dataset hooks and ``on_report``: in the
   worker, for plugins that declare ``daglite_in_workers = True`` (pickled, one copy
   per worker process, kept for the session); for every other plugin they are
-  recorded in the worker and replayed in the session's process, in order, when the
-  item's batch comes back (``reporter.report`` from a worker arrives that way).
+  recorded in the worker and relayed live: a flusher thread in the worker sends
+  what was recorded every 20 ms while the batch runs (and the rest before the
+  reply), and the session's process replays each message as it arrives, in
+  order (``reporter.report`` from a worker arrives that way too).
 * The task body, its cache reads and writes and its dataset saves: in the worker.
 * Items lost with their worker (death, timeout kill) fire ``on_node_error`` in the
   session's process (their worker-side events are lost with the worker).
@@ -49,19 +53,21 @@ Failures and timeouts:
 * A body that raises ``SystemExit`` or ``KeyboardInterrupt`` ends its worker
   process: it fails like a dead worker (the thread backend would re-raise it in
   the caller; a worker cannot hand the session's process an exit).
-* With ``timeout=T`` items go one per batch, and the coordinator gives each batch
-  ``(T + 0.5) × (retries + 1) + 1`` seconds. The worker's own per-attempt timer
-  normally answers first (``TaskTimeoutError``, retries as usual); because the
-  attempt's thread is then abandoned still running, that worker is killed and
-  replaced right after its batch comes back. A body that holds the GIL (or
-  otherwise keeps the worker from answering) is killed with SIGKILL when the
-  batch's deadline passes: the item fails with ``TaskTimeoutError``, the other
-  items go on.
+* With ``timeout=T`` items go one per batch. The worker tells the coordinator
+  when each attempt starts and ends, and the coordinator's deadline is
+  ``T + 1`` seconds from the attempt's start: hooks, cache reads and waits
+  between retries never count. The worker's own per-attempt timer normally
+  answers first (``TaskTimeoutError``, retries as usual); because the attempt's
+  thread is then abandoned still running, that worker is killed and replaced
+  right after its batch comes back. A body that holds the GIL (or otherwise
+  keeps the worker from answering) is killed with SIGKILL when the deadline
+  passes: the item fails with ``TaskTimeoutError``, the other items go on.
 * A worker that exits before it starts (typically: the ``spawn`` start method and
   a script without an ``if __name__ == "__main__":`` guard) is a configuration
   error: ``map_tasks`` raises :class:`WorkerStartError` instead of respawning.
-* Ctrl-C (or any error) in the session's process kills the busy workers; the next
-  map starts fresh ones. Workers ignore ``SIGINT`` themselves.
+* Ctrl-C (or any error, or an ``iter_tasks`` loop left early) in the session's
+  process kills the busy workers; the next map starts fresh ones. Workers ignore
+  ``SIGINT`` themselves, and exit at once when the session's process dies.
 """
 
 from __future__ import annotations
