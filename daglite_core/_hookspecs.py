@@ -19,9 +19,11 @@ Hooks come in two kinds:
   ones return a list of every implementation's answer. Errors from providers
   propagate: they are configuration errors the user must see.
 
-``hookwrapper``/``wrapper`` implementations are not supported (daglite dispatches
-observer hooks one implementation at a time to isolate failures) and are
-rejected when the plugin is registered.
+* **The wrapper hook** :func:`node_attempt` takes pluggy's new-style wrappers
+  (``@hookimpl(wrapper=True)`` generators) around each attempt of a task's body.
+  Wrappers on any other hook, and old-style ``hookwrapper=True``, are rejected
+  when the plugin is registered (daglite dispatches observer hooks one
+  implementation at a time to isolate failures).
 
 Where hooks fire: the node hooks (``*_node_*``, ``node_iteration``,
 ``on_cache_hit``) fire in the thread that runs the task. For the ``process``
@@ -490,4 +492,48 @@ def provide_run_plugins(args: Any) -> list[object] | None:
     Return value: a list of plugin objects, or ``None``.
 
     .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Wrapping each attempt of a task's body
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def node_attempt(metadata: TaskMetadata, reporter: Reporter, attempt: int) -> Any:
+    """Wraps each attempt of a task's body: implement it as a new-style wrapper.
+
+    Only ``@hookimpl(wrapper=True)`` generator implementations are accepted; each
+    yields exactly once::
+
+        @hookimpl(wrapper=True)
+        def node_attempt(self, metadata):
+            token = request_id.set(metadata.id)   # before the attempt
+            try:
+                return (yield)                    # the attempt runs here
+            finally:
+                request_id.reset(token)           # after it, even when it raised
+
+    The code around ``yield`` runs in the thread that runs the body (the watched
+    thread of a timed sync attempt; the worker process on the ``process``
+    backend, for plugins that declare ``daglite_in_workers = True``; the event
+    loop's task for an async body), so context variables, tracing spans and
+    resource limits set there apply to the body. Wrappers nest in the hook call
+    order (``tryfirst`` outermost). Generator tasks are not wrapped (their body
+    runs interleaved with the consumer's code). Not relayed between processes.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param attempt: 0 for the first attempt, then the retry number (as
+        :func:`before_node_retry` counts it).
+
+    Return value: ``yield`` gives back the attempt's result (or raises its
+    exception); what the wrapper returns is ignored, and it can never change the
+    task's outcome: a wrapper that raises before its ``yield`` is reported and
+    left out of that attempt, one that raises after it is reported and the
+    attempt's own result or error stands. In strict mode the ``PluginError``
+    fails the attempt instead.
+
+    .. versionadded:: 0.2
     """

@@ -20,6 +20,7 @@ from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._metadata import TaskMetadata, make_metadata, new_id
 from ._miss import CACHE_MISS
+from ._plugin_wrappers import run_wrapped, wrap_attempt
 from ._templates import fill_key
 
 if TYPE_CHECKING:
@@ -180,13 +181,15 @@ class Call:
         """Run one attempt of a sync body (in a watched thread when timed)."""
         task = self.task
         timeout = task.timeout
+        hooks = self.hooks
+        func = task.func if hooks is None or not hooks.wraps_attempts else wrap_attempt(hooks, self, task.func)
         if timeout is None:
-            return task.func(*self.args, **self.kwargs)
+            return func(*self.args, **self.kwargs)
         watch = _attempt_watch
         if watch is not None:
             watch(timeout)
         try:
-            return _run_with_timeout(task.func, self.args, self.kwargs, timeout, self.metadata.name)
+            return _run_with_timeout(func, self.args, self.kwargs, timeout, self.metadata.name)
         finally:
             if watch is not None:
                 watch(None)
@@ -199,8 +202,10 @@ class Call:
         """
         task = self.task
         timeout = task.timeout
+        hooks = self.hooks
+        func = task.func if hooks is None or not hooks.wraps_attempts else wrap_attempt(hooks, self, task.func)
         if timeout is None:
-            return await task.func(*self.args, **self.kwargs)
+            return await func(*self.args, **self.kwargs)
         import asyncio  # not at module level: asyncio costs ~20 ms of `import daglite_core`
 
         watch = _attempt_watch
@@ -209,7 +214,7 @@ class Call:
         started = _perf()
         try:
             async with asyncio.timeout(timeout) as scope:
-                value = await task.func(*self.args, **self.kwargs)
+                value = await func(*self.args, **self.kwargs)
         except TimeoutError as exc:
             if scope.expired():
                 raise AttemptTimeout(f"attempt timed out after {timeout:g} s") from exc
@@ -440,7 +445,10 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
                 hooks.hook_failed(name, "before_node_execute", exc)
         try:
-            value = task.func(*args, **kwargs)
+            if hooks.wraps_attempts:  # node_attempt wrappers (issue 19.2)
+                value = run_wrapped(hooks, hooks.hook.node_attempt, (metadata, reporter, 0), task.func, *args, **kwargs)
+            else:
+                value = task.func(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - Call.fail fires the hook and raises
             call = Call.of(task, state, args, kwargs, metadata, frame)
             call.started = started

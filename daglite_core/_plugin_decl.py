@@ -21,6 +21,9 @@ The rules are pluggy's, checked by ``tests/test_plugins_pluggy.py`` against a re
 Where daglite is stricter than pluggy (each is a mistake pluggy only reports
 later, or never):
 
+* wrappers (new-style, ``wrapper=True``) are accepted on ``node_attempt`` only
+  (see :mod:`daglite_core._plugin_wrappers`), which takes nothing else;
+  old-style ``hookwrapper=True`` is rejected;
 * an implementation of a hook no spec declares is an error when it is
   registered (pluggy: when ``check_pending`` is called), unless marked
   ``optionalhook``;
@@ -42,6 +45,7 @@ from typing import Any, Callable, NamedTuple
 
 from . import _hookspecs
 from ._errors import PluginError
+from ._plugin_wrappers import WRAPPER_HOOKS
 
 _IMPL_ATTR = f"{_hookspecs.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hookspecs.PROJECT_NAME}_spec"
@@ -256,11 +260,24 @@ def _parse_one(plugin: object, attr: str, name: str, own: bool) -> tuple[_Decl |
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         msg = f"Plugin {name!r} implements unknown hook {hook!r}{hint}"
         raise PluginError(msg, plugin=name, hook=hook)
-    if opts.get("wrapper") or opts.get("hookwrapper"):
+    wrapper = bool(opts.get("wrapper"))
+    if opts.get("hookwrapper"):
         msg = (
-            f"Plugin {name!r}: hook {hook!r} is a wrapper; daglite calls each "
-            "implementation on its own and does not support hook wrappers"
+            f"Plugin {name!r}: hook {hook!r} is an old-style hookwrapper; daglite supports "
+            f"only new-style wrappers (@hookimpl(wrapper=True)), on {', '.join(sorted(WRAPPER_HOOKS))}"
         )
+        raise PluginError(msg, plugin=name, hook=hook)
+    if wrapper and hook not in WRAPPER_HOOKS:
+        msg = (
+            f"Plugin {name!r}: hook {hook!r} is a wrapper; daglite calls each observer "
+            f"implementation on its own, and supports wrappers only on {', '.join(sorted(WRAPPER_HOOKS))}"
+        )
+        raise PluginError(msg, plugin=name, hook=hook)
+    if hook in WRAPPER_HOOKS and not wrapper:
+        msg = f"Plugin {name!r}: hook {hook!r} takes wrappers only: mark it @hookimpl(wrapper=True) and yield once"
+        raise PluginError(msg, plugin=name, hook=hook)
+    if wrapper and not inspect.isgeneratorfunction(inspect.unwrap(found[1])):
+        msg = f"Plugin {name!r}: hook {hook!r} is declared wrapper=True but is not a generator function (it must yield once)"
         raise PluginError(msg, plugin=name, hook=hook)
     tryfirst, trylast = bool(opts.get("tryfirst")), bool(opts.get("trylast"))
     if tryfirst and trylast:
@@ -309,9 +326,10 @@ def parse_plugin(plugin: object, name: str | None = None) -> list[_Impl]:
         the message names plugin and hook.
     """
     if plugin is None or isinstance(plugin, (type, str, bytes)):
+        # "expects plugins to be registered as instances": daglite 0.9's phrase, kept.
         what = plugin.__qualname__ if isinstance(plugin, type) else repr(plugin)
         fix = f"register {what}() instead" if isinstance(plugin, type) else "give a module or an instance"
-        msg = f"A plugin must be a module or an instance, not {what}; {fix}"
+        msg = f"daglite expects plugins to be registered as instances (or modules), not {what}; {fix}"
         raise TypeError(msg)
     name = name or plugin_name(plugin)
     if isinstance(plugin, types.ModuleType):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._errors import PluginError
 from ._plugin_decl import NODE_HOOKS, SPECS, _Impl, _Spec, is_provider
+from ._plugin_wrappers import HOOK as WRAPPER_HOOK
 
 if TYPE_CHECKING:
     import logging
@@ -142,7 +143,8 @@ class PluginSet:
     :ivar entries: the registered plugins, in registration order.
     :ivar strict: whether a raising observer hook propagates (strict mode).
     :ivar hook: the :class:`HookTables`.
-    :ivar observes_nodes: whether any plugin implements a node hook.
+    :ivar observes_nodes: whether any plugin implements a node hook (or wraps attempts).
+    :ivar wraps_attempts: whether any plugin implements the ``node_attempt`` wrapper.
     :ivar failures: the :class:`FailureLog` of the scope.
     """
 
@@ -165,7 +167,8 @@ class PluginSet:
         for name, found in rows.items():
             found.sort(key=lambda r: (-r[0], r[1]))
             tables[name] = tuple(caller for _, _, caller in found)
-        self.observes_nodes = any(tables[h] for h in NODE_HOOKS)
+        self.wraps_attempts = bool(tables.get(WRAPPER_HOOK))
+        self.observes_nodes = self.wraps_attempts or any(tables[h] for h in NODE_HOOKS)
 
     # -- observer hooks ----------------------------------------------------------
 

@@ -32,7 +32,7 @@ from ._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from ._protocols import Outcome, RemoteBatch, WorkItem
 from ._settings import DagliteSettings
 
-_LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
+_LOCAL_ONLY = frozenset({"before_session_start", "after_session_end", "node_attempt"})  # node_attempt wraps, runs where the body runs
 Event = tuple[str, tuple[Any, ...]]
 """A recorded hook call: the hook's name and its positional arguments (reporter: ``None``)."""
 RELAYED = tuple(h for h in SPECS if not h.startswith("provide_") and h not in _LOCAL_ONLY)

@@ -102,7 +102,7 @@ class TestRegistration:
             pass  # pragma: no cover
 
     def test_a_string_cannot_be_registered_as_an_object(self) -> None:
-        with pytest.raises(TypeError, match="A plugin must be a module or an instance, not 'rec'"):
+        with pytest.raises(TypeError, match="daglite expects plugins to be registered as instances \\(or modules\\), not 'rec'"):
             d.register_plugins("rec")
 
     def test_registering_the_same_plugin_twice_is_an_error_naming_it(self) -> None:
