@@ -54,6 +54,16 @@ class _Reporter:
         frame = FRAME.get()
         self.state.plugins.notify("on_report", event, data, frame.metadata if frame else None)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Recorded in a worker's hook arguments, it travels as a reference: where
+        # it is unpickled it is the reporter of the session current there.
+        return (session_reporter, ())
+
+
+def session_reporter() -> Any:
+    """The reporter of the current session (of the process default outside any)."""
+    return current_state().reporter
+
 
 def _store_key(spec: Any) -> Any:
     if spec is None or isinstance(spec, (str, bytes)):

@@ -419,16 +419,25 @@ def run_sync(call: Call) -> Any:
         FRAME.reset(token)
 
 
-def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Call a task without cache, dataset, retries or timeout, in an observed state.
+def call_plain(
+    task: BaseTask[..., Any],
+    state: SessionState,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    map_index: int | None = None,
+    backend: str = "inline",
+    parent_id: Any = _FROM_FRAME,
+    map_id: Any = None,
+) -> Any:
+    """Call a sync task without cache, dataset, retries or timeout, in an observed state.
 
     The lifecycle of :func:`run_sync` with what cannot apply to such a task left
     out: the two node hooks around one attempt. A :class:`Call` is only built when
     the body fails: :meth:`Call.fail` then fires ``on_node_error`` and raises, as
     :meth:`Call.failed` does when no retry is left. ``state.observed`` must be true.
     """
-    metadata = build_metadata(task, state, args, kwargs, None, "inline", _FROM_FRAME, None)
-    frame = _new_tuple(Frame, (task, args, kwargs, metadata, None, "inline"))
+    metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
+    frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend))
     hooks, reporter = state.plugins, state.reporter
     token = FRAME.set(frame)
     try:

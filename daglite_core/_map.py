@@ -78,6 +78,8 @@ def execute(
             raise _lifecycle.fast_error(task, exc, item.args, {}) from exc
         finally:
             FRAME.reset(token)
+    if task._plain and not task.is_async and not task.is_generator:
+        return _lifecycle.call_plain(task, state, item.args, {}, item.index, backend, parent_id, map_id)
     call = _lifecycle.Call(task, state, item.args, {}, item.index, backend, parent_id, map_id)
     if task.is_generator:
         if task.is_async:

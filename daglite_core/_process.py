@@ -86,6 +86,7 @@ from typing import Any, ClassVar
 from ._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
 from ._protocols import ItemRunner, Outcome, WorkItem
+from ._remote import replay
 from ._settings import DagliteSettings
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
 
@@ -232,6 +233,7 @@ class _MapRun:
     def __init__(self, pool: Pool, runner: ItemRunner, items: Sequence[WorkItem], token: int) -> None:
         self.pool = pool
         self.runner = runner
+        self.state = runner.state  # type: ignore[attr-defined]  # the core's own ItemRunner
         self.token = token
         self.blob = _runner_blob(runner)
         self.timeout = runner.timeout
@@ -370,7 +372,8 @@ class _MapRun:
             data = conn.recv_bytes()
             tag = data[:1]
             if tag == EVENTS:
-                self.runner.replay(decode_events(data))
+                # Unpickled here, in the session's context: the reporters are already its own.
+                replay(self.state, decode_events(data), swap=False)
             elif tag == ATTEMPT:
                 worker.deadline = None if len(data) == 1 else time.monotonic() + float(data[1:]) + ATTEMPT_GRACE
             elif data == READY:
