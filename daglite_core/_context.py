@@ -101,7 +101,7 @@ class SessionState:
         self.dataset_spec = dataset_store if dataset_store is not None else settings.dataset_store
         self.in_worker = in_worker
         self.source: PluginSet | None = None  # the registry set a default state was built from
-        self.coordinator_plugins: PluginSet | None = None  # see _remote.coordinator_plugins
+        self.coordinator_plugins: PluginSet | None = None  # see _process._worker.coordinator_plugins
         self.reporter: Any = _Reporter(self)
         self._lock = threading.Lock()
         self._cache_stores: dict[Any, CacheStore] = {}

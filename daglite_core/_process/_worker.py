@@ -25,12 +25,12 @@ from typing import Any
 
 import attrs
 
-from . import _lifecycle
-from ._context import FRAME, SESSION, Frame, SessionState
-from ._map import IN_MAP, execute
-from ._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
-from ._protocols import Outcome, RemoteBatch, WorkItem
-from ._settings import DagliteSettings
+from .. import _lifecycle
+from .._context import FRAME, SESSION, Frame, SessionState
+from .._execute import IN_MAP, execute
+from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._protocols import Outcome, RemoteBatch, WorkItem
+from .._settings import DagliteSettings
 
 _LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
 Event = tuple[str, tuple[Any, ...]]
@@ -160,7 +160,7 @@ def _merge(made: dict[Any, Any], sent: dict[Any, Any]) -> None:
             made[key] = store
 
 
-class RemoteRunner:
+class WorkerRunner:
     """Picklable: runs a batch of items in a worker process (see :class:`Backend`)."""
 
     def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any, map_id: Any) -> None:
@@ -171,7 +171,7 @@ class RemoteRunner:
         self.map_id = map_id
 
     @classmethod
-    def for_session(cls, runner: Any) -> RemoteRunner:
+    def for_session(cls, runner: Any) -> WorkerRunner:
         state: SessionState = runner.state
         task = runner.task
         coordinator = coordinator_plugins(state)

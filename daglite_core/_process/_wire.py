@@ -4,7 +4,7 @@ The coordinator (the session's process) and each worker exchange one message
 each way per batch:
 
 * coordinator → worker: ``(token, runner_blob, items)`` where ``runner_blob`` is the
-  pickled :class:`~daglite_core._remote.RemoteRunner` of the map (``None`` when the
+  pickled :class:`~daglite_core._process._worker.WorkerRunner` of the map (``None`` when the
   worker already holds the runner of map ``token``) and ``items`` are
   ``(index, args)`` tuples (tuples pickle about 15× faster than ``WorkItem``
   records); ``None`` asks the worker to exit.
@@ -38,10 +38,10 @@ from typing import Any
 
 import attrs
 
-from ._errors import TaskError
-from ._metadata import TaskMetadata, make_metadata
-from ._protocols import Outcome, RemoteBatch, WorkItem
-from ._task import BaseTask
+from .._errors import TaskError
+from .._metadata import TaskMetadata, make_metadata
+from .._protocols import Outcome, RemoteBatch, WorkItem
+from .._task import BaseTask
 
 OK, MIXED, LOST = 0, 1, 2
 EVENTS = b"E"

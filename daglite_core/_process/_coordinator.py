@@ -20,8 +20,8 @@ arguments cannot be pickled, or whose result cannot be pickled back, fails alone
 (its error names the task, the item and the cause). A reply that pickles in the
 worker but cannot be unpickled here (a class missing in this process) fails the
 items of its batch; a task the workers cannot unpickle fails every item.
-The wire format is in :mod:`daglite_core._wire`, the workers in
-:mod:`daglite_core._pool`.
+The wire format is in :mod:`daglite_core._process._wire`, the workers in
+:mod:`daglite_core._process._pool`.
 
 Where hooks fire:
 
@@ -83,11 +83,11 @@ from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
 
-from ._lifecycle import AttemptTimeout
+from .._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from ._protocols import ItemRunner, Outcome, WorkItem
-from ._remote import replay
-from ._settings import DagliteSettings
+from .._protocols import ItemRunner, Outcome, WorkItem
+from ._worker import replay
+from .._settings import DagliteSettings
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
 
 MAX_BATCH = 512
