@@ -439,7 +439,7 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
         try:
             value = task.func(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - run_sync retries or raises, below
-            error = exc
+            error: BaseException | None = exc
         else:
             error = None
         if error is not None:
