@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import atexit
+import contextvars
+import functools
 import os
 import threading
+import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
+from ._metadata import new_id
 from ._settings import DagliteSettings
 
 if TYPE_CHECKING:
     from ._protocols import Backend, CacheStore, DatasetStore
     from ._metadata import TaskMetadata
     from ._task import BaseTask
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Frame(NamedTuple):
@@ -64,7 +73,7 @@ class SessionState:
 
     def __init__(
         self,
-        session_id: str,
+        session_id: uuid.UUID,
         settings: DagliteSettings,
         plugins: PluginSet,
         *,
@@ -182,7 +191,7 @@ def _rebuild_default() -> SessionState:
         if old is not None and old.source is base:
             return old
         plugins = base.without(settings.disable_plugins, settings.plugins_autoload)
-        state = SessionState("default", settings, plugins)
+        state = SessionState(old.id if old is not None else new_id(), settings, plugins)
         state.source = base
         if old is not None:
             # Keep the stores and pools already made: only the plugins changed.
@@ -213,7 +222,9 @@ atexit.register(reset_default_state)
 def current_metadata() -> TaskMetadata | None:
     """The :class:`TaskMetadata` of the task whose body is running, or ``None``.
 
-    Built on demand for calls that ran without hooks (no metadata was needed then).
+    Built on demand for calls that ran without hooks (no metadata was needed then):
+    such a record has a fresh ``id``, the session's ``session_id`` and no
+    ``parent_id`` or ``map_id`` (nothing observed the call, so nothing links to it).
     """
     frame = FRAME.get()
     if frame is None:
@@ -227,4 +238,28 @@ def current_metadata() -> TaskMetadata | None:
     return TaskMetadata(
         new_id(), task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, None, task.is_async, task.is_generator,
+        None, current_state().id,
     )
+
+
+def bind_session(func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` wrapped to run in the caller's session and running task, from any thread.
+
+    Task calls in a thread that a task body starts itself (``threading.Thread``,
+    an executor of its own) run *outside* the session: a new thread starts with
+    an empty context. Wrap the target with this to keep the session's plugins,
+    stores and backend, and to make the calls children of the running task::
+
+        threading.Thread(target=bind_session(work), args=(x,)).start()
+        pool.map(bind_session(score), rows)
+
+    Each call runs in its own copy of the context captured here, so the wrapper
+    may be called from several threads at once.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(func)
+    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.copy().run(func, *args, **kwargs)
+
+    return bound

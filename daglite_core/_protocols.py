@@ -6,7 +6,7 @@ concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
@@ -137,6 +137,12 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release workers; called once when the session ends."""
 
+    # Optional: ``stream(runner, items) -> Iterator[tuple[int, Outcome]]`` yields
+    # ``(position in items, outcome)`` as items finish, in any order, each item
+    # once; closing the iterator early should stop items that have not started.
+    # ``iter_tasks`` uses it when present, else ``run``. Not part of the protocol
+    # class so that backends without it still satisfy ``isinstance`` checks.
+
 
 @attrs.frozen(slots=True)
 class WorkItem:
@@ -181,8 +187,14 @@ class ItemRunner(Protocol):
     def __call__(self, item: WorkItem) -> Outcome:
         """Run ``item`` in this process (any thread) with the session's hooks."""
 
+    map_id: Any
+    """The fan-out's id (``TaskMetadata.map_id`` of its items)."""
+
     def remote(self) -> RemoteRunner:
         """A picklable runner for other processes."""
+
+    def replay(self, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Fire events a remote runner emitted on this session's plugins, in order."""
 
     def absorb(self, batch: RemoteBatch) -> list[Outcome]:
         """Replay a remote batch's events to this session's plugins; return outcomes."""
@@ -194,5 +206,14 @@ class ItemRunner(Protocol):
 class RemoteRunner(Protocol):
     """Picklable; called in a worker process with a batch of items."""
 
-    def __call__(self, items: Sequence[WorkItem]) -> RemoteBatch: ...
+    def __call__(
+        self, items: Sequence[WorkItem], emit: Callable[[list[tuple[str, tuple[Any, ...]]]], None] | None = None
+    ) -> RemoteBatch:
+        """Run ``items``; return their outcomes (and their events when ``emit`` is ``None``).
+
+        With ``emit``, the items' hook events are handed to it in chunks while the
+        items run (from a helper thread, about every 20 ms, and once more before
+        this returns): a backend sends them to the session's process, where
+        :meth:`ItemRunner.replay` fires them. ``RemoteBatch.events`` is then empty.
+        """
 
