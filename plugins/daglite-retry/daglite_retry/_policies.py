@@ -39,7 +39,8 @@ class RetryPolicies:
     ``tasks`` maps a task name to its :class:`RetryPolicy`. A call's name is
     looked up exactly first, then as a glob pattern (``fnmatch``, case-sensitive)
     in the mapping's order, so ``"fetch-*"`` covers the calls of
-    ``@task(name="fetch-{i}")``; calls no key matches get ``default``. With no
+    ``@task(name="fetch-{i}")``; a map item (``fetch[3]``) is looked up with and
+    without its ``[index]`` suffix; calls no key matches get ``default``. With no
     matching policy and no default, the plugin has no opinion and the core's
     default applies (retry at once, up to the task's ``retries=``).
 
@@ -73,14 +74,23 @@ class RetryPolicies:
     random: Callable[[], float] | None = None
     _waited: dict[Any, float] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
-    def policy_for(self, name: str) -> RetryPolicy | None:
-        """The policy of a call named ``name``: exact name, then glob patterns, then ``default``."""
-        policy = self.tasks.get(name)
-        if policy is not None:
-            return policy
-        for pattern, candidate in self.tasks.items():
-            if fnmatch.fnmatchcase(name, pattern):
-                return candidate
+    def policy_for(self, name: str, map_index: int | None = None) -> RetryPolicy | None:
+        """The policy of a call named ``name``: exact name, then glob patterns, then ``default``.
+
+        A map item's name ends in ``[map_index]`` (``fetch[3]``); it is tried
+        with and without that suffix, so ``"fetch"`` covers every item of a map.
+        """
+        names = [name]
+        suffix = f"[{map_index}]"
+        if map_index is not None and name.endswith(suffix):
+            names.append(name[: -len(suffix)])
+        for candidate in names:
+            policy = self.tasks.get(candidate)
+            if policy is not None:
+                return policy
+        for pattern, policy in self.tasks.items():
+            if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in names):
+                return policy
         return self.default
 
     @hookimpl
@@ -95,7 +105,7 @@ class RetryPolicies:
         elapsed: float,
     ) -> float | bool | None:
         """Decide by the call's policy; report the decision; ``None`` without a policy."""
-        policy = self.policy_for(metadata.name)
+        policy = self.policy_for(metadata.name, metadata.map_index)
         if policy is None:
             return None
         key = metadata.id

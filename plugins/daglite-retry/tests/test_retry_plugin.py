@@ -181,6 +181,10 @@ def test_per_task_policies_exact_then_glob_then_default(clock: FakeClock) -> Non
     assert policies.policy_for("fetch-7").delay == 2.0
     assert policies.policy_for("parse").delay == 1.0
     assert RetryPolicies({"a": fixed(1)}).policy_for("b") is None
+    # A map item is looked up with and without its [index] suffix.
+    assert policies.policy_for("fetch-0[3]", 3).delay == 5.0
+    assert policies.policy_for("fetch-0[3]", None).delay == 2.0  # not a map item: glob only
+    assert RetryPolicies({"parse": fixed(7)}).policy_for("parse[0]", 0).delay == 7.0  # type: ignore[union-attr]
 
     @d.task(name="fetch-{i}")
     def fetch(i: int) -> int:
