@@ -29,7 +29,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from ._lifecycle import set_attempt_watch
-from ._protocols import WorkItem
+from ._protocols import new_item
 from ._wire import ATTEMPT, LOST, dumps, encode_events, encode_reply, error_text
 
 STOP_GRACE = 2.0
@@ -81,7 +81,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
         if runner is None or token != new_token:
             send(dumps((LOST, "the worker does not hold this map's task (it failed to load)")))
             continue
-        items = [WorkItem(index, args) for index, args in raw]
+        items = list(map(new_item, *zip(*raw))) if raw else []
         emit = functools.partial(_send_events, send, runner)
         send(encode_reply(runner, items, runner(items, emit)))
 

@@ -152,6 +152,31 @@ class WorkItem:
     args: tuple[Any, ...]
 
 
+def _item_maker() -> Callable[[int, tuple[Any, ...]], WorkItem]:
+    """``WorkItem(index, args)`` filling the slots directly (a map builds one per item).
+
+    The attrs ``__init__`` of a frozen record costs a bound ``object.__setattr__``
+    per field; the same object results. Falls back to the constructor if the
+    record's fields change.
+    """
+    if tuple(f.name for f in attrs.fields(WorkItem)) != ("index", "args"):  # pragma: no cover - guard
+        return WorkItem
+    new = object.__new__
+    slots: Any = WorkItem
+    set_index, set_args = slots.index.__set__, slots.args.__set__
+
+    def item(index: int, args: tuple[Any, ...]) -> WorkItem:
+        made = new(WorkItem)
+        set_index(made, index)
+        set_args(made, args)
+        return made
+
+    return item
+
+
+new_item = _item_maker()
+
+
 @attrs.frozen(slots=True)
 class Outcome:
     """An item's outcome: ``ok`` and either ``value`` or ``error`` (a :class:`TaskError`)."""
