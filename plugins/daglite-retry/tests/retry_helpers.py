@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import daglite_core as d
@@ -32,3 +33,17 @@ def broken(i: int) -> int:
 def is_transient(error: BaseException) -> bool:
     """A picklable ``retry_if`` predicate."""
     return "refused" in str(error)
+
+
+@d.task(name="waits")
+def waits_for_report(marker_dir: str) -> str:
+    """Fails once; the retry then waits (up to 30 s) for the session's process to have
+    received the first failure's retry report, which it marks with a file."""
+    if _attempt(marker_dir, "waits") == 1:
+        raise ConnectionError("first attempt")
+    seen = Path(marker_dir) / "reported"
+    for _ in range(3000):
+        if seen.exists():
+            return "report arrived while the item ran"
+        time.sleep(0.01)
+    raise AssertionError("the retry report did not reach the session's process while the item ran")

@@ -9,10 +9,10 @@ from pathlib import Path
 import daglite_core as d
 import pytest
 
-from daglite_retry import RetryEvent, RetryPolicies, fixed, reporter
+from daglite_retry import EVENT, RetryEvent, RetryPolicies, fixed, reporter
 
 import retry_helpers
-from retry_helpers import broken, flaky, is_transient
+from retry_helpers import broken, flaky, is_transient, waits_for_report
 
 
 def _events(caplog: pytest.LogCaptureFixture) -> list[RetryEvent]:
@@ -67,3 +67,24 @@ def test_process_backend_without_policies_logs_the_core_default(tmp_path: Path, 
 def test_helpers_module_is_importable_in_workers() -> None:
     # Guards the other tests: the workers import tasks by module name.
     assert retry_helpers.flaky.func.__module__ == "retry_helpers"
+
+
+class MarksReports:
+    """Stays in the session's process: marks the arrival of the first retry report with a file."""
+
+    def __init__(self, marker_dir: Path) -> None:
+        self.marker = marker_dir / "reported"
+
+    @d.hookimpl
+    def on_report(self, event: str, data: object) -> None:
+        if event == EVENT and isinstance(data, RetryEvent) and data.retried:
+            self.marker.touch()
+
+
+def test_process_retry_reports_arrive_while_the_item_runs(tmp_path: Path) -> None:
+    """The item's second attempt only ends once the first attempt's report was received home."""
+    policies = RetryPolicies({"waits": fixed(0.0, retries=1)})
+    with d.session(plugins=[policies, MarksReports(tmp_path)]) as state:
+        assert d.map_tasks(waits_for_report, [str(tmp_path)], backend="process") == ["report arrived while the item ran"]
+    (call,) = reporter.summary(state.id).calls
+    assert (call.task, call.attempts, call.outcome) == ("waits[0]", 2, "succeeded")
