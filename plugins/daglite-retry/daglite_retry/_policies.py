@@ -16,6 +16,10 @@ from ._records import EVENT, RetryEvent
 _MAX_TRACKED = 4096
 
 
+def _as_dict(value: Mapping[str, RetryPolicy]) -> dict[str, RetryPolicy]:
+    return dict(value)
+
+
 def _check_tasks(instance: Any, attribute: Any, value: Mapping[str, RetryPolicy]) -> None:
     for key, policy in value.items():
         if not isinstance(key, str) or not key:
@@ -68,7 +72,7 @@ class RetryPolicies:
     daglite_in_workers: ClassVar[bool] = True
     daglite_plugin_name: ClassVar[str] = "retry-policies"
 
-    tasks: Mapping[str, RetryPolicy] = attrs.field(factory=dict, converter=dict, validator=_check_tasks)
+    tasks: Mapping[str, RetryPolicy] = attrs.field(factory=dict, converter=_as_dict, validator=_check_tasks)
     default: RetryPolicy | None = attrs.field(default=None, validator=_check_default)
     sleep: Callable[[float], object] | None = None
     random: Callable[[], float] | None = None
