@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Iterator, Sequence
 from contextvars import ContextVar, copy_context
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -13,7 +12,7 @@ from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, SessionState, current_state
 from ._errors import MapError
 from ._metadata import new_id
-from ._protocols import Outcome, RemoteBatch, WorkItem, new_item
+from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:
@@ -153,12 +152,10 @@ class ItemRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> list[WorkItem]:
-    if not iterables:
-        msg = f"map_tasks({task.name!r}) needs at least one iterable of arguments"
-        raise TypeError(msg)
+def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> Sequence[WorkItem]:
+    # No iterables: no items, as ``zip()`` gives (daglite 0.9 returned [] too).
     try:
-        return list(map(new_item, itertools.count(), zip(*iterables, strict=True)))
+        return WorkItems(list(zip(*iterables, strict=True)))
     except ValueError as exc:
         msg = f"map_tasks({task.name!r}): the iterables have different lengths ({exc})"
         raise ValueError(msg) from exc
@@ -229,7 +226,7 @@ class Fanout:
                     for position, outcome in pairs:
                         if not outcome.ok:
                             failed += 1
-                        yield self.items[position].index, outcome
+                        yield position, outcome  # items are numbered by position
                 finally:
                     close = getattr(pairs, "close", None)
                     if close is not None:
@@ -275,14 +272,18 @@ def map_tasks(task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[An
 @overload
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[True] = ...
-) -> Iterator[T]: ...
+) -> Generator[T, None, None]: ...
 @overload
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[False]
-) -> Iterator[tuple[int, T]]: ...
+) -> Generator[tuple[int, T], None, None]: ...
+@overload
+def iter_tasks(
+    task: Callable[..., Any] | BaseTask[..., Any], *iterables: Iterable[Any], backend: str | None = ..., ordered: bool
+) -> Generator[Any, None, None]: ...
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = None, ordered: bool = True
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """The streaming :func:`map_tasks`: results as soon as they are ready.
 
     ``ordered=True`` yields each value in input order, as soon as it and every
@@ -301,7 +302,7 @@ def iter_tasks(
     return _ordered(fan) if ordered else _unordered(fan)
 
 
-def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
+def _unordered(fan: Fanout) -> Generator[tuple[int, Any], None, None]:
     failed: dict[int, BaseException] = {}
     for index, outcome in fan.stream():
         if outcome.ok:
@@ -311,7 +312,7 @@ def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
     _raise_failed(fan, failed)
 
 
-def _ordered(fan: Fanout) -> Iterator[Any]:
+def _ordered(fan: Fanout) -> Generator[Any, None, None]:
     failed: dict[int, BaseException] = {}
     waiting: dict[int, Outcome] = {}
     following = 0  # the next index to yield; -1 once it failed (nothing more is yielded)

@@ -6,8 +6,9 @@ concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, overload, runtime_checkable
 
 import attrs
 
@@ -175,6 +176,39 @@ def _item_maker() -> Callable[[int, tuple[Any, ...]], WorkItem]:
 
 
 new_item = _item_maker()
+
+
+class WorkItems(Sequence[WorkItem]):
+    """The items of a fan-out, made on access: item ``i`` is ``WorkItem(i, args[i])``.
+
+    A 100,000-item map would otherwise build every record before its first item
+    could start; backends read them as they send or run them.
+    """
+
+    __slots__ = ("_args",)
+
+    def __init__(self, args: list[tuple[Any, ...]]) -> None:
+        self._args = args
+
+    def __len__(self) -> int:
+        return len(self._args)
+
+    @overload
+    def __getitem__(self, index: int) -> WorkItem: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[WorkItem]: ...
+    def __getitem__(self, index: int | slice) -> WorkItem | list[WorkItem]:
+        if isinstance(index, slice):
+            return list(map(new_item, range(len(self._args))[index], self._args[index]))
+        if index < 0:
+            index += len(self._args)
+        return new_item(index, self._args[index])
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        return map(new_item, itertools.count(), self._args)
+
+    def __repr__(self) -> str:
+        return f"<WorkItems of {len(self._args)}>"
 
 
 @attrs.frozen(slots=True)
