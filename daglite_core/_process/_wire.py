@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 import pickle
 import sys
 import traceback
@@ -40,7 +41,8 @@ import attrs
 
 from .._errors import TaskError
 from .._metadata import TaskMetadata, make_metadata
-from .._protocols import Outcome, RemoteBatch, WorkItem
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._records import uuid_from_int
 from .._task import BaseTask
 
 OK, MIXED, LOST = 0, 1, 2
@@ -102,19 +104,6 @@ _METADATA_FIELDS = (
     "map_id", "session_id",
 )
 _COMPACT_METADATA = tuple(f.name for f in attrs.fields(TaskMetadata)) == _METADATA_FIELDS
-_new = object.__new__
-_set_uuid_int = uuid.UUID.__dict__["int"].__set__
-_set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
-_UUID_SAFE = uuid.SafeUUID.unknown
-
-
-def _uuid(value: int) -> uuid.UUID:
-    made: uuid.UUID = _new(uuid.UUID)
-    _set_uuid_int(made, value)
-    _set_uuid_safe(made, _UUID_SAFE)
-    return made
-
-
 def _load_metadata(
     id_: int, parent: uuid.UUID | None, name: str, backend: str, inputs: dict[str, Any],
     description: str, map_index: int | None, is_async: bool, is_generator: bool,
@@ -122,7 +111,7 @@ def _load_metadata(
 ) -> TaskMetadata:
     """Rebuild a :class:`TaskMetadata` sent compactly (its own id as an int)."""
     return make_metadata(
-        _uuid(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
+        uuid_from_int(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
     )
 
 
@@ -293,31 +282,6 @@ def encode_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> 
 # -- the coordinator side ---------------------------------------------------------
 
 
-def _ok_maker() -> Any:
-    """``value -> Outcome(True, value)`` at about two thirds of the attrs ``__init__`` cost.
-
-    ``Outcome`` is a frozen slotted record; the attrs ``__init__`` goes through a
-    bound ``object.__setattr__`` per field, this fills the slots directly (the same
-    object results). Runs once per item in the session's process. Falls back to
-    the constructor if the record's fields ever change.
-    """
-    if tuple(f.name for f in attrs.fields(Outcome)) != ("ok", "value", "error"):  # pragma: no cover - guard
-        return lambda value: Outcome(True, value)
-    new = object.__new__
-    slots: Any = Outcome
-    set_ok, set_value, set_error = slots.ok.__set__, slots.value.__set__, slots.error.__set__
-
-    def ok(value: Any) -> Outcome:
-        outcome = new(Outcome)
-        set_ok(outcome, True)
-        set_value(outcome, value)
-        set_error(outcome, None)
-        return outcome
-
-    return ok
-
-
-_ok = _ok_maker()
 
 
 def decode_reply(data: bytes) -> tuple[Any, ...]:
@@ -328,7 +292,7 @@ def decode_reply(data: bytes) -> tuple[Any, ...]:
         return message  # type: ignore[no-any-return]
     _, payload, events, retire = message
     if kind == OK:
-        return OK, RemoteBatch(list(map(_ok, payload)), events, retire)
+        return OK, RemoteBatch(list(map(new_outcome, itertools.repeat(True), payload)), events, retire)
     outcomes = []
     for ok, value, error, text in payload:
         if ok:
