@@ -17,21 +17,18 @@ each way per batch:
   result cannot travel becomes its ``on_node_error``); or ``(LOST, message)`` when
   the batch could not even be unpickled in the worker.
 
-Pickling: tasks go by reference (module and qualified name) when the module
-attribute is that task (or a task of the same function, then rebuilt with the
-copy's options), so a module-level task never drags its function by value;
-``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
+Pickling: tasks go by reference (module and qualified name; see
+``BaseTask.__reduce__``), so a module-level task never drags its function by
+value; ``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
 ``cloudpickle`` is importable, it is used instead (closures, lambdas, tasks
 defined in functions).
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import itertools
 import pickle
-import sys
 import traceback
 import uuid
 from collections.abc import Sequence
@@ -43,7 +40,6 @@ from .._errors import TaskError
 from .._metadata import TaskMetadata, make_metadata
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._records import uuid_from_int
-from .._task import BaseTask
 
 OK, MIXED, LOST = 0, 1, 2
 EVENTS = b"E"
@@ -78,27 +74,6 @@ class RemoteTraceback(Exception):
 # -- pickling -------------------------------------------------------------------
 
 
-def _module_attr(module: str, qualname: str) -> Any:
-    obj: Any = sys.modules.get(module)
-    for part in qualname.split("."):
-        if obj is None:
-            return None
-        obj = getattr(obj, part, None)
-    return obj
-
-
-def _load_task(module: str, qualname: str, options: dict[str, Any] | None) -> BaseTask[..., Any]:
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, BaseTask):
-        msg = f"{module}.{qualname} is not a daglite task in the worker process (got {type(obj).__name__})"
-        raise pickle.UnpicklingError(msg)
-    if options is None or obj._options == options:
-        return obj
-    return type(obj)(obj.func, **options)
-
-
 _METADATA_FIELDS = (
     "id", "name", "backend", "inputs", "description", "map_index", "parent_id", "is_async", "is_generator",
     "map_id", "session_id",
@@ -116,7 +91,8 @@ def _load_metadata(
 
 
 class _Pickler(pickle.Pickler):
-    """Pickles tasks by reference when their module attribute is the task or its twin.
+    """Pickles ``TaskMetadata`` compactly (tasks pickle by reference through their own
+    ``BaseTask.__reduce__``: the one way a task is pickled, here and anywhere else).
 
     ``TaskMetadata`` (two per item in relayed events) goes as a flat tuple with its
     own id as an int: about 3x cheaper to pickle and 1.5x to unpickle than the
@@ -131,16 +107,6 @@ class _Pickler(pickle.Pickler):
                 obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
                 obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
             ))
-        if isinstance(obj, BaseTask):
-            func = obj.func
-            module = getattr(func, "__module__", None)
-            qualname = getattr(func, "__qualname__", "")
-            if module and "<" not in qualname:
-                found = _module_attr(module, qualname)
-                if found is obj:
-                    return (_load_task, (module, qualname, None))
-                if isinstance(found, BaseTask) and found.func is func:
-                    return (_load_task, (module, qualname, obj._options))
         return NotImplemented
 
 
