@@ -148,9 +148,10 @@ class SessionState:
         """Use these stores for their specs unless this state already made one (a worker's
         state adopting the stores its session resolved)."""
         with self._lock:
-            for made, given in ((self._cache_stores, cache_stores), (self._dataset_stores, dataset_stores)):
-                for key, store in given.items():
-                    made.setdefault(key, store)
+            for key, cache in cache_stores.items():
+                self._cache_stores.setdefault(key, cache)
+            for key, dataset in dataset_stores.items():
+                self._dataset_stores.setdefault(key, dataset)
 
     # -- backends -----------------------------------------------------------
 
