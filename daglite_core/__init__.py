@@ -37,7 +37,8 @@ from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStrea
 
 if TYPE_CHECKING:
     from ._hashing import default_cache_hash
-    from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks, run_coroutine
+    from ._execute import run_coroutine
+    from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
     from ._protocols import (
         Backend,
         CacheStore,
@@ -67,7 +68,7 @@ _LAZY = {
     "gather_tasks": "_map",
     "iter_tasks": "_map",
     "map_tasks": "_map",
-    "run_coroutine": "_map",
+    "run_coroutine": "_execute",
 }
 
 __all__ = [

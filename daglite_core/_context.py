@@ -54,6 +54,16 @@ class _Reporter:
         frame = FRAME.get()
         self.state.plugins.notify("on_report", event, data, frame.metadata if frame else None)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Recorded in a worker's hook arguments, it travels as a reference: where
+        # it is unpickled it is the reporter of the session current there.
+        return (session_reporter, ())
+
+
+def session_reporter() -> Any:
+    """The reporter of the current session (of the process default outside any)."""
+    return current_state().reporter
+
 
 def _store_key(spec: Any) -> Any:
     if spec is None or isinstance(spec, (str, bytes)):
@@ -91,7 +101,7 @@ class SessionState:
         self.dataset_spec = dataset_store if dataset_store is not None else settings.dataset_store
         self.in_worker = in_worker
         self.source: PluginSet | None = None  # the registry set a default state was built from
-        self.coordinator_plugins: PluginSet | None = None  # see _remote.coordinator_plugins
+        self.coordinator_plugins: PluginSet | None = None  # see _process._worker.coordinator_plugins
         self.reporter: Any = _Reporter(self)
         self._lock = threading.Lock()
         self._cache_stores: dict[Any, CacheStore] = {}
@@ -130,6 +140,20 @@ class SessionState:
                         raise MissingPluginError(msg)
                     made[key] = store
         return store
+
+    def resolved_stores(self) -> tuple[dict[Any, CacheStore], dict[Any, DatasetStore]]:
+        """Copies of the cache and dataset stores made so far, by spec (sent to process workers)."""
+        with self._lock:
+            return dict(self._cache_stores), dict(self._dataset_stores)
+
+    def adopt_stores(self, cache_stores: dict[Any, CacheStore], dataset_stores: dict[Any, DatasetStore]) -> None:
+        """Use these stores for their specs unless this state already made one (a worker's
+        state adopting the stores its session resolved)."""
+        with self._lock:
+            for key, cache in cache_stores.items():
+                self._cache_stores.setdefault(key, cache)
+            for key, dataset in dataset_stores.items():
+                self._dataset_stores.setdefault(key, dataset)
 
     # -- backends -----------------------------------------------------------
 

@@ -203,6 +203,7 @@ NODE_HOOKS = (
     "before_node_retry",
     "after_node_retry",
     "on_cache_hit",
+    "provide_retry_delay",  # asked on every failed attempt: its implementers must see every call
 )
 
 

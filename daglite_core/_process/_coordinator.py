@@ -20,8 +20,8 @@ arguments cannot be pickled, or whose result cannot be pickled back, fails alone
 (its error names the task, the item and the cause). A reply that pickles in the
 worker but cannot be unpickled here (a class missing in this process) fails the
 items of its batch; a task the workers cannot unpickle fails every item.
-The wire format is in :mod:`daglite_core._wire`, the workers in
-:mod:`daglite_core._pool`.
+The wire format is in :mod:`daglite_core._process._wire`, the workers in
+:mod:`daglite_core._process._pool`.
 
 Where hooks fire:
 
@@ -83,10 +83,11 @@ from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
 
-from ._lifecycle import AttemptTimeout
+from .._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from ._protocols import ItemRunner, Outcome, WorkItem
-from ._settings import DagliteSettings
+from .._protocols import ItemRunner, Outcome, WorkItem
+from ._worker import replay
+from .._settings import DagliteSettings
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
 
 MAX_BATCH = 512
@@ -232,6 +233,7 @@ class _MapRun:
     def __init__(self, pool: Pool, runner: ItemRunner, items: Sequence[WorkItem], token: int) -> None:
         self.pool = pool
         self.runner = runner
+        self.state = runner.state  # type: ignore[attr-defined]  # the core's own ItemRunner
         self.token = token
         self.blob = _runner_blob(runner)
         self.timeout = runner.timeout
@@ -370,7 +372,8 @@ class _MapRun:
             data = conn.recv_bytes()
             tag = data[:1]
             if tag == EVENTS:
-                self.runner.replay(decode_events(data))
+                # Unpickled here, in the session's context: the reporters are already its own.
+                replay(self.state, decode_events(data), swap=False)
             elif tag == ATTEMPT:
                 worker.deadline = None if len(data) == 1 else time.monotonic() + float(data[1:]) + ATTEMPT_GRACE
             elif data == READY:

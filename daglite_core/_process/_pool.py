@@ -1,7 +1,7 @@
 """The process backend's worker processes: the worker loop and the pool.
 
 Each worker has its own duplex ``multiprocessing.Pipe`` to the coordinator and
-runs one batch at a time (the messages are in :mod:`daglite_core._wire`); the
+runs one batch at a time (the messages are in :mod:`daglite_core._process._wire`); the
 coordinator knows which batch each worker runs and since when, and watches the
 pipes and the process sentinels together.
 
@@ -28,8 +28,8 @@ import weakref
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from ._lifecycle import set_attempt_watch
-from ._protocols import new_item
+from .._lifecycle import set_attempt_watch
+from .._protocols import new_item
 from ._wire import ATTEMPT, LOST, dumps, encode_events, encode_reply, error_text
 
 STOP_GRACE = 2.0
