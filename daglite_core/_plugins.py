@@ -454,16 +454,22 @@ def session_entries(plugins: Any, active: PluginSet | None = None) -> list[_Entr
     """Parse a session's ``plugins=``: objects, or entry-point names as strings.
 
     ``plugins`` may be one name (a string is one name, not a list of letters),
-    one module, or an iterable of names and objects. An object already among
-    ``active``'s plugins or listed twice is a :class:`PluginError` naming it; a
-    name of an entry-point plugin that is already active selects it (nothing to do).
+    one module, or an iterable of names and objects. An object registered twice
+    -- listed twice, or already registered with ``register_plugins`` or by an
+    enclosing session -- is a :class:`PluginError` naming it. An entry-point
+    plugin that autoload already enabled, given by name or as the object,
+    is simply selected (nothing to do): whether autoload is on depends on the
+    environment, and code must not break with it.
     """
     if plugins is None:
         return []
     if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Iterable):
         plugins = [plugins]
     seen: dict[int, str] = {}
+    autoloaded: set[int] = set()
     for e in active.entries if active is not None else ():
+        if e.source in ("entry point", "builtin"):
+            autoloaded.add(id(e.plugin))
         seen[id(e.plugin)] = "in the enclosing session" if e.source == "session" else "globally"
     entries: list[_Entry] = []
     for plugin in plugins:
@@ -473,6 +479,8 @@ def session_entries(plugins: Any, active: PluginSet | None = None) -> list[_Entr
                 continue
         else:
             name = plugin_name(plugin)
+            if id(plugin) in autoloaded:
+                continue  # enabled by its entry point (autoload): selecting it is a no-op, as by name
             where = seen.get(id(plugin))
             if where is not None:
                 msg = f"Plugin {name!r} ({plugin!r}) is already registered ({where}); register each plugin once"

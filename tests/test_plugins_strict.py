@@ -133,7 +133,9 @@ class TestRegistration:
         entry_points.append(FakeEntryPoint("rec", recorder))
         with d.session(plugins=["rec"]):
             one()
-        assert len(recorder.calls) == 1
+        with d.session(plugins=[recorder]):  # the autoloaded object itself: selected, not an error
+            one()
+        assert len(recorder.calls) == 2
 
     def test_an_entry_point_plugin_registered_in_code_first_is_registered_once(self, entry_points: list[FakeEntryPoint]) -> None:
         recorder = RecordingPlugin(hooks=["before_node_execute"])
