@@ -29,7 +29,7 @@ from .. import _lifecycle
 from .._context import FRAME, SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute
 from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
-from .._protocols import Outcome, RemoteBatch, WorkItem
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._settings import DagliteSettings
 
 _LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
@@ -213,7 +213,7 @@ class WorkerRunner:
                 backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
                 for item in items:
                     try:
-                        outcomes.append(Outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
+                        outcomes.append(new_outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
                     except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
                         outcomes.append(Outcome(False, error=exc))
         finally:
@@ -284,7 +284,7 @@ def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], ba
         args = item.args
         token = set_frame(Frame(task, args, {}, None, item.index, backend))
         try:
-            outcomes.append(Outcome(True, func(*args)))
+            outcomes.append(new_outcome(True, func(*args)))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
             outcomes.append(Outcome(False, error=_plain_error(task, exc, args)))
         finally:
