@@ -102,7 +102,14 @@ def connect(
     }
     if processes:
         options["host"] = "127.0.0.1"  # loopback only; in-process clusters use inproc://
-    options.update(cluster_kwargs)
+    if dashboard is None:
+        # The scheduler serves /health and /metrics even without a dashboard, by
+        # default on 0.0.0.0:8787: keep it on a free loopback port instead.
+        options["scheduler_kwargs"] = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
+    given = dict(cluster_kwargs)
+    if "scheduler_kwargs" in given:
+        given["scheduler_kwargs"] = {**options.get("scheduler_kwargs", {}), **given["scheduler_kwargs"]}
+    options.update(given)
     cluster = LocalCluster(**options)
     try:
         made = Client(cluster, set_as_default=False, timeout=timeout)
