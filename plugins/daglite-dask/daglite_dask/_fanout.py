@@ -17,6 +17,7 @@ import queue
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,6 +31,8 @@ from ._worker import START, run_batch
 
 MAX_BATCH = 512
 BATCHES_PER_THREAD = 4
+SINGLE_LOSSES = 2
+"""Worker losses of an item (the last one while it ran alone) after which it fails."""
 EVENT_GRACE = 5.0
 """Seconds a finished batch waits for its last event chunks before its outcomes go out anyway."""
 
@@ -87,6 +90,9 @@ class DaskMap:
         self.unsendable: list[tuple[int, Outcome]] = []
         self.topic = ""
         self.numbers = iter(range(1 << 62))
+        self.losses: dict[int, int] = {}
+        self.suspects: deque[Batch] = deque()
+        self.quarantined: Batch | None = None
 
     # -- the loop -----------------------------------------------------------------
 
@@ -100,7 +106,7 @@ class DaskMap:
                 if self.unsendable:
                     pairs, self.unsendable = self.unsendable, []
                     yield from pairs
-                if not self.pending:
+                if not self.pending and not self.suspects:
                     break
                 kind, *payload = self._next()
                 if kind == "event":
@@ -213,21 +219,41 @@ class DaskMap:
         except BaseException as exc:  # noqa: BLE001 - cancelled futures raise here
             error = exc
         if isinstance(error, KilledWorker):
-            if len(batch.items) > 1:
-                # Find the culprit: every item of the batch runs again on its own.
-                del self.pending[batch.number]
-                for position, item in zip(batch.positions, batch.items):
-                    self._submit(Batch(next(self.numbers), (position,), (item,)))
-                return
-            item = batch.items[0]
-            lost = DaskWorkerLostError(
-                f"item {item.index}: the Dask worker running it died ({error}); "
-                "see the worker's log (memory limit, a crash in native code, os._exit)"
-            )
-            lost.__cause__ = error
-            yield from self._fail(batch, lost)
+            yield from self._killed(batch, error)
             return
         yield from self._fail(batch, self._batch_error(batch, error, f"its Dask task ended {future.status!r}"))
+
+    def _killed(self, batch: Batch, error: BaseException) -> Iterator[tuple[int, Outcome]]:
+        """Dask gave up on a batch whose workers died: find the culprit item(s).
+
+        Tasks merely queued on a dying worker end with it, so a first loss only
+        makes an item a suspect. Suspects run alone, one after the other (the
+        quarantine); an item whose worker dies while it runs there, after a loss
+        already, is the culprit and fails. The others run again.
+        """
+        del self.pending[batch.number]
+        lone = batch is self.quarantined
+        if lone:
+            self.quarantined = None
+        for position, item in zip(batch.positions, batch.items):
+            losses = self.losses[position] = self.losses.get(position, 0) + 1
+            if lone and losses >= SINGLE_LOSSES:
+                lost = DaskWorkerLostError(
+                    f"item {item.index}: the Dask worker running it died ({error}); "
+                    "see the worker's log (memory limit, a crash in native code, os._exit)"
+                )
+                lost.__cause__ = error
+                yield position, self.runner.fail(item, lost)
+            else:
+                self.suspects.append(Batch(next(self.numbers), (position,), (item,)))
+        self._release_suspect()
+
+    def _release_suspect(self) -> None:
+        while self.quarantined is None and self.suspects:
+            batch = self.suspects.popleft()
+            self._submit(batch)
+            if batch.number in self.pending:
+                self.quarantined = batch
 
     def _batch_error(self, batch: Batch, error: BaseException | None, what: str) -> DaskBatchError:
         indexes = [item.index for item in batch.items]
@@ -249,7 +275,7 @@ class DaskMap:
                 yield from self._timed_out(batch)
 
     def _timed_out(self, batch: Batch) -> Iterator[tuple[int, Outcome]]:
-        del self.pending[batch.number]
+        self._forget(batch)
         item = batch.items[0]
         cause = TimeoutError(
             f"attempt timed out after {self.timeout:g} s; the Dask worker did not answer within "
@@ -264,12 +290,18 @@ class DaskMap:
         yield batch.positions[0], outcome
 
     def _fail(self, batch: Batch, error: BaseException) -> Iterator[tuple[int, Outcome]]:
-        self.pending.pop(batch.number, None)
+        self._forget(batch)
         for position, item in zip(batch.positions, batch.items):
             yield position, self.runner.fail(item, error)
 
-    def _settle(self, batch: Batch, outcomes: Sequence[Outcome]) -> Iterator[tuple[int, Outcome]]:
+    def _forget(self, batch: Batch) -> None:
         self.pending.pop(batch.number, None)
+        if batch is self.quarantined:
+            self.quarantined = None
+            self._release_suspect()
+
+    def _settle(self, batch: Batch, outcomes: Sequence[Outcome]) -> Iterator[tuple[int, Outcome]]:
+        self._forget(batch)
         yield from zip(batch.positions, outcomes)
 
 
