@@ -110,3 +110,16 @@ def die_on_three(x: int) -> int:
     if x == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return x
+
+
+@task(cache=True)
+def cached_square(x: int, log_dir: str) -> int:
+    """Leaves one file per run of its body in ``log_dir``."""
+    with open(os.path.join(log_dir, f"{x}-{os.getpid()}-{time.monotonic_ns()}"), "w"):
+        pass
+    return x * x
+
+
+@task(dataset="squares/{x}.json")
+def saved_square(x: int) -> int:
+    return x * x

@@ -74,3 +74,28 @@ def test_local_process_cluster_on_demand(monkeypatch: pytest.MonkeyPatch) -> Non
         assert len(pids) == 1
         assert os.getpid() not in pids.values()
     assert cluster.status.name == "closed"
+
+
+def test_cache_and_datasets_from_worker_processes(
+    process_cluster: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers read and write the session's shared-directory cache and dataset stores."""
+    pytest.importorskip("daglite_diskcache")
+    pytest.importorskip("daglite_datasets")
+    from dask_tasks import cached_square, saved_square
+    from daglite_core import load_dataset
+
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path / "signing.key"))
+    log = tmp_path / "log"
+    log.mkdir()
+    recorder = RecordingPlugin(hooks=["on_cache_hit", "after_dataset_save"])
+    backend = DaskBackend(address=process_cluster.scheduler_address)
+    with session(backend=backend, cache_store=tmp_path / "cache", dataset_store=tmp_path / "data", plugins=[recorder]):
+        assert map_tasks(cached_square, range(4), [str(log)] * 4) == [0, 1, 4, 9]
+        assert map_tasks(cached_square, range(4), [str(log)] * 4) == [0, 1, 4, 9]
+        assert map_tasks(saved_square, [2, 3]) == [4, 9]
+        assert load_dataset("squares/3.json") == 9
+    assert len(list(log.iterdir())) == 4  # the second map was all cache hits
+    assert sorted(c["metadata"].map_index for c in recorder.of("on_cache_hit")) == [0, 1, 2, 3]
+    assert sorted(c["key"] for c in recorder.of("after_dataset_save")) == ["squares/2.json", "squares/3.json"]
+    assert (tmp_path / "data" / "squares" / "2.json").read_text().strip() == "4"
