@@ -21,6 +21,7 @@ import types
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
@@ -83,11 +84,14 @@ class _Recorder:
     """The relay: records observer events for the session's own process.
 
     Events go to a deque (appends and pops are atomic), so a flusher thread can
-    hand them on while the items run (see :class:`_Flusher`).
+    hand them on while the items run (see :class:`_Flusher`). Each batch binds its
+    own deque in a context variable (``batch``): batches of one session that run
+    at once in one process (threads of a Dask worker) keep their events apart.
     """
 
     def __init__(self) -> None:
         self.events: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self.batch: ContextVar[deque[tuple[str, tuple[Any, ...]]] | None] = ContextVar("daglite_relay_batch", default=None)
 
     def entry(self) -> _Entry:
         impls = []
@@ -98,7 +102,8 @@ class _Recorder:
         return _Entry("daglite-relay", self, impls, source="builtin")
 
     def _record(self, hook: str, position: int, *args: Any) -> None:
-        self.events.append((hook, _swap_reporter(args, position, None)))
+        events = self.batch.get()
+        (self.events if events is None else events).append((hook, _swap_reporter(args, position, None)))
 
 
 def _reporter_position(hook: str) -> int:
@@ -196,7 +201,8 @@ class RemoteRunner:
         state, recorder = _worker_state(self.config)
         task = self.task
         fast = task._plain and not state.observed and not task.is_async and not task.is_generator
-        events = recorder.events = deque()
+        events: deque[Event] = deque()
+        bound = recorder.batch.set(events)
         flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
         outcomes: list[Outcome] = []
         session = SESSION.set(state)
@@ -214,6 +220,7 @@ class RemoteRunner:
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
+            recorder.batch.reset(bound)
             if flusher is not None:
                 flusher.close()
         retire = _lifecycle.abandoned_threads() > 0
