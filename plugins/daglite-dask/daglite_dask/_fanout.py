@@ -163,8 +163,11 @@ class DaskMap:
             self.unsendable.append((batch.positions[0], self.runner.fail(item, error)))
             return
         self.pending[batch.number] = batch
-        future, number, target = batch.future, batch.number, self.queue
-        future.add_done_callback(lambda f: target.put(("done", number, f)))
+        self._watch(batch)
+
+    def _watch(self, batch: Batch) -> None:
+        number, target = batch.number, self.queue
+        batch.future.add_done_callback(lambda f: target.put(("done", number, f)))
 
     def _cancel_rest(self) -> None:
         futures = [b.future for b in self.pending.values() if b.future is not None]
@@ -195,7 +198,13 @@ class DaskMap:
         batch = self.pending.get(number)
         if batch is None or batch.future is not future:
             return  # settled already (timed out), or replaced
-        if future.status != "finished":
+        status = future.status
+        if status not in ("finished", "error", "cancelled"):
+            # Its result was lost with a worker after it finished ("lost", then
+            # "pending" while Dask computes it again): wait for it once more.
+            self._watch(batch)
+            return
+        if status != "finished":
             yield from self._failed(batch, future)
             return
         try:

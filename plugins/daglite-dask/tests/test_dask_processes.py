@@ -53,7 +53,7 @@ def test_a_killed_worker_fails_only_its_item(process_cluster: Any) -> None:
         with pytest.raises(MapError) as info:
             map_tasks(die_on_three, range(8))
         assert map_tasks(inc, [1, 2]) == [2, 3]  # the nanny restarted the worker
-    assert info.value.failed_indexes == [3], info.value
+    assert info.value.failed_indexes == [3], [str(e.error) for e in info.value.errors.values()]
     lost = info.value.errors[3].error
     assert isinstance(lost, DaskWorkerLostError)
     assert "item 3" in str(lost)
