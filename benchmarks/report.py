@@ -18,8 +18,9 @@ from targets import INFO, SKIPPED_ROWS, WHY, Row
 PACKAGES = (
     "daglite-core", "daglite-diskcache", "daglite-datasets", "pluggy", "attrs",
     "daglite", "diskcache", "joblib", "numpy", "xxhash", "cloudpickle",
+    "daglite-dask", "distributed",
 )
-AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "startup": "startup"}
+AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "dask": "fanout_dask", "startup": "startup"}
 
 
 def areas_for(keys: list[str]) -> list[str]:
