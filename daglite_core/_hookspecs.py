@@ -179,6 +179,64 @@ def after_node_retry(
     """
 
 
+@hookspec(firstresult=True)
+def provide_retry_delay(
+    metadata: TaskMetadata,
+    reporter: Reporter,
+    error: BaseException,
+    attempt: int,
+    retries: int,
+    timed_out: bool,
+    elapsed: float,
+) -> float | bool | None:
+    """Decide whether, and after how long, a failed attempt is retried.
+
+    Called in the thread (and process) that runs the task, after an attempt raised
+    an ``Exception``, before the core retries or gives up; so ``retries=N`` and the
+    delay between attempts are *policy*, which this hook lets a plugin supply (see
+    daglite-retry). Not called for ``KeyboardInterrupt``, ``SystemExit`` and other
+    ``BaseException`` (never retried), nor for generator tasks (never retried: their
+    items were already handed out). It is asked for every such failure, also of
+    tasks declared with ``retries=0``, so a policy can retry those too.
+
+    Unlike other providers, an implementation that raises or answers something
+    invalid is reported like an observer hook's failure (naming plugin and hook,
+    :class:`~daglite_core.PluginError` in strict mode) and counts as no answer: a
+    broken policy never hides the task's own error.
+
+    On a retry, the core then fires :func:`before_node_retry` and waits ``delay``
+    seconds (``time.sleep`` for sync tasks, ``await asyncio.sleep`` for async ones,
+    so the event loop goes on) before the next attempt. The wait counts in the
+    call's ``duration``, never in its per-attempt ``timeout``.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute` (a policy running in a
+        process worker reports its decision to the session's process with it).
+    :param error: the exception of the attempt that just failed.
+    :param attempt: the number the retry would have, counting from 1, as in
+        :func:`before_node_retry` (so the failed attempt was attempt ``attempt``
+        of the call, counting from 1).
+    :param retries: the task's own ``retries=`` (its maximum when nobody answers).
+    :param timed_out: whether the attempt failed because it ran out of its
+        ``timeout`` (``error`` is then the core's ``TimeoutError`` for it); a
+        ``TimeoutError`` the body raised itself gives ``False``.
+    :param elapsed: seconds since the call's first attempt started, earlier waits
+        included.
+
+    Return value: the first non-``None`` answer wins:
+
+    * ``None``: no opinion; the core's default applies: retry at once while
+      ``attempt <= retries``, else fail.
+    * ``False``: do not retry; the call fails now with ``error`` (as
+      :class:`~daglite_core.TaskError`).
+    * a number ``>= 0`` (``int`` or ``float``): retry after that many seconds, also
+      beyond the task's ``retries`` (the answering policy owns the maximum);
+      ``True`` means ``0``.
+
+    .. versionadded:: 0.2
+    """
+
+
 @hookspec
 def on_cache_hit(metadata: TaskMetadata, reporter: Reporter, key: str, value: Any) -> None:
     """Called when a ``cache=True`` task's result was found in its cache store.

@@ -95,6 +95,7 @@ NODE_HOOKS = (
     "before_node_retry",
     "after_node_retry",
     "on_cache_hit",
+    "provide_retry_delay",  # asked on every failed attempt: its implementers must see every call
 )
 
 
@@ -186,7 +187,10 @@ def parse_plugin(plugin: object, name: str | None = None) -> list[_Impl]:
     """
     if plugin is None or isinstance(plugin, type):
         what = plugin.__qualname__ if isinstance(plugin, type) else "None"
-        msg = f"A plugin must be a module or an instance, not {what}; register {what}() instead"
+        msg = (
+            f"daglite expects plugins to be registered as instances (or modules), not {what}"
+            + (f"; register {what}() instead" if plugin is not None else "")
+        )
         raise TypeError(msg)
     name = name or plugin_name(plugin)
     cls = type(plugin)

@@ -141,10 +141,13 @@ class Workflow(Generic[P, R]):
         **session_options: Any,
     ) -> None:
         if isinstance(func, type) or not callable(func):
-            msg = f"@workflow needs a function, got {func!r}"
+            msg = f"@workflow can only be applied to callable functions; got {func!r}"
             raise TypeError(msg)
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-            msg = f"@workflow cannot decorate the generator function {func.__qualname__!r}"
+            msg = (
+                f"@workflow cannot wrap generator functions ({func.__qualname__!r} is one): use "
+                "@task for a generator function, or collect its items inside the workflow"
+            )
             raise TypeError(msg)
         unknown = set(session_options) - {"backend", "cache_store", "dataset_store", "plugins", "settings"}
         if unknown:
@@ -171,6 +174,27 @@ class Workflow(Generic[P, R]):
             return await self.func(*args, **kwargs)  # type: ignore[misc]
         async with async_session(**self.session_options):
             return await self.func(*args, **kwargs)  # type: ignore[misc]
+
+    def get_typed_params(self) -> dict[str, Any]:
+        """Each parameter's name mapped to its type annotation (``None`` if it has none).
+
+        As in daglite 0.9: annotations are resolved with :func:`typing.get_type_hints`
+        (so ``from __future__ import annotations`` strings become types, and
+        ``Annotated`` extras are stripped); if they cannot be resolved (e.g. a
+        forward reference to an undefined name), every value is ``None``.
+        Parameters keep the signature's order, ``*args``/``**kwargs`` included.
+        """
+        import typing
+
+        try:
+            hints = typing.get_type_hints(self.func)
+        except Exception:  # noqa: BLE001 - daglite 0.9 treats unresolvable hints as absent
+            hints = {}
+        return {name: hints.get(name) for name in self.signature.parameters}
+
+    def has_typed_params(self) -> bool:
+        """Whether every parameter has a (resolvable) type annotation; ``True`` with none."""
+        return all(hint is not None for hint in self.get_typed_params().values())
 
     def __repr__(self) -> str:
         return f"<Workflow {self.name!r} of {self.func!r}>"

@@ -148,10 +148,11 @@ class BaseTask(Generic[P, R]):
                 ("dataset", self.dataset is not None),
             ):
                 if bad:
+                    # daglite 0.9's sentence first ("Caching is not supported ..."): users match on it.
                     msg = (
-                        f"{where}: {option}= is not supported on generator tasks "
-                        "(their items are streamed to the caller, so they cannot be "
-                        "replayed, stored or time-limited)"
+                        f"{_GENERATOR_OPTION[option]} not supported for generator tasks: "
+                        f"{where} sets {option}=; its items are streamed to the caller, "
+                        "so they cannot be replayed, stored or time-limited"
                     )
                     raise ValueError(msg)
 
@@ -326,6 +327,9 @@ def task_class(func: Callable[..., Any]) -> type[BaseTask[..., Any]]:
     return SyncTask
 
 
+_GENERATOR_OPTION = {"cache": "Caching is", "retries": "Retries are", "timeout": "Timeouts are", "dataset": "Datasets are"}
+"""daglite 0.9's subject for each option a generator task rejects (messages keep its wording)."""
+
 _by_name: weakref.WeakValueDictionary[str, BaseTask[..., Any]] = weakref.WeakValueDictionary()
 
 
@@ -334,10 +338,16 @@ def make_task(func: Any, **options: Any) -> BaseTask[..., Any]:
     if isinstance(func, BaseTask):
         return func.with_options(**options) if options else func
     if isinstance(func, type):
-        msg = f"@task cannot decorate the class {func.__qualname__!r}; decorate a function or method"
+        msg = (
+            f"@task can only be applied to callable functions, not the class {func.__qualname__!r}; "
+            "decorate a function or method"
+        )
         raise TypeError(msg)
     if not callable(func):
-        msg = f"@task needs a callable, got {type(func).__name__} {func!r}"
+        msg = (
+            "@task can only be applied to callable functions (and map_tasks/gather_tasks each "
+            f"expects a callable or @task-decorated function); got {type(func).__name__} {func!r}"
+        )
         raise TypeError(msg)
     made = task_class(func)(func, **options)
     module = getattr(func, "__module__", None) or "?"

@@ -29,7 +29,10 @@ def template_fields(template: str, what: str, allowed: Collection[str]) -> froze
             raise ValueError(msg)
         if root not in allowed and root not in RESERVED:
             known = ", ".join(sorted({*allowed, *RESERVED}))
-            msg = f"The {what} template {template!r} uses unknown placeholder {{{root}}}; known: {known}"
+            msg = (
+                f"The {what} template {template!r} references unknown placeholder {{{root}}}, "
+                f"which won't be available at runtime; known: {known}"
+            )
             raise ValueError(msg)
         fields.add(root)
     return frozenset(fields)

@@ -448,7 +448,7 @@ def test_worker_with_an_abandoned_thread_is_replaced_after_its_batch() -> None:
 
 
 def test_workers_that_die_while_starting_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import daglite_core._pool as pool
+    import daglite_core._process._pool as pool
 
     started = time.monotonic()
     with process_session(settings=settings(mp_start_method="fork")):

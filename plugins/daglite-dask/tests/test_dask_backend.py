@@ -24,15 +24,10 @@ from dask_tasks import (
     sleep_for,
     wait_for_gate,
 )
-from daglite_core import DagliteSettings, MapError, TaskTimeoutError, hookimpl, map_tasks, session
+from daglite_core import DagliteSettings, MapError, TaskTimeoutError, hookimpl, iter_tasks, map_tasks, session
 from daglite_core.testing import RecordingPlugin
 
 from daglite_dask import DaskBackend, RemoteTraceback, Unpicklable
-
-try:
-    from daglite_core import iter_tasks
-except ImportError:  # pragma: no cover - until the core exports it
-    from daglite_core._map import iter_tasks  # type: ignore[attr-defined,no-redef]
 
 
 class TestWhere:

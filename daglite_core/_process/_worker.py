@@ -26,12 +26,12 @@ from typing import Any
 
 import attrs
 
-from . import _lifecycle
-from ._context import FRAME, SESSION, Frame, SessionState
-from ._map import IN_MAP, execute
-from ._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
-from ._protocols import Outcome, RemoteBatch, WorkItem
-from ._settings import DagliteSettings
+from .. import _lifecycle
+from .._context import FRAME, SESSION, Frame, SessionState
+from .._execute import IN_MAP, execute
+from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._protocols import Outcome, RemoteBatch, WorkItem
+from .._settings import DagliteSettings
 
 _LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
 Event = tuple[str, tuple[Any, ...]]
@@ -97,13 +97,14 @@ class _Recorder:
         impls = []
         for hook in RELAYED:
             spec = SPECS[hook]
-            position = _reporter_position(hook)
-            impls.append(_Impl(hook, functools.partial(self._record, hook, position), spec.argnames, "daglite-relay", False, True))
+            impls.append(_Impl(hook, functools.partial(self._record, hook), spec.argnames, "daglite-relay", False, True))
         return _Entry("daglite-relay", self, impls, source="builtin")
 
-    def _record(self, hook: str, position: int, *args: Any) -> None:
+    def _record(self, hook: str, *args: Any) -> None:
+        # The worker's reporter is recorded as is: it pickles as "the reporter of
+        # the session where it is unpickled" (see _context._Reporter.__reduce__).
         events = self.batch.get()
-        (self.events if events is None else events).append((hook, _swap_reporter(args, position, None)))
+        (self.events if events is None else events).append((hook, args))
 
 
 def _reporter_position(hook: str) -> int:
@@ -136,7 +137,16 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
         for e in installed.entries
     ]
     shipped = [ref.load() for ref in config.plugins]
-    entries = [*providers, *(_Entry(n, p, parse_plugin(p, n)) for p in shipped for n in [getattr(p, "__name__", type(p).__qualname__)])]
+    # ``on_report`` is the session process's hook: a worker-side plugin gets the
+    # reports in its session-side copy (see replay), never in the worker.
+    entries = [
+        *providers,
+        *(
+            _Entry(n, p, [i for i in parse_plugin(p, n) if i.hook != "on_report"])
+            for p in shipped
+            for n in [getattr(p, "__name__", type(p).__qualname__)]
+        ),
+    ]
     if config.relay:
         entries.append(recorder.entry())
     state = SessionState(
@@ -155,7 +165,7 @@ def _merge(made: dict[Any, Any], sent: dict[Any, Any]) -> None:
             made[key] = store
 
 
-class RemoteRunner:
+class WorkerRunner:
     """Picklable: runs a batch of items in a worker process (see :class:`Backend`)."""
 
     def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any, map_id: Any) -> None:
@@ -166,11 +176,13 @@ class RemoteRunner:
         self.map_id = map_id
 
     @classmethod
-    def for_session(cls, runner: Any) -> RemoteRunner:
+    def for_session(cls, runner: Any) -> WorkerRunner:
         state: SessionState = runner.state
         task = runner.task
         coordinator = coordinator_plugins(state)
-        relay = any(getattr(coordinator, hook) for hook in RELAYED)
+        # Relay when a session-side plugin observes worker events, or when any
+        # plugin (a worker-side one too: its session copy) receives reports.
+        relay = any(getattr(coordinator, hook) for hook in RELAYED) or bool(state.plugins.on_report)
         # Resolve the stores the task needs here, so errors surface in the caller.
         if task.cache:
             state.cache_store(task.cache_store, task.name)
@@ -311,13 +323,28 @@ def coordinator_plugins(state: SessionState) -> PluginSet:
     return cached
 
 
-def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-    """Fire relayed worker events on the session's non-worker plugins, in order."""
-    plugins = coordinator_plugins(state)
+def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: bool = True) -> None:
+    """Fire relayed worker events on the session's non-worker plugins, in order.
+
+    ``on_report`` goes to every plugin of the session, worker-side ones included
+    (their copy in the session's process), so one plugin can both report from its
+    worker copy and receive the reports.
+
+    ``swap`` puts the session's reporter in each event's reporter argument: events
+    may come unpickled anywhere (a Dask client's thread). The process backend
+    unpickles them in the session's own context, where the recorded reporter
+    already became the session's, and passes ``swap=False``.
+    """
+    notify = coordinator_plugins(state).notify
+    everyone = state.plugins.notify  # on_report: also the session-side copies of worker plugins
+    if not swap:
+        for hook, args in events:
+            (everyone if hook == "on_report" else notify)(hook, *args)
+        return
     reporter = state.reporter
     positions: dict[str, int] = {}
     for hook, args in events:
         position = positions.get(hook)
         if position is None:
             position = positions[hook] = _reporter_position(hook)
-        plugins.notify(hook, *_swap_reporter(args, position, reporter))
+        (everyone if hook == "on_report" else notify)(hook, *_swap_reporter(args, position, reporter))
