@@ -86,7 +86,7 @@ def connect(
     address = address or os.environ.get(ADDRESS_ENV) or None
     if address is not None:
         try:
-            made = Client(address, set_as_default=False, timeout=timeout)
+            made = Client(address, set_as_default=False, timeout=timeout)  # type: ignore[no-untyped-call]
         except OSError as exc:
             source = "" if address != os.environ.get(ADDRESS_ENV) else f" (from {ADDRESS_ENV})"
             msg = f"dask backend: cannot connect to the Dask scheduler at {address!r}{source}: {exc}"
@@ -110,9 +110,9 @@ def connect(
     if "scheduler_kwargs" in given:
         given["scheduler_kwargs"] = {**options.get("scheduler_kwargs", {}), **given["scheduler_kwargs"]}
     options.update(given)
-    cluster = LocalCluster(**options)
+    cluster = LocalCluster(**options)  # type: ignore[no-untyped-call]
     try:
-        made = Client(cluster, set_as_default=False, timeout=timeout)
+        made = Client(cluster, set_as_default=False, timeout=timeout)  # type: ignore[no-untyped-call]
     except BaseException:
         cluster.close()
         raise

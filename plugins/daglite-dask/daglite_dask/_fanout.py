@@ -188,7 +188,7 @@ class DaskMap:
             events = decode_events(payload)
         except Exception:  # noqa: BLE001 - a class missing here: the events are lost, not the items
             events = []
-        self.runner.replay(events)  # type: ignore[attr-defined]
+        self.runner.replay(events)
         if batch is not None:
             batch.received[attempt] = batch.received.get(attempt, 0) + 1
             if batch.parked is not None and batch.received[attempt] >= batch.parked[2] and batch.parked[1] == attempt:

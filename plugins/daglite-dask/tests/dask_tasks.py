@@ -123,3 +123,10 @@ def cached_square(x: int, log_dir: str) -> int:
 @task(dataset="squares/{x}.json")
 def saved_square(x: int) -> int:
     return x * x
+
+
+@task
+def slow_record(x: int) -> int:
+    time.sleep(0.2)
+    CALLS.append(x)
+    return x

@@ -22,6 +22,7 @@ from dask_tasks import (
     overrun,
     record,
     sleep_for,
+    slow_record,
     wait_for_gate,
 )
 from daglite_core import DagliteSettings, MapError, TaskTimeoutError, hookimpl, iter_tasks, map_tasks, session
@@ -114,6 +115,17 @@ class TestSemantics:
             assert sorted(pairs) == [(0, 0.6), (1, 0.0), (2, 0.0), (3, 0.0)]
             assert pairs[-1] == (0, 0.6)
             assert list(iter_tasks(inc, range(50))) == list(range(1, 51))
+
+    def test_closing_iter_tasks_early_cancels_the_rest(self, dask_backend: DaskBackend) -> None:
+        """Breaking out of iter_tasks cancels the batches that have not run."""
+        import time
+
+        CALLS.clear()
+        with session(backend=dask_backend):
+            for _value in iter_tasks(slow_record, range(64), ordered=False):
+                break
+            time.sleep(1.0)  # what still runs finishes; nothing new starts
+        assert 0 < len(CALLS) < 64
 
     def test_failing_indexes_are_named(self, dask_backend: DaskBackend) -> None:
         """Every failing index is named; the worker traceback is the original error's cause."""
