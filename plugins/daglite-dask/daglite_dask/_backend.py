@@ -23,7 +23,8 @@ class DaskBackend:
       and closes only that client when the session ends — the cluster is left
       running;
     * else a ``LocalCluster`` started on demand: ``settings.workers`` workers
-      (``DAGLITE_MAX_WORKERS``, default the CPU count) of one thread each, worker
+      (``DAGLITE_MAX_WORKERS``, default the CPU count; an instance made without
+      ``settings`` takes those of the session that first uses it) of one thread each, worker
       processes unless ``processes=False`` (or ``DAGLITE_DASK_PROCESSES=0``),
       listening on loopback (``127.0.0.1``; in-process clusters use ``inproc://``),
       no dashboard unless ``dashboard=":8787"`` (or ``DAGLITE_DASK_DASHBOARD``);
@@ -94,11 +95,9 @@ class DaskBackend:
         cluster_kwargs: dict[str, Any] | None = None,
         connect_timeout: float = 30.0,
     ) -> None:
-        if settings is None:
-            from daglite_core import DagliteSettings
-
-            settings = DagliteSettings()
         self.settings = settings
+        """The settings it was made with (by the session), or ``None``: then the
+        settings of the session that first runs a map on it size the cluster."""
         self.address = address
         self.client_given = client
         self.processes = env_bool(PROCESSES_ENV, True) if processes is None else processes
@@ -121,13 +120,21 @@ class DaskBackend:
                     connection = self._connection = connect(
                         client=self.client_given,
                         address=self.address,
-                        workers=self.settings.workers,
+                        workers=self._workers(),
                         processes=self.processes,
                         dashboard=self.dashboard,
                         cluster_kwargs=self.cluster_kwargs,
                         timeout=self.connect_timeout,
                     )
         return connection.client
+
+    def _workers(self) -> int:
+        settings = self.settings
+        if settings is None:
+            from daglite_core import active_session
+
+            settings = active_session().settings
+        return settings.workers
 
     @property
     def cluster(self) -> Any:

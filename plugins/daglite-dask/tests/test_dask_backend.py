@@ -71,6 +71,14 @@ class TestWhere:
             assert cluster.scheduler.http_server.address == "127.0.0.1"  # /health only, on loopback
         assert cluster.status.name == "closed"
 
+    def test_an_instance_sizes_its_cluster_by_the_session_settings(self) -> None:
+        """DaskBackend() given to a session takes its worker count from that session's settings."""
+        backend = DaskBackend(processes=False)
+        with session(backend=backend, settings=DagliteSettings(max_workers=1)):
+            assert map_tasks(inc, [1]) == [2]
+            assert len(backend.cluster.scheduler_info["workers"]) == 1
+        assert backend.cluster is None
+
     def test_unreachable_address_names_it(self) -> None:
         """A scheduler that is not there is a ConnectionError naming the address."""
         backend = DaskBackend(address="tcp://127.0.0.1:9", connect_timeout=0.5)
@@ -168,6 +176,16 @@ class _Gate:
             GATE.set()
 
 
+class _Reporting:
+    """Runs in the workers and reports each item's end to the session."""
+
+    daglite_in_workers = True
+
+    @hookimpl
+    def after_node_execute(self, metadata: Any, reporter: Any) -> None:
+        reporter.report("finished", metadata.map_index)
+
+
 class TestLiveEvents:
     def test_before_node_execute_arrives_while_the_item_runs(self, dask_backend: DaskBackend) -> None:
         """The item waits for the session's plugin to have seen its start."""
@@ -176,6 +194,14 @@ class TestLiveEvents:
         with session(backend=dask_backend, plugins=[gate]):
             assert map_tasks(wait_for_gate, [0]) == [True]
         assert gate.seen == ["wait_for_gate[0]"]
+
+    def test_reports_from_worker_plugins_reach_the_session(self, dask_backend: DaskBackend) -> None:
+        """reporter.report in a hook that runs in the worker arrives as on_report, with the item's metadata."""
+        recorder = RecordingPlugin(hooks=["on_report"])
+        with session(backend=dask_backend, plugins=[_Reporting(), recorder]):
+            assert map_tasks(inc, range(3)) == [1, 2, 3]
+        assert sorted(c["data"] for c in recorder.calls) == [0, 1, 2]
+        assert {c["event"] for c in recorder.calls} == {"finished"}
 
     def test_unpicklable_hook_arguments_become_stand_ins(self, dask_backend: DaskBackend) -> None:
         """A nested task's unpicklable result reaches plugins as an Unpicklable; the item succeeds."""
