@@ -149,6 +149,20 @@ class SessionState:
                     made[key] = store
         return store
 
+    def resolved_stores(self) -> tuple[dict[Any, CacheStore], dict[Any, DatasetStore]]:
+        """Copies of the cache and dataset stores made so far, by spec (sent to process workers)."""
+        with self._lock:
+            return dict(self._cache_stores), dict(self._dataset_stores)
+
+    def adopt_stores(self, cache_stores: dict[Any, CacheStore], dataset_stores: dict[Any, DatasetStore]) -> None:
+        """Use these stores for their specs unless this state already made one (a worker's
+        state adopting the stores its session resolved)."""
+        with self._lock:
+            for key, cache in cache_stores.items():
+                self._cache_stores.setdefault(key, cache)
+            for key, dataset in dataset_stores.items():
+                self._dataset_stores.setdefault(key, dataset)
+
     # -- backends -----------------------------------------------------------
 
     def backend_classes(self) -> dict[str, type[Backend]]:

@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, overload, runtime
 import attrs
 
 from ._miss import CACHE_MISS
+from ._records import fast_constructor
 
 __all__ = ["CACHE_MISS"]  # re-exported for plugins that import it from here
 
@@ -153,29 +154,8 @@ class WorkItem:
     args: tuple[Any, ...]
 
 
-def _item_maker() -> Callable[[int, tuple[Any, ...]], WorkItem]:
-    """``WorkItem(index, args)`` filling the slots directly (a map builds one per item).
-
-    The attrs ``__init__`` of a frozen record costs a bound ``object.__setattr__``
-    per field; the same object results. Falls back to the constructor if the
-    record's fields change.
-    """
-    if tuple(f.name for f in attrs.fields(WorkItem)) != ("index", "args"):  # pragma: no cover - guard
-        return WorkItem
-    new = object.__new__
-    slots: Any = WorkItem
-    set_index, set_args = slots.index.__set__, slots.args.__set__
-
-    def item(index: int, args: tuple[Any, ...]) -> WorkItem:
-        made = new(WorkItem)
-        set_index(made, index)
-        set_args(made, args)
-        return made
-
-    return item
-
-
-new_item = _item_maker()
+new_item = fast_constructor(WorkItem)
+"""``WorkItem(index, args)`` for building one per map item (see :mod:`daglite_core._records`)."""
 
 
 class WorkItems(Sequence[WorkItem]):
@@ -218,6 +198,10 @@ class Outcome:
     ok: bool
     value: Any = None
     error: BaseException | None = None
+
+
+new_outcome = fast_constructor(Outcome)
+"""``Outcome(ok, value=None, error=None)`` for building one per map item."""
 
 
 @attrs.frozen(slots=True)

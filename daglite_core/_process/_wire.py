@@ -17,20 +17,18 @@ each way per batch:
   result cannot travel becomes its ``on_node_error``); or ``(LOST, message)`` when
   the batch could not even be unpickled in the worker.
 
-Pickling: tasks go by reference (module and qualified name) when the module
-attribute is that task (or a task of the same function, then rebuilt with the
-copy's options), so a module-level task never drags its function by value;
-``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
+Pickling: tasks go by reference (module and qualified name; see
+``BaseTask.__reduce__``), so a module-level task never drags its function by
+value; ``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
 ``cloudpickle`` is importable, it is used instead (closures, lambdas, tasks
 defined in functions).
 """
 
 from __future__ import annotations
 
-import importlib
 import io
+import itertools
 import pickle
-import sys
 import traceback
 import uuid
 from collections.abc import Sequence
@@ -40,8 +38,8 @@ import attrs
 
 from .._errors import TaskError
 from .._metadata import TaskMetadata, make_metadata
-from .._protocols import Outcome, RemoteBatch, WorkItem
-from .._task import BaseTask
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._records import uuid_from_int
 
 OK, MIXED, LOST = 0, 1, 2
 EVENTS = b"E"
@@ -76,45 +74,11 @@ class RemoteTraceback(Exception):
 # -- pickling -------------------------------------------------------------------
 
 
-def _module_attr(module: str, qualname: str) -> Any:
-    obj: Any = sys.modules.get(module)
-    for part in qualname.split("."):
-        if obj is None:
-            return None
-        obj = getattr(obj, part, None)
-    return obj
-
-
-def _load_task(module: str, qualname: str, options: dict[str, Any] | None) -> BaseTask[..., Any]:
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, BaseTask):
-        msg = f"{module}.{qualname} is not a daglite task in the worker process (got {type(obj).__name__})"
-        raise pickle.UnpicklingError(msg)
-    if options is None or obj._options == options:
-        return obj
-    return type(obj)(obj.func, **options)
-
-
 _METADATA_FIELDS = (
     "id", "name", "backend", "inputs", "description", "map_index", "parent_id", "is_async", "is_generator",
     "map_id", "session_id",
 )
 _COMPACT_METADATA = tuple(f.name for f in attrs.fields(TaskMetadata)) == _METADATA_FIELDS
-_new = object.__new__
-_set_uuid_int = uuid.UUID.__dict__["int"].__set__
-_set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
-_UUID_SAFE = uuid.SafeUUID.unknown
-
-
-def _uuid(value: int) -> uuid.UUID:
-    made: uuid.UUID = _new(uuid.UUID)
-    _set_uuid_int(made, value)
-    _set_uuid_safe(made, _UUID_SAFE)
-    return made
-
-
 def _load_metadata(
     id_: int, parent: uuid.UUID | None, name: str, backend: str, inputs: dict[str, Any],
     description: str, map_index: int | None, is_async: bool, is_generator: bool,
@@ -122,12 +86,13 @@ def _load_metadata(
 ) -> TaskMetadata:
     """Rebuild a :class:`TaskMetadata` sent compactly (its own id as an int)."""
     return make_metadata(
-        _uuid(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
+        uuid_from_int(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
     )
 
 
 class _Pickler(pickle.Pickler):
-    """Pickles tasks by reference when their module attribute is the task or its twin.
+    """Pickles ``TaskMetadata`` compactly (tasks pickle by reference through their own
+    ``BaseTask.__reduce__``: the one way a task is pickled, here and anywhere else).
 
     ``TaskMetadata`` (two per item in relayed events) goes as a flat tuple with its
     own id as an int: about 3x cheaper to pickle and 1.5x to unpickle than the
@@ -142,16 +107,6 @@ class _Pickler(pickle.Pickler):
                 obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
                 obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
             ))
-        if isinstance(obj, BaseTask):
-            func = obj.func
-            module = getattr(func, "__module__", None)
-            qualname = getattr(func, "__qualname__", "")
-            if module and "<" not in qualname:
-                found = _module_attr(module, qualname)
-                if found is obj:
-                    return (_load_task, (module, qualname, None))
-                if isinstance(found, BaseTask) and found.func is func:
-                    return (_load_task, (module, qualname, obj._options))
         return NotImplemented
 
 
@@ -293,31 +248,6 @@ def encode_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> 
 # -- the coordinator side ---------------------------------------------------------
 
 
-def _ok_maker() -> Any:
-    """``value -> Outcome(True, value)`` at about two thirds of the attrs ``__init__`` cost.
-
-    ``Outcome`` is a frozen slotted record; the attrs ``__init__`` goes through a
-    bound ``object.__setattr__`` per field, this fills the slots directly (the same
-    object results). Runs once per item in the session's process. Falls back to
-    the constructor if the record's fields ever change.
-    """
-    if tuple(f.name for f in attrs.fields(Outcome)) != ("ok", "value", "error"):  # pragma: no cover - guard
-        return lambda value: Outcome(True, value)
-    new = object.__new__
-    slots: Any = Outcome
-    set_ok, set_value, set_error = slots.ok.__set__, slots.value.__set__, slots.error.__set__
-
-    def ok(value: Any) -> Outcome:
-        outcome = new(Outcome)
-        set_ok(outcome, True)
-        set_value(outcome, value)
-        set_error(outcome, None)
-        return outcome
-
-    return ok
-
-
-_ok = _ok_maker()
 
 
 def decode_reply(data: bytes) -> tuple[Any, ...]:
@@ -328,7 +258,7 @@ def decode_reply(data: bytes) -> tuple[Any, ...]:
         return message  # type: ignore[no-any-return]
     _, payload, events, retire = message
     if kind == OK:
-        return OK, RemoteBatch(list(map(_ok, payload)), events, retire)
+        return OK, RemoteBatch(list(map(new_outcome, itertools.repeat(True), payload)), events, retire)
     outcomes = []
     for ok, value, error, text in payload:
         if ok:

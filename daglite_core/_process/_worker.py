@@ -125,8 +125,7 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
     if found is not None:
         # A later map of the session may bring stores resolved since (another
         # task's cache_store): the session's choice wins over a worker-side provider.
-        _merge(found[0]._cache_stores, config.cache_stores)
-        _merge(found[0]._dataset_stores, config.dataset_stores)
+        found[0].adopt_stores(config.cache_stores, config.dataset_stores)
         return found
     recorder = _Recorder()
     settings = config.settings
@@ -153,16 +152,9 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
         config.session_id, config.settings, PluginSet(entries, strict),
         cache_store=config.cache_spec, dataset_store=config.dataset_spec, in_worker=True,
     )
-    state._cache_stores.update(config.cache_stores)
-    state._dataset_stores.update(config.dataset_stores)
+    state.adopt_stores(config.cache_stores, config.dataset_stores)
     _states[config.key] = (state, recorder)
     return state, recorder
-
-
-def _merge(made: dict[Any, Any], sent: dict[Any, Any]) -> None:
-    for key, store in sent.items():
-        if key not in made:
-            made[key] = store
 
 
 class WorkerRunner:
@@ -188,6 +180,7 @@ class WorkerRunner:
             state.cache_store(task.cache_store, task.name)
         if task.dataset is not None:
             state.dataset_store(task.dataset_store, f"Task {task.name!r}")
+        cache_stores, dataset_stores = state.resolved_stores()
         config = WorkerConfig(
             key=f"{state.id}:{id(state)}:{relay}",
             session_id=state.id,
@@ -196,8 +189,8 @@ class WorkerRunner:
             relay=relay,
             cache_spec=state.cache_spec,
             dataset_spec=state.dataset_spec,
-            cache_stores=dict(state._cache_stores),
-            dataset_stores=dict(state._dataset_stores),
+            cache_stores=cache_stores,
+            dataset_stores=dataset_stores,
         )
         return cls(task, config, runner.backend, runner.parent_id, runner.map_id)
 
