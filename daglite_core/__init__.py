@@ -38,6 +38,15 @@ if TYPE_CHECKING:
     from ._hashing import default_cache_hash
     from ._execute import run_coroutine
     from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
+    from ._process._wire import (
+        RemoteError,
+        RemoteTraceback,
+        Unpicklable,
+        pack_batch,
+        pack_events,
+        unpack_batch,
+        unpack_events,
+    )
     from ._protocols import (
         Backend,
         CacheStore,
@@ -60,13 +69,20 @@ _LAZY = {
     "ItemRunner": "_protocols",
     "Outcome": "_protocols",
     "RemoteBatch": "_protocols",
+    "RemoteError": "_process._wire",
+    "RemoteTraceback": "_process._wire",
     "Reporter": "_protocols",
+    "Unpicklable": "_process._wire",
     "WorkItem": "_protocols",
     "default_cache_hash": "_hashing",
     "aiter_tasks": "_map",
     "gather_tasks": "_map",
     "iter_tasks": "_map",
     "map_tasks": "_map",
+    "pack_batch": "_process._wire",
+    "pack_events": "_process._wire",
+    "unpack_batch": "_process._wire",
+    "unpack_events": "_process._wire",
     "run_coroutine": "_execute",
 }
 
@@ -90,12 +106,15 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "RemoteBatch",
+    "RemoteError",
+    "RemoteTraceback",
     "Reporter",
     "SyncTask",
     "SyncTaskStream",
     "TaskError",
     "TaskMetadata",
     "TaskTimeoutError",
+    "Unpicklable",
     "WorkItem",
     "Workflow",
     "active_session",
@@ -114,11 +133,15 @@ __all__ = [
     "list_plugins",
     "load_dataset",
     "map_tasks",
+    "pack_batch",
+    "pack_events",
     "register_plugins",
     "run_coroutine",
     "save_dataset",
     "session",
     "task",
+    "unpack_batch",
+    "unpack_events",
     "unregister_plugins",
     "workflow",
 ]
