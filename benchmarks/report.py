@@ -18,6 +18,7 @@ from targets import INFO, SKIPPED_ROWS, WHY, Row
 PACKAGES = (
     "daglite-core", "daglite-diskcache", "daglite-datasets", "pluggy", "attrs",
     "daglite", "diskcache", "joblib", "numpy", "xxhash", "cloudpickle",
+    "daglite-dask", "distributed",
 )
 AREA_OF = {  # case key prefix -> area (one line each)
     "calls": "calls",
@@ -25,6 +26,7 @@ AREA_OF = {  # case key prefix -> area (one line each)
     "cache": "cache",
     "keys": "cache",
     "fanout": "fanout",
+    "dask": "fanout_dask",
     "streaming": "streaming",
     "stragglers": "streaming",
     "startup": "startup",

@@ -39,6 +39,7 @@ AREAS = (  # one line each
     "sessions",
     "cache",
     "fanout",
+    "fanout_dask",
     "streaming",
     "startup",
     "callbacks",

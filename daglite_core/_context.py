@@ -79,6 +79,12 @@ class SessionState:
     The process default (used by calls outside any session) is one of these too.
     Stores and backends are created on first use and shared by the session's
     threads; backends are closed by :meth:`close`.
+
+    ``backend`` may be a backend *instance* (any object following
+    :class:`~daglite_core.Backend`, e.g. ``DaskBackend(address=...)``): it answers
+    to its ``name`` and ``aliases`` in this session (before any provided class of
+    that name), is its default backend, and is closed with the session. Sessions
+    nested in this one use it too without closing it (``given`` passes it on).
     """
 
     def __init__(
@@ -87,16 +93,21 @@ class SessionState:
         settings: DagliteSettings,
         plugins: PluginSet,
         *,
-        backend: str | None = None,
+        backend: str | Backend | None = None,
         cache_store: Any = None,
         dataset_store: Any = None,
         in_worker: bool = False,
+        given: dict[str, Backend] | None = None,
     ) -> None:
         self.id = session_id
         self.settings = settings
         self.plugins = plugins
         self.observed = plugins.observes_nodes
-        self.backend = backend or settings.backend
+        self._backends: dict[str, Backend] = {}
+        self._given: dict[str, Backend] = dict(given or {})
+        if backend is not None and not isinstance(backend, str):
+            backend = self._adopt(backend)
+        self.backend: str = backend or settings.backend
         self.cache_spec = cache_store if cache_store is not None else settings.cache_store
         self.dataset_spec = dataset_store if dataset_store is not None else settings.dataset_store
         self.in_worker = in_worker
@@ -106,7 +117,6 @@ class SessionState:
         self._lock = threading.Lock()
         self._cache_stores: dict[Any, CacheStore] = {}
         self._dataset_stores: dict[Any, DatasetStore] = {}
-        self._backends: dict[str, Backend] = {}
         self._backend_classes: dict[str, type[Backend]] | None = None
 
     # -- stores -------------------------------------------------------------
@@ -170,8 +180,25 @@ class SessionState:
             self._backend_classes = classes
         return classes
 
+    def _adopt(self, backend: Backend) -> str:
+        """Take a backend instance given to the session (closed with it); return its name."""
+        name = getattr(backend, "name", None)
+        if not isinstance(name, str) or not callable(getattr(backend, "run", None)) or not callable(getattr(backend, "close", None)):
+            msg = (
+                f"session(backend=...) takes a backend name or a Backend instance (with a str "
+                f"'name', 'run' and 'close'), got {backend!r}"
+            )
+            raise TypeError(msg)
+        for alias in (name, *getattr(backend, "aliases", ())):
+            self._given[alias] = backend
+        self._backends[name] = backend
+        return name
+
     def get_backend(self, name: str) -> Backend:
         """The session's instance of backend ``name`` (created on first use)."""
+        given = self._given.get(name)
+        if given is not None:
+            return given
         classes = self.backend_classes()
         cls = classes.get(name)
         if cls is None:

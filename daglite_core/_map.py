@@ -13,7 +13,7 @@ from ._errors import MapError
 from ._execute import IN_MAP, collect, execute
 from ._process._worker import WorkerRunner, replay
 from ._metadata import new_id
-from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems
+from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems, new_outcome
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class MapRunner:
         session = SESSION.set(self.state)
         in_map = IN_MAP.set(True)
         try:
-            return Outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
+            return new_outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
             return Outcome(False, error=exc)
         finally:

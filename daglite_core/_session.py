@@ -7,7 +7,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
@@ -15,12 +15,15 @@ from ._metadata import new_id
 from ._plugins import _registry, session_entries
 from ._settings import DagliteSettings
 
+if TYPE_CHECKING:
+    from ._protocols import Backend
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def _open(
-    backend: str | None,
+    backend: str | Backend | None,
     cache_store: Any,
     dataset_store: Any,
     plugins: Iterable[object] | None,
@@ -34,15 +37,17 @@ def _open(
         _registry.check_disabled(settings.disable_plugins)
     kept = base.without(settings.disable_plugins, settings.plugins_autoload)
     compiled = kept.plus(session_entries(plugins, kept), settings.strict_hooks)
+    given = None
     if outer is not None:
         backend = backend or outer.backend
+        given = outer._given  # an outer session's backend instance, used (not closed) here
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
         new_id(), settings, compiled,
-        backend=backend, cache_store=cache_store, dataset_store=dataset_store,
+        backend=backend, cache_store=cache_store, dataset_store=dataset_store, given=given,
     )
-    if state.backend not in state.backend_classes():
+    if state.backend not in state._given and state.backend not in state.backend_classes():
         raise BackendError(state.backend, state.backend_classes())
     return state
 
@@ -72,7 +77,7 @@ def _end(state: SessionState, token: Any, started: float) -> None:
 @contextmanager
 def session(
     *,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     cache_store: Any = None,
     dataset_store: Any = None,
     plugins: Iterable[object] | None = None,
@@ -82,6 +87,10 @@ def session(
 
     :param backend: default backend of ``map_tasks`` (``settings.backend`` if
         ``None``); an unknown name is a :class:`BackendError` listing the known ones.
+        A :class:`~daglite_core.Backend` *instance* (e.g.
+        ``daglite_dask.DaskBackend(address=...)``) is used as given: it answers to
+        its name and aliases in this session and nested ones, and is closed when
+        this session ends.
     :param cache_store: the cache store for ``cache=True`` tasks: a path or a store.
     :param dataset_store: the dataset store: a path or a store.
     :param plugins: plugins for this session only: objects, or names of installed
@@ -111,7 +120,7 @@ def session(
 @asynccontextmanager
 async def async_session(
     *,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     cache_store: Any = None,
     dataset_store: Any = None,
     plugins: Iterable[object] | None = None,
@@ -208,7 +217,7 @@ def workflow(
     *,
     name: str | None = None,
     description: str | None = None,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     cache_store: Any = None,
     dataset_store: Any = None,
     plugins: Iterable[object] | None = None,

@@ -684,3 +684,14 @@ def test_dataset_store_object_works_from_workers(tmp_path: Path) -> None:
     assert [store.load(k, format="pickle") for k in keys] == [[x, x] for x in range(3)]
     assert {r["pid"] for r in results}.isdisjoint({os.getpid()})
     assert sorted(c["key"] for c in recorder.calls) == sorted([f"out/{x}.pkl" for x in range(6)] + keys)
+
+
+def test_the_on_demand_process_class_names_the_real_backend() -> None:
+    from daglite_core._builtin import _ProcessBackendOnDemand
+
+    assert (_ProcessBackendOnDemand.name, _ProcessBackendOnDemand.aliases) == (ProcessBackend.name, ProcessBackend.aliases)
+    backend = _ProcessBackendOnDemand(settings())
+    try:
+        assert isinstance(backend, ProcessBackend)
+    finally:
+        backend.close()

@@ -26,6 +26,7 @@ defined in functions).
 
 from __future__ import annotations
 
+import copyreg
 import io
 import itertools
 import pickle
@@ -68,7 +69,7 @@ class RemoteTraceback(Exception):
     """Set as ``__cause__`` of an error raised in a worker: the worker-side traceback."""
 
     def __str__(self) -> str:
-        return f"\n\nTraceback in the worker process:\n{self.args[0]}"
+        return f"\n\nTraceback in the worker:\n{self.args[0]}"
 
 
 # -- pickling -------------------------------------------------------------------
@@ -90,24 +91,35 @@ def _load_metadata(
     )
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles ``TaskMetadata`` compactly (tasks pickle by reference through their own
-    ``BaseTask.__reduce__``: the one way a task is pickled, here and anywhere else).
+def _reduce_metadata(obj: TaskMetadata) -> tuple[Any, ...]:
+    """``TaskMetadata`` as a flat tuple with its own id as an int.
 
-    ``TaskMetadata`` (two per item in relayed events) goes as a flat tuple with its
-    own id as an int: about 3x cheaper to pickle and 1.5x to unpickle than the
-    attrs record with its ``UUID`` objects.
+    About 3x cheaper to pickle and 1.5x to unpickle than the attrs record with its
+    ``UUID`` objects (two per item in relayed events). The parent, map and session
+    ids are shared by every item of a batch: sent as objects, pickle's memo sends
+    and rebuilds each once per message.
+    """
+    return (_load_metadata, (
+        obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
+        obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
+    ))
+
+
+_DISPATCH = copyreg.dispatch_table.copy()
+if _COMPACT_METADATA:  # pragma: no branch - a guard if the record's fields change
+    _DISPATCH[TaskMetadata] = _reduce_metadata
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles ``TaskMetadata`` compactly; tasks pickle by reference through their own
+    ``BaseTask.__reduce__`` (the one way a task is pickled, here and anywhere else).
+
+    A ``dispatch_table``, not ``reducer_override``: the C pickler consults it only
+    for objects its own dispatch does not know, where ``reducer_override`` would be
+    a Python call for every tuple, list and dict pickled.
     """
 
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is TaskMetadata and _COMPACT_METADATA:
-            # The parent, map and session ids are shared by every item of a batch:
-            # sent as objects, pickle's memo sends and rebuilds each once per message.
-            return (_load_metadata, (
-                obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
-                obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
-            ))
-        return NotImplemented
+    dispatch_table = _DISPATCH
 
 
 def _cloudpickle() -> Any:
@@ -200,7 +212,7 @@ def _result_error(index: int, value: Any, problem: str) -> pickle.PicklingError:
     """The error of a map item whose result cannot be pickled back to the session."""
     return pickle.PicklingError(
         f"item {index}: the result ({type(value).__qualname__}) cannot be pickled "
-        f"to send it back from the worker process ({problem})"
+        f"to send it back from the worker ({problem})"
     )
 
 
@@ -221,21 +233,44 @@ def _portable_event(runner: Any, event: tuple[str, tuple[Any, ...]]) -> tuple[st
     return hook, tuple(a if _problem(a) is None else _stand_in(a) for a in args)
 
 
-def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
-    """A worker's event message: :data:`EVENTS` and the pickled events (stand-ins where needed)."""
+def pack_events(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]]) -> bytes:
+    """Hook events a remote runner emitted, pickled to send to the session's process.
+
+    Public (``daglite_core.pack_events``) for backends that run items elsewhere:
+    what cannot be pickled travels as a stand-in (an :class:`Unpicklable`, a
+    :class:`RemoteError`), and the ``after_node_execute`` of an item of
+    ``runner``'s map whose result cannot travel becomes its ``on_node_error``.
+    :func:`unpack_events` reads it back.
+    """
     try:
-        return EVENTS + dumps(events)
+        return dumps(list(events))
     except Exception:  # noqa: BLE001 - find the culprits one by one
-        return EVENTS + dumps([_portable_event(runner, event) for event in events])
+        return dumps([_portable_event(runner, event) for event in events])
+
+
+def unpack_events(data: bytes | memoryview) -> list[tuple[str, tuple[Any, ...]]]:
+    """The events of :func:`pack_events`, ready for ``ItemRunner.replay``."""
+    return pickle.loads(data)  # type: ignore[no-any-return]
+
+
+def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
+    """A worker's event message: :data:`EVENTS` and the packed events."""
+    return EVENTS + pack_events(runner, events)
 
 
 def decode_events(data: bytes) -> list[tuple[str, tuple[Any, ...]]]:
     """The events of an :data:`EVENTS` message."""
-    return pickle.loads(memoryview(data)[1:])  # type: ignore[no-any-return]
+    return unpack_events(memoryview(data)[1:])
 
 
-def encode_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
-    """The worker's reply for ``batch``: fast when every item succeeded and pickles."""
+def pack_batch(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
+    """A remote batch's outcomes (and its events) pickled to send to the session's process.
+
+    Public (``daglite_core.pack_batch``) for backends that run items elsewhere:
+    fast when every item succeeded and pickles; otherwise built item by item, so
+    that a result, error or hook argument that cannot be pickled fails only its
+    own item (see the module docstring). :func:`unpack_batch` reads it back.
+    """
     outcomes = batch.outcomes
     if all(o.ok for o in outcomes):
         try:
@@ -273,3 +308,12 @@ def decode_reply(data: bytes) -> tuple[Any, ...]:
     return MIXED, RemoteBatch(outcomes, events, retire)
 
 
+
+
+def unpack_batch(data: bytes) -> RemoteBatch:
+    """The :class:`RemoteBatch` of :func:`pack_batch`; errors get their worker traceback
+    (a :class:`RemoteTraceback` as the original error's ``__cause__``)."""
+    kind, batch = decode_reply(data)
+    if kind == LOST:  # pragma: no cover - pack_batch never makes one
+        raise pickle.UnpicklingError(batch)
+    return batch  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ import types
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
@@ -29,7 +30,7 @@ from .. import _lifecycle
 from .._context import FRAME, SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute
 from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
-from .._protocols import Outcome, RemoteBatch, WorkItem
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._settings import DagliteSettings
 
 _LOCAL_ONLY = frozenset({"before_session_start", "after_session_end", "node_attempt"})  # node_attempt wraps, runs where the body runs
@@ -83,11 +84,14 @@ class _Recorder:
     """The relay: records observer events for the session's own process.
 
     Events go to a deque (appends and pops are atomic), so a flusher thread can
-    hand them on while the items run (see :class:`_Flusher`).
+    hand them on while the items run (see :class:`_Flusher`). Each batch binds its
+    own deque in a context variable (``batch``): batches of one session that run
+    at once in one process (threads of a Dask worker) keep their events apart.
     """
 
     def __init__(self) -> None:
         self.events: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self.batch: ContextVar[deque[tuple[str, tuple[Any, ...]]] | None] = ContextVar("daglite_relay_batch", default=None)
 
     def entry(self) -> _Entry:
         impls = []
@@ -99,7 +103,8 @@ class _Recorder:
     def _record(self, hook: str, *args: Any) -> None:
         # The worker's reporter is recorded as is: it pickles as "the reporter of
         # the session where it is unpickled" (see _context._Reporter.__reduce__).
-        self.events.append((hook, args))
+        events = self.batch.get()
+        (self.events if events is None else events).append((hook, args))
 
 
 def _reporter_position(hook: str) -> int:
@@ -201,7 +206,8 @@ class WorkerRunner:
         state, recorder = _worker_state(self.config)
         task = self.task
         fast = task._plain and not state.observed and not task.is_async and not task.is_generator
-        events = recorder.events = deque()
+        events: deque[Event] = deque()
+        bound = recorder.batch.set(events)
         flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
         outcomes: list[Outcome] = []
         session = SESSION.set(state)
@@ -213,12 +219,13 @@ class WorkerRunner:
                 backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
                 for item in items:
                     try:
-                        outcomes.append(Outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
+                        outcomes.append(new_outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
                     except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
                         outcomes.append(Outcome(False, error=exc))
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
+            recorder.batch.reset(bound)
             if flusher is not None:
                 flusher.close()
         retire = _lifecycle.abandoned_threads() > 0
@@ -284,7 +291,7 @@ def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], ba
         args = item.args
         token = set_frame(Frame(task, args, {}, None, item.index, backend))
         try:
-            outcomes.append(Outcome(True, func(*args)))
+            outcomes.append(new_outcome(True, func(*args)))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
             outcomes.append(Outcome(False, error=_plain_error(task, exc, args)))
         finally:
