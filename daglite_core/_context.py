@@ -103,6 +103,10 @@ class SessionState:
         self.settings = settings
         self.plugins = plugins
         self.observed = plugins.observes_nodes
+        """Some plugin observes successful calls: no call takes the fast path."""
+        self.listening = plugins.observes_nodes or plugins.observes_failures
+        """Some plugin implements a node hook: a call that failed on the fast path goes on
+        in the full lifecycle (hooks, retry policies)."""
         self._backends: dict[str, Backend] = {}
         self._given: dict[str, Backend] = dict(given or {})
         if backend is not None and not isinstance(backend, str):

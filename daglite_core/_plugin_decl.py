@@ -195,16 +195,14 @@ def collect_specs(namespace: object, *, checked: bool) -> dict[str, _Spec]:
 
 SPECS: dict[str, _Spec] = collect_specs(_hookspecs, checked=False)
 BUILTIN_SPECS = frozenset(SPECS)
-NODE_HOOKS = (
-    "before_node_execute",
-    "after_node_execute",
-    "on_node_error",
-    "node_iteration",
-    "before_node_retry",
-    "after_node_retry",
-    "on_cache_hit",
-    "provide_retry_delay",  # asked on every failed attempt: its implementers must see every call
-)
+SUCCESS_NODE_HOOKS = ("before_node_execute", "after_node_execute", "node_iteration", "on_cache_hit")
+"""Node hooks that fire on a call that succeeds: implementing one takes every call of
+the scope off the fast path (the call must build its metadata and fire them)."""
+FAILURE_NODE_HOOKS = ("on_node_error", "before_node_retry", "after_node_retry", "provide_retry_delay")
+"""Node hooks that fire only once an attempt failed: a plugin implementing only these
+(a retry policy, an error reporter) leaves successful calls on the fast path; a
+failed fast call goes on in the full lifecycle (see ``_lifecycle.after_fast_failure``)."""
+NODE_HOOKS = SUCCESS_NODE_HOOKS + FAILURE_NODE_HOOKS
 
 
 def is_provider(hook: str) -> bool:
