@@ -9,13 +9,14 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
 from ._metadata import new_id
 from ._settings import DagliteSettings
+from ._vars import FRAME as FRAME
+from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
     from ._protocols import Backend, CacheStore, DatasetStore
@@ -38,8 +39,6 @@ class Frame(NamedTuple):
     backend: str
 
 
-FRAME: ContextVar[Frame | None] = ContextVar("daglite_frame", default=None)
-SESSION: ContextVar[SessionState | None] = ContextVar("daglite_session", default=None)
 
 
 class _Reporter:
@@ -320,3 +319,17 @@ def bind_session(func: Callable[P, R]) -> Callable[P, R]:
         return context.copy().run(func, *args, **kwargs)
 
     return bound
+
+
+def call_hook(hook: str, **kwargs: Any) -> Any:
+    """Call any hook by keyword on the active session's plugins (the global ones outside).
+
+    As pluggy's ``pm.hook.<name>(**kwargs)``: arguments are checked against the
+    spec (a missing or unknown one is a ``TypeError``; spec parameters with a
+    default may be left out). Returns the first non-``None`` answer for a
+    ``firstresult`` hook, else the list of non-``None`` answers. An observer
+    hook's failing implementation is reported and the others still run; a
+    provider hook's (``provide_*``) raises :class:`PluginError` naming the
+    plugin, chained to the error.
+    """
+    return current_state().plugins.call(hook, **kwargs)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._errors import PluginError
+from ._vars import SESSION
 from ._plugin_decl import FAILURE_NODE_HOOKS, SPECS, SUCCESS_NODE_HOOKS, _Impl, _Spec, is_provider
 from ._plugin_wrappers import HOOK as WRAPPER_HOOK
 
@@ -131,8 +132,6 @@ def _report_at_exit() -> None:
 
 
 def _current_scope() -> Any:
-    from ._context import SESSION  # not at import: _context imports this module
-
     state = SESSION.get()
     return None if state is None else state.id
 
