@@ -41,6 +41,7 @@ from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW  # type: ignor
 
 from ._envelope import ensure_signing_key, open_blob, seal
 from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
+from ._files import read_value
 from ._handles import Opened, close_handle, is_corruption, open_handle, recover
 from ._paths import resolve_dir
 
@@ -282,14 +283,16 @@ class DiskCacheStore:
     def _read_file(self, cache: diskcache.Cache, key: str, rowid: int, filename: str) -> bytes | None:
         """The bytes of a file-backed entry; ``None`` if a writer replaced the row meanwhile.
 
+        Only a regular file inside the cache directory is opened (see ``_files``): a
+        name that is absolute, has ``..``, or names a symlink, FIFO or device raises
+        :class:`UnsafeValueFileError` and the entry is dropped without touching the file.
         A missing file whose row is still the one we read is a broken entry
         (``FileNotFoundError`` propagates and the entry is dropped). Other ``OSError``
         (too many open files, a permission hiccup) say nothing about the entry: they
         are reported without removing it.
         """
         try:
-            with open(os.path.join(self._config.directory, filename), "rb") as file:
-                return file.read()
+            return read_value(self._config.directory, filename)
         except FileNotFoundError:
             select = "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1"
             current = cache._sql(select, (key,)).fetchall()  # noqa: SLF001

@@ -318,18 +318,19 @@ def test_value_file_replaced_by_a_concurrent_writer_is_not_an_error(cache_dir: P
 
 
 def test_transient_read_error_reports_without_dropping_the_entry(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
-    from daglite_diskcache import _store
+    from daglite_diskcache import _files
 
     store = DiskCacheStore(cache_dir)
     store.set("m.f:1", b"v" * BIG)
+    real_open = os.open
 
-    def no_files(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.EMFILE, "Too many open files")
+    def no_files(path: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith(".val"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(_store, "open", no_files, raising=False)
+    monkeypatch.setattr(_files.os, "open", no_files)
     with pytest.raises(CacheEntryError, match="could not be read .*Too many open files"):
         store.get("m.f:1")
-    monkeypatch.setattr(_store, "open", builtins.open, raising=False)
+    monkeypatch.undo()
     assert store.get("m.f:1") == b"v" * BIG
