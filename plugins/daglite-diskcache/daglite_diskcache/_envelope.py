@@ -12,7 +12,6 @@ stores as a BLOB (small) or a ``.val`` file (large) without pickling it itself.
 from __future__ import annotations
 
 import pickle
-import time
 from typing import Any
 
 from daglite_core.signing import SignatureError, sign, signing_key, verify
@@ -23,24 +22,14 @@ MAGIC = b"daglite-diskcache/1\0"
 PICKLE_PROTOCOL = 5
 
 
-def ensure_signing_key(attempts: int = 25, pause: float = 0.01) -> None:
-    """Load (or create) the signing key, waiting out a concurrent creator.
+def ensure_signing_key() -> None:
+    """Load (or create) the signing key now, so a bad key file shows when the cache opens.
 
-    When several fresh processes (e.g. process-backend workers on a machine that
-    has no key yet) create the key at once, one can read the file between the
-    other's exclusive create and its write, see it empty, and fail. The window is
-    microseconds; retrying for up to ``attempts * pause`` seconds closes it. A key
-    file that stays too short still raises, naming the file.
+    Raises :class:`daglite_core.signing.SigningKeyError` naming the file and what is
+    wrong with it (remembered for the process: the file is not re-read per call). A
+    key file another process is still writing is waited for by the core.
     """
-    for attempt in range(attempts):
-        try:
-            signing_key()
-        except ValueError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(pause)
-        else:
-            return
+    signing_key()
 
 
 def _header(key: str) -> bytes:
