@@ -8,7 +8,7 @@ Decisions (each answers a weakness of daglite 0.9's dataset layer):
   0.9 wrote ``../../escaped.txt`` outside its base.
 * **The format is explicit or comes from the extension; never a guess.** See
   :mod:`daglite_datasets._registry`.
-* **Writes are atomic and durable** (:mod:`daglite_datasets._atomic`) and
+* **Writes are atomic and durable** (:mod:`daglite_datasets._atomic`, :mod:`daglite_datasets._dirfd`) and
   synchronous: when :meth:`save` returns the file is in place, and a failing
   save raises :class:`DatasetSaveError` (the task fails) instead of being
   logged. The previous version stays loadable whatever happens mid-write.
@@ -19,6 +19,14 @@ Decisions (each answers a weakness of daglite 0.9's dataset layer):
   current directory at that moment), so a later ``chdir`` does not move it and
   process workers get the same directory. The store pickles as its root and
   ``stale_after`` only; the format registry is rebuilt where it is used.
+* **The checked path is not trusted afterwards.** Saves and loads walk from a
+  descriptor of the real root, one ``O_NOFOLLOW`` directory at a time
+  (:mod:`daglite_datasets._dirfd`), so a symlink swapped in after the check cannot
+  redirect a write (or a read) outside the root; only regular files are loaded (a
+  FIFO under a dataset name is refused, not opened). A root writable by other
+  users is warned about once per process (:mod:`daglite_datasets._root`).
+* **A failed save leaves nothing behind**: neither its temporary file nor the
+  directories (nor the root) it created for the dataset.
 * **Stale temporary files** (left by a killed writer) are ignored by
   :meth:`load`, :meth:`exists` and :meth:`list`; :meth:`save` sweeps those older
   than ``stale_after`` seconds from the directory it writes into (once per
@@ -36,7 +44,8 @@ from typing import IO, Any
 
 from daglite_core import DatasetFormat, call_hook, signing
 
-from ._atomic import atomic_write, make_dirs, sweep_directory
+from ._atomic import sweep_directory
+from ._dirfd import UnsafePathError, open_parent, open_regular, sweep_parent, write_atomic
 from ._errors import (
     DatasetError,
     DatasetIntegrityError,
@@ -49,6 +58,7 @@ from ._formats import builtin_formats
 from ._integrity import open_envelope, seal
 from ._keys import check_key, contained_path, is_temp_name
 from ._registry import TRUSTED_OPTION, FormatRegistry
+from ._root import check_root
 
 __all__ = ["FileDatasetStore"]
 
@@ -197,12 +207,18 @@ class FileDatasetStore:
                 def write(file: IO[bytes]) -> None:
                     fmt.save(value, file, opts)
 
-            directory = os.path.dirname(path)
-            make_dirs(directory)
-            if directory not in self._swept:
-                sweep_directory(directory, self.stale_after)
-                self._swept.add(directory)
-            atomic_write(path, write)
+            real_root, parts = self._parts(path)
+            with open_parent(real_root, parts[:-1], create=True) as parent:
+                try:
+                    check_root(real_root)
+                    directory = os.path.dirname(path)
+                    if directory not in self._swept:
+                        sweep_parent(parent, self.stale_after)
+                        self._swept.add(directory)
+                    write_atomic(parent, parts[-1], write)
+                except BaseException:
+                    parent.remove_created()
+                    raise
         except DatasetError:
             raise
         except Exception as exc:
@@ -227,11 +243,16 @@ class FileDatasetStore:
         path, fmt, opts = self._prepare(key, format, options)
         signed = bool(getattr(fmt, "signed", False))
         trusted = bool(opts.pop(TRUSTED_OPTION, False)) if signed else False
+        real_root, parts = self._parts(path)
         try:
-            file = open(path, "rb")  # noqa: SIM115 - closed below
+            file = open_regular(real_root, parts)
+        except UnsafePathError as exc:
+            msg = f"Dataset {key!r} ({fmt.name!r}) was not loaded: {exc.strerror}"
+            raise DatasetLoadError(msg, key=key, format=fmt.name) from exc
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             msg = f"No dataset is stored under key {key!r} (format {fmt.name!r}) in {self.root!r}"
             raise DatasetNotFoundError(msg, key=key, format=fmt.name) from exc
+        check_root(real_root)
         with file:
             stream: IO[bytes] = file
             if signed:
@@ -246,6 +267,11 @@ class FileDatasetStore:
             msg = f"Dataset {key!r} ({fmt.name!r}) holds a {type(value).__name__}, not the requested return_type {shown}"
             raise DatasetLoadError(msg, key=key, format=fmt.name)
         return value
+
+    def _parts(self, path: str) -> tuple[str, list[str]]:
+        """The real root and the components of the checked (resolved) ``path`` below it."""
+        real_root = os.path.realpath(self.root)
+        return real_root, os.path.relpath(path, real_root).split(os.sep)
 
     @staticmethod
     def _verified(key: str, format: str, blob: bytes, trusted: bool) -> bytes:
