@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_metadata
+from ._context import bind_session, current_metadata
 from ._datasets import load_dataset, save_dataset
 from ._errors import (
     BackendError,
@@ -27,6 +27,7 @@ from ._plugins import (
     call_hook,
     list_plugins,
     register_plugins,
+    remove_hookspecs,
     unregister_plugins,
 )
 from ._miss import CACHE_MISS
@@ -36,7 +37,17 @@ from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStrea
 
 if TYPE_CHECKING:
     from ._hashing import default_cache_hash
-    from ._map import gather_tasks, map_tasks, run_coroutine
+    from ._execute import run_coroutine
+    from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
+    from ._process._wire import (
+        RemoteError,
+        RemoteTraceback,
+        Unpicklable,
+        pack_batch,
+        pack_events,
+        unpack_batch,
+        unpack_events,
+    )
     from ._protocols import (
         Backend,
         CacheStore,
@@ -59,12 +70,21 @@ _LAZY = {
     "ItemRunner": "_protocols",
     "Outcome": "_protocols",
     "RemoteBatch": "_protocols",
+    "RemoteError": "_process._wire",
+    "RemoteTraceback": "_process._wire",
     "Reporter": "_protocols",
+    "Unpicklable": "_process._wire",
     "WorkItem": "_protocols",
     "default_cache_hash": "_hashing",
+    "aiter_tasks": "_map",
     "gather_tasks": "_map",
+    "iter_tasks": "_map",
     "map_tasks": "_map",
-    "run_coroutine": "_map",
+    "pack_batch": "_process._wire",
+    "pack_events": "_process._wire",
+    "unpack_batch": "_process._wire",
+    "unpack_events": "_process._wire",
+    "run_coroutine": "_execute",
 }
 
 __all__ = [
@@ -87,17 +107,22 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "RemoteBatch",
+    "RemoteError",
+    "RemoteTraceback",
     "Reporter",
     "SyncTask",
     "SyncTaskStream",
     "TaskError",
     "TaskMetadata",
     "TaskTimeoutError",
+    "Unpicklable",
     "WorkItem",
     "Workflow",
     "active_session",
     "add_hookspecs",
+    "aiter_tasks",
     "async_session",
+    "bind_session",
     "call_hook",
     "current_metadata",
     "default_cache_hash",
@@ -105,14 +130,20 @@ __all__ = [
     "gather_tasks",
     "hookimpl",
     "hookspec",
+    "iter_tasks",
     "list_plugins",
     "load_dataset",
     "map_tasks",
+    "pack_batch",
+    "pack_events",
     "register_plugins",
+    "remove_hookspecs",
     "run_coroutine",
     "save_dataset",
     "session",
     "task",
+    "unpack_batch",
+    "unpack_events",
     "unregister_plugins",
     "workflow",
 ]

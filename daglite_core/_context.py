@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import atexit
+import contextvars
+import functools
 import os
 import threading
+import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
+from ._metadata import new_id
 from ._settings import DagliteSettings
 
 if TYPE_CHECKING:
     from ._protocols import Backend, CacheStore, DatasetStore
     from ._metadata import TaskMetadata
     from ._task import BaseTask
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Frame(NamedTuple):
@@ -45,6 +54,16 @@ class _Reporter:
         frame = FRAME.get()
         self.state.plugins.notify("on_report", event, data, frame.metadata if frame else None)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Recorded in a worker's hook arguments, it travels as a reference: where
+        # it is unpickled it is the reporter of the session current there.
+        return (session_reporter, ())
+
+
+def session_reporter() -> Any:
+    """The reporter of the current session (of the process default outside any)."""
+    return current_state().reporter
+
 
 def _store_key(spec: Any) -> Any:
     if spec is None or isinstance(spec, (str, bytes)):
@@ -60,34 +79,44 @@ class SessionState:
     The process default (used by calls outside any session) is one of these too.
     Stores and backends are created on first use and shared by the session's
     threads; backends are closed by :meth:`close`.
+
+    ``backend`` may be a backend *instance* (any object following
+    :class:`~daglite_core.Backend`, e.g. ``DaskBackend(address=...)``): it answers
+    to its ``name`` and ``aliases`` in this session (before any provided class of
+    that name), is its default backend, and is closed with the session. Sessions
+    nested in this one use it too without closing it (``given`` passes it on).
     """
 
     def __init__(
         self,
-        session_id: str,
+        session_id: uuid.UUID,
         settings: DagliteSettings,
         plugins: PluginSet,
         *,
-        backend: str | None = None,
+        backend: str | Backend | None = None,
         cache_store: Any = None,
         dataset_store: Any = None,
         in_worker: bool = False,
+        given: dict[str, Backend] | None = None,
     ) -> None:
         self.id = session_id
         self.settings = settings
         self.plugins = plugins
         self.observed = plugins.observes_nodes
-        self.backend = backend or settings.backend
+        self._backends: dict[str, Backend] = {}
+        self._given: dict[str, Backend] = dict(given or {})
+        if backend is not None and not isinstance(backend, str):
+            backend = self._adopt(backend)
+        self.backend: str = backend or settings.backend
         self.cache_spec = cache_store if cache_store is not None else settings.cache_store
         self.dataset_spec = dataset_store if dataset_store is not None else settings.dataset_store
         self.in_worker = in_worker
         self.source: PluginSet | None = None  # the registry set a default state was built from
-        self.coordinator_plugins: PluginSet | None = None  # see _remote.coordinator_plugins
+        self.coordinator_plugins: PluginSet | None = None  # see _process._worker.coordinator_plugins
         self.reporter: Any = _Reporter(self)
         self._lock = threading.Lock()
         self._cache_stores: dict[Any, CacheStore] = {}
         self._dataset_stores: dict[Any, DatasetStore] = {}
-        self._backends: dict[str, Backend] = {}
         self._backend_classes: dict[str, type[Backend]] | None = None
 
     # -- stores -------------------------------------------------------------
@@ -115,10 +144,26 @@ class SessionState:
                 if store is None:
                     store = self.plugins.first(hook, spec=spec, settings=self.settings)
                     if store is None:
-                        msg = f"{what} no {kind} store plugin is installed or enabled; install one with: pip install {plugin}"
+                        from ._plugins import missing_plugin_hint
+
+                        msg = f"{what} no {kind} store plugin is enabled; {missing_plugin_hint(plugin, self.settings)}"
                         raise MissingPluginError(msg)
                     made[key] = store
         return store
+
+    def resolved_stores(self) -> tuple[dict[Any, CacheStore], dict[Any, DatasetStore]]:
+        """Copies of the cache and dataset stores made so far, by spec (sent to process workers)."""
+        with self._lock:
+            return dict(self._cache_stores), dict(self._dataset_stores)
+
+    def adopt_stores(self, cache_stores: dict[Any, CacheStore], dataset_stores: dict[Any, DatasetStore]) -> None:
+        """Use these stores for their specs unless this state already made one (a worker's
+        state adopting the stores its session resolved)."""
+        with self._lock:
+            for key, cache in cache_stores.items():
+                self._cache_stores.setdefault(key, cache)
+            for key, dataset in dataset_stores.items():
+                self._dataset_stores.setdefault(key, dataset)
 
     # -- backends -----------------------------------------------------------
 
@@ -135,8 +180,25 @@ class SessionState:
             self._backend_classes = classes
         return classes
 
+    def _adopt(self, backend: Backend) -> str:
+        """Take a backend instance given to the session (closed with it); return its name."""
+        name = getattr(backend, "name", None)
+        if not isinstance(name, str) or not callable(getattr(backend, "run", None)) or not callable(getattr(backend, "close", None)):
+            msg = (
+                f"session(backend=...) takes a backend name or a Backend instance (with a str "
+                f"'name', 'run' and 'close'), got {backend!r}"
+            )
+            raise TypeError(msg)
+        for alias in (name, *getattr(backend, "aliases", ())):
+            self._given[alias] = backend
+        self._backends[name] = backend
+        return name
+
     def get_backend(self, name: str) -> Backend:
         """The session's instance of backend ``name`` (created on first use)."""
+        given = self._given.get(name)
+        if given is not None:
+            return given
         classes = self.backend_classes()
         cls = classes.get(name)
         if cls is None:
@@ -182,7 +244,7 @@ def _rebuild_default() -> SessionState:
         if old is not None and old.source is base:
             return old
         plugins = base.without(settings.disable_plugins, settings.plugins_autoload)
-        state = SessionState("default", settings, plugins)
+        state = SessionState(old.id if old is not None else new_id(), settings, plugins)
         state.source = base
         if old is not None:
             # Keep the stores and pools already made: only the plugins changed.
@@ -213,7 +275,9 @@ atexit.register(reset_default_state)
 def current_metadata() -> TaskMetadata | None:
     """The :class:`TaskMetadata` of the task whose body is running, or ``None``.
 
-    Built on demand for calls that ran without hooks (no metadata was needed then).
+    Built on demand for calls that ran without hooks (no metadata was needed then):
+    such a record has a fresh ``id``, the session's ``session_id`` and no
+    ``parent_id`` or ``map_id`` (nothing observed the call, so nothing links to it).
     """
     frame = FRAME.get()
     if frame is None:
@@ -227,4 +291,28 @@ def current_metadata() -> TaskMetadata | None:
     return TaskMetadata(
         new_id(), task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, None, task.is_async, task.is_generator,
+        None, current_state().id,
     )
+
+
+def bind_session(func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` wrapped to run in the caller's session and running task, from any thread.
+
+    Task calls in a thread that a task body starts itself (``threading.Thread``,
+    an executor of its own) run *outside* the session: a new thread starts with
+    an empty context. Wrap the target with this to keep the session's plugins,
+    stores and backend, and to make the calls children of the running task::
+
+        threading.Thread(target=bind_session(work), args=(x,)).start()
+        pool.map(bind_session(score), rows)
+
+    Each call runs in its own copy of the context captured here, so the wrapper
+    may be called from several threads at once.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(func)
+    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.copy().run(func, *args, **kwargs)
+
+    return bound

@@ -19,16 +19,25 @@ Hooks come in two kinds:
   ones return a list of every implementation's answer. Errors from providers
   propagate: they are configuration errors the user must see.
 
-``hookwrapper``/``wrapper`` implementations are not supported (daglite dispatches
-observer hooks one implementation at a time to isolate failures) and are
-rejected when the plugin is registered.
+* **The wrapper hook** :func:`node_attempt` takes pluggy's new-style wrappers
+  (``@hookimpl(wrapper=True)`` generators) around each attempt of a task's body.
+  Wrappers on any other hook, and old-style ``hookwrapper=True``, are rejected
+  when the plugin is registered (daglite dispatches observer hooks one
+  implementation at a time to isolate failures).
 
 Where hooks fire: the node hooks (``*_node_*``, ``node_iteration``,
 ``on_cache_hit``) fire in the thread that runs the task. For the ``process``
 backend they fire in the worker process for plugins that declare
 ``daglite_in_workers = True`` (those are pickled and sent to the workers), and
-are relayed to the session's own process, in order, for every other plugin. Every
-other hook fires in the session's own process.
+are relayed live to the session's own process for every other plugin: a worker
+hands its recorded events over every 20 ms while an item runs, so an item's
+``before_node_execute`` arrives while its body still runs, ``node_iteration``
+events as items are produced, and each item's events in order. Every other
+hook fires in the session's own process.
+
+Ids: every id a hook receives (``TaskMetadata.id``, ``parent_id``, ``map_id``,
+``session_id``; the ``map_id`` and ``session_id`` arguments) is a
+:class:`uuid.UUID`.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import argparse
+    import uuid
 
     from ._metadata import TaskMetadata
     from ._protocols import Backend, CacheStore, DatasetFormat, DatasetStore, Reporter
@@ -171,6 +181,64 @@ def after_node_retry(
     """
 
 
+@hookspec(firstresult=True)
+def provide_retry_delay(
+    metadata: TaskMetadata,
+    reporter: Reporter,
+    error: BaseException,
+    attempt: int,
+    retries: int,
+    timed_out: bool,
+    elapsed: float,
+) -> float | bool | None:
+    """Decide whether, and after how long, a failed attempt is retried.
+
+    Called in the thread (and process) that runs the task, after an attempt raised
+    an ``Exception``, before the core retries or gives up; so ``retries=N`` and the
+    delay between attempts are *policy*, which this hook lets a plugin supply (see
+    daglite-retry). Not called for ``KeyboardInterrupt``, ``SystemExit`` and other
+    ``BaseException`` (never retried), nor for generator tasks (never retried: their
+    items were already handed out). It is asked for every such failure, also of
+    tasks declared with ``retries=0``, so a policy can retry those too.
+
+    Unlike other providers, an implementation that raises or answers something
+    invalid is reported like an observer hook's failure (naming plugin and hook,
+    :class:`~daglite_core.PluginError` in strict mode) and counts as no answer: a
+    broken policy never hides the task's own error.
+
+    On a retry, the core then fires :func:`before_node_retry` and waits ``delay``
+    seconds (``time.sleep`` for sync tasks, ``await asyncio.sleep`` for async ones,
+    so the event loop goes on) before the next attempt. The wait counts in the
+    call's ``duration``, never in its per-attempt ``timeout``.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute` (a policy running in a
+        process worker reports its decision to the session's process with it).
+    :param error: the exception of the attempt that just failed.
+    :param attempt: the number the retry would have, counting from 1, as in
+        :func:`before_node_retry` (so the failed attempt was attempt ``attempt``
+        of the call, counting from 1).
+    :param retries: the task's own ``retries=`` (its maximum when nobody answers).
+    :param timed_out: whether the attempt failed because it ran out of its
+        ``timeout`` (``error`` is then the core's ``TimeoutError`` for it); a
+        ``TimeoutError`` the body raised itself gives ``False``.
+    :param elapsed: seconds since the call's first attempt started, earlier waits
+        included.
+
+    Return value: the first non-``None`` answer wins:
+
+    * ``None``: no opinion; the core's default applies: retry at once while
+      ``attempt <= retries``, else fail.
+    * ``False``: do not retry; the call fails now with ``error`` (as
+      :class:`~daglite_core.TaskError`).
+    * a number ``>= 0`` (``int`` or ``float``): retry after that many seconds, also
+      beyond the task's ``retries`` (the answering policy owns the maximum);
+      ``True`` means ``0``.
+
+    .. versionadded:: 0.2
+    """
+
+
 @hookspec
 def on_cache_hit(metadata: TaskMetadata, reporter: Reporter, key: str, value: Any) -> None:
     """Called when a ``cache=True`` task's result was found in its cache store.
@@ -195,10 +263,11 @@ def on_cache_hit(metadata: TaskMetadata, reporter: Reporter, key: str, value: An
 
 
 @hookspec
-def before_session_start(session_id: str) -> None:
+def before_session_start(session_id: uuid.UUID) -> None:
     """Called when a :func:`~daglite_core.session` (or workflow) is entered.
 
-    :param session_id: the session's unique id.
+    :param session_id: the session's unique id (every call's
+        ``TaskMetadata.session_id`` in the session).
 
     Return value: ignored.
 
@@ -207,7 +276,7 @@ def before_session_start(session_id: str) -> None:
 
 
 @hookspec
-def after_session_end(session_id: str, duration: float) -> None:
+def after_session_end(session_id: uuid.UUID, duration: float) -> None:
     """Called when a session is left, also when its body raised.
 
     Fires after the session's worker pools were shut down, so every node event of
@@ -228,25 +297,43 @@ def after_session_end(session_id: str, duration: float) -> None:
 
 
 @hookspec
-def before_map(map_id: str, task_name: str, total: int, backend: str) -> None:
-    """Called by :func:`~daglite_core.map_tasks` / ``gather_tasks`` before any item runs.
+def before_map(
+    map_id: uuid.UUID, task_name: str, total: int, backend: str, parent_id: uuid.UUID | None, name_template: str
+) -> None:
+    """Called by :func:`~daglite_core.map_tasks`, ``iter_tasks`` and ``gather_tasks``
+    in the caller's thread, before any item runs (for ``iter_tasks``: at the first
+    ``next()``).
 
-    :param map_id: a unique id for this fan-out.
-    :param task_name: the mapped task's name (its template, unresolved).
+    :param map_id: the fan-out's id; every item's ``TaskMetadata.map_id`` is this id.
+    :param task_name: the mapped task's base name: its name, or its function's
+        ``__name__`` when the name is a template with placeholders.
     :param total: the number of items, so progress can be drawn with a total.
     :param backend: the backend's name that runs the items.
+    :param parent_id: the id of the task whose body called ``map_tasks`` (the
+        items' ``parent_id``), or ``None`` at top level.
+    :param name_template: the task's ``name`` as declared, placeholders unfilled.
 
     Return value: ignored.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``map_id`` is a :class:`uuid.UUID`; ``parent_id`` and
+       ``name_template`` added, ``task_name`` is the base name.
     """
 
 
 @hookspec
 def after_map(
-    map_id: str, task_name: str, total: int, backend: str, failed: int, duration: float
+    map_id: uuid.UUID,
+    task_name: str,
+    total: int,
+    backend: str,
+    failed: int,
+    duration: float,
+    parent_id: uuid.UUID | None,
+    name_template: str,
 ) -> None:
-    """Called once every item of a fan-out finished, before results or errors return.
+    """Called once every item of a fan-out finished (or the caller stopped
+    iterating it), before results or errors return, in the caller's thread.
 
     :param map_id: as in :func:`before_map`.
     :param task_name: as in :func:`before_map`.
@@ -254,6 +341,8 @@ def after_map(
     :param backend: as in :func:`before_map`.
     :param failed: how many items failed.
     :param duration: seconds the whole fan-out took.
+    :param parent_id: as in :func:`before_map`.
+    :param name_template: as in :func:`before_map`.
 
     Return value: ignored.
 
@@ -461,4 +550,48 @@ def provide_run_plugins(args: Any) -> list[object] | None:
     Return value: a list of plugin objects, or ``None``.
 
     .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Wrapping each attempt of a task's body
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def node_attempt(metadata: TaskMetadata, reporter: Reporter, attempt: int) -> Any:
+    """Wraps each attempt of a task's body: implement it as a new-style wrapper.
+
+    Only ``@hookimpl(wrapper=True)`` generator implementations are accepted; each
+    yields exactly once::
+
+        @hookimpl(wrapper=True)
+        def node_attempt(self, metadata):
+            token = request_id.set(metadata.id)   # before the attempt
+            try:
+                return (yield)                    # the attempt runs here
+            finally:
+                request_id.reset(token)           # after it, even when it raised
+
+    The code around ``yield`` runs in the thread that runs the body (the watched
+    thread of a timed sync attempt; the worker process on the ``process``
+    backend, for plugins that declare ``daglite_in_workers = True``; the event
+    loop's task for an async body), so context variables, tracing spans and
+    resource limits set there apply to the body. Wrappers nest in the hook call
+    order (``tryfirst`` outermost). Generator tasks are not wrapped (their body
+    runs interleaved with the consumer's code). Not relayed between processes.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param attempt: 0 for the first attempt, then the retry number (as
+        :func:`before_node_retry` counts it).
+
+    Return value: ``yield`` gives back the attempt's result (or raises its
+    exception); what the wrapper returns is ignored, and it can never change the
+    task's outcome: a wrapper that raises before its ``yield`` is reported and
+    left out of that attempt, one that raises after it is reported and the
+    attempt's own result or error stands. In strict mode the ``PluginError``
+    fails the attempt instead.
+
+    .. versionadded:: 0.2
     """

@@ -20,6 +20,7 @@ from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._metadata import TaskMetadata, make_metadata, new_id
 from ._miss import CACHE_MISS
+from ._plugin_wrappers import run_wrapped, wrap_attempt
 from ._templates import fill_key
 
 if TYPE_CHECKING:
@@ -52,11 +53,13 @@ def fast_error(task: BaseTask[..., Any], exc: Exception, args: tuple[Any, ...], 
 
 def build_metadata(
     task: BaseTask[..., Any],
+    state: SessionState,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     map_index: int | None,
     backend: str,
     parent_id: Any,
+    map_id: Any,
 ) -> TaskMetadata:
     """The call's :class:`TaskMetadata`: arguments bound, name resolved, a new id.
 
@@ -69,6 +72,7 @@ def build_metadata(
     name = task.name if map_index is None and not task._name_fields else task.resolve_name(inputs, map_index)
     return make_metadata(
         new_id(), name, backend, inputs, task.description, map_index, parent_id, task.is_async, task.is_generator,
+        map_id, state.id,
     )
 
 
@@ -90,8 +94,9 @@ class Call:
         map_index: int | None = None,
         backend: str = "inline",
         parent_id: Any = _FROM_FRAME,
+        map_id: Any = None,
     ) -> None:
-        metadata = build_metadata(task, args, kwargs, map_index, backend, parent_id)
+        metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
         frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend))  # Frame(...) minus 0.15 µs
         self._fill(task, state, args, kwargs, metadata, frame)
 
@@ -175,38 +180,99 @@ class Call:
     def body(self) -> Any:
         """Run one attempt of a sync body (in a watched thread when timed)."""
         task = self.task
-        if task.timeout is None:
-            return task.func(*self.args, **self.kwargs)
-        return _run_with_timeout(task.func, self.args, self.kwargs, task.timeout, self.metadata.name)
+        timeout = task.timeout
+        hooks = self.hooks
+        func = task.func if hooks is None or not hooks.wraps_attempts else wrap_attempt(hooks, self, task.func)
+        if timeout is None:
+            return func(*self.args, **self.kwargs)
+        watch = _attempt_watch
+        if watch is not None:
+            watch(timeout)
+        try:
+            return _run_with_timeout(func, self.args, self.kwargs, timeout, self.metadata.name)
+        finally:
+            if watch is not None:
+                watch(None)
 
     async def abody(self) -> Any:
-        """Run one attempt of an async body (cancelled when timed out)."""
+        """Run one attempt of an async body (cancelled when timed out).
+
+        A body that blocks the event loop cannot be cancelled in time: if it ends
+        after its ``timeout`` its result is discarded and the attempt timed out.
+        """
         task = self.task
-        if task.timeout is None:
-            return await task.func(*self.args, **self.kwargs)
+        timeout = task.timeout
+        hooks = self.hooks
+        func = task.func if hooks is None or not hooks.wraps_attempts else wrap_attempt(hooks, self, task.func)
+        if timeout is None:
+            return await func(*self.args, **self.kwargs)
         import asyncio  # not at module level: asyncio costs ~20 ms of `import daglite_core`
 
+        watch = _attempt_watch
+        if watch is not None:
+            watch(timeout)
+        started = _perf()
         try:
-            async with asyncio.timeout(task.timeout) as scope:
-                return await task.func(*self.args, **self.kwargs)
+            async with asyncio.timeout(timeout) as scope:
+                value = await func(*self.args, **self.kwargs)
         except TimeoutError as exc:
             if scope.expired():
-                raise AttemptTimeout(f"attempt timed out after {task.timeout:g} s") from exc
+                raise AttemptTimeout(f"attempt timed out after {timeout:g} s") from exc
             raise
+        finally:
+            if watch is not None:
+                watch(None)
+        _check_late(started, timeout)
+        return value
 
     # -- after the body ---------------------------------------------------------
 
-    def failed(self, error: BaseException) -> None:
-        """After a failed attempt: return to retry it, or raise the final error."""
+    def failed(self, error: BaseException) -> float:
+        """After a failed attempt: return the seconds to wait before retrying it, or raise.
+
+        Retried: ``Exception`` of a non-generator task, while ``attempt <= retries``,
+        unless a ``provide_retry_delay`` implementation answers otherwise (the core
+        only applies the answer; see that hook). The driver waits the delay.
+        """
         hooks, md, reporter = self.hooks, self.metadata, self.state.reporter
         if self.attempt and hooks is not None:
             hooks.notify("after_node_retry", md, reporter, self.attempt, False)
-        if isinstance(error, Exception) and self.attempt < self.task.retries:
-            self.attempt += 1
-            if hooks is not None:
-                hooks.notify("before_node_retry", md, reporter, error, self.attempt)
-            return
+        if isinstance(error, Exception) and not self.task.is_generator:
+            attempt = self.attempt + 1
+            delay = 0.0 if attempt <= self.task.retries else None
+            if hooks is not None and hooks.hook.provide_retry_delay:
+                delay = self._retry_delay(error, attempt, delay)
+            if delay is not None:
+                self.attempt = attempt
+                if hooks is not None:
+                    hooks.notify("before_node_retry", md, reporter, error, attempt)
+                return delay
         self.fail(error)
+        raise AssertionError("unreachable")  # pragma: no cover - fail() raises
+
+    def _retry_delay(self, error: Exception, attempt: int, default: float | None) -> float | None:
+        """Ask ``provide_retry_delay``: the delay before retry ``attempt``, or ``None`` to fail."""
+        hooks = self.hooks
+        args = (
+            self.metadata, self.state.reporter, error, attempt, self.task.retries,
+            isinstance(error, AttemptTimeout), _perf() - self.started,
+        )
+        for func, name in hooks.hook.provide_retry_delay:  # type: ignore[union-attr]
+            try:
+                answer = func(*args)
+                if answer is None:
+                    continue
+                if answer is False:
+                    return None
+                if answer is True:
+                    return 0.0
+                if isinstance(answer, (int, float)) and answer >= 0 and answer != float("inf"):
+                    return float(answer)
+                msg = f"answered {answer!r}; expected None, False, True or a number of seconds >= 0"
+                raise ValueError(msg)
+            except Exception as exc:  # noqa: BLE001 - a broken policy never hides the task's error
+                hooks.hook_failed(name, "provide_retry_delay", exc)  # type: ignore[union-attr]
+        return default
 
     def fail(self, error: BaseException) -> None:
         """Fire ``on_node_error`` and raise the final error (wrapped unless a BaseException)."""
@@ -312,6 +378,26 @@ def _warn(message: str) -> None:
 
 
 _abandoned: list[threading.Thread] = []
+_attempt_watch: Any = None
+
+
+def set_attempt_watch(watch: Any) -> None:
+    """Have ``watch(timeout)`` called as each attempt of a timed task starts, ``watch(None)`` as it ends.
+
+    Process workers set it so that the coordinator's backstop deadline follows
+    the attempts only: time spent in hooks, the cache or between retries never
+    counts against a task's ``timeout``. ``None`` removes it.
+    """
+    global _attempt_watch
+    _attempt_watch = watch
+
+
+def _check_late(started: float, timeout: float) -> None:
+    """A result that came after the attempt's ``timeout`` is not a success."""
+    elapsed = _perf() - started
+    if elapsed > timeout:
+        msg = f"attempt timed out after {timeout:g} s (it ended after {elapsed:.3g} s; its result was discarded)"
+        raise AttemptTimeout(msg)
 
 
 def abandoned_threads() -> int:
@@ -324,7 +410,8 @@ def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
     """Run ``func`` in a daemon thread and wait ``timeout`` seconds for it.
 
     On expiry the thread is abandoned (Python cannot stop it): it runs to its end
-    in the background and its result is discarded.
+    in the background and its result is discarded. A result that arrives after
+    ``timeout`` (a body that held the GIL past it) is a timeout too.
     """
     done = threading.Event()
     box: list[Any] = []
@@ -339,12 +426,15 @@ def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
             done.set()
 
     thread = threading.Thread(target=target, name=f"daglite-timeout-{name}", daemon=True)
+    started = _perf()
     thread.start()
     if not done.wait(timeout):
         _abandoned.append(thread)
         raise AttemptTimeout(f"attempt timed out after {timeout:g} s")
     ok, result = box[0]
     if ok:
+        # A body holding the GIL can finish late and still find the event set.
+        _check_late(started, timeout)
         return result
     raise result
 
@@ -352,51 +442,79 @@ def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
 # -- the four drivers --------------------------------------------------------------
 
 
-def run_sync(call: Call) -> Any:
-    """Drive a sync call: attempts until success or the final error."""
+def run_sync(call: Call, error: BaseException | None = None) -> Any:
+    """Drive a sync call: attempts until success or the final error.
+
+    ``error``: the first attempt's, when the caller already began the call and ran
+    that attempt (:func:`call_plain`); retries then go on from here.
+    """
     token = FRAME.set(call.frame)
     try:
-        if call.begin():
+        if error is None and call.begin():
             return call.value
         while True:
+            if error is not None:
+                delay = call.failed(error)  # raises when it is not retried
+                if delay:
+                    try:
+                        time.sleep(delay)
+                    except BaseException as stop:  # noqa: BLE001 - interrupted wait: the call ends here
+                        call.fail(stop)
             try:
                 value = call.body()
-            except BaseException as error:  # noqa: BLE001 - Call.failed decides
-                call.failed(error)
+            except BaseException as exc:  # noqa: BLE001 - Call.failed decides
+                error = exc
             else:
                 return call.succeeded(value)
     finally:
         FRAME.reset(token)
 
 
-def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Call a task without cache, dataset, retries or timeout, in an observed state.
+def call_plain(
+    task: BaseTask[..., Any],
+    state: SessionState,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    map_index: int | None = None,
+    backend: str = "inline",
+    parent_id: Any = _FROM_FRAME,
+    map_id: Any = None,
+) -> Any:
+    """Call a sync task without cache, dataset, retries or timeout, in an observed state.
 
     The lifecycle of :func:`run_sync` with what cannot apply to such a task left
     out: the two node hooks around one attempt. A :class:`Call` is only built when
-    the body fails: :meth:`Call.fail` then fires ``on_node_error`` and raises, as
-    :meth:`Call.failed` does when no retry is left. ``state.observed`` must be true.
+    the body fails: :func:`run_sync` goes on from that attempt (a
+    ``provide_retry_delay`` plugin may retry it; else :meth:`Call.failed` fires
+    ``on_node_error`` and raises). ``state.observed`` must be true.
     """
-    metadata = build_metadata(task, args, kwargs, None, "inline", _FROM_FRAME)
-    frame = _new_tuple(Frame, (task, args, kwargs, metadata, None, "inline"))
+    metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
+    frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend))
     hooks, reporter = state.plugins, state.reporter
     token = FRAME.set(frame)
     try:
         started = _perf()
         # PluginSet.notify, inlined for the two hooks of every observed call (~0.2 µs each).
-        for func, name in hooks.before_node_execute:
+        for func, name in hooks.hook.before_node_execute:
             try:
                 func(metadata, reporter)
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
                 hooks.hook_failed(name, "before_node_execute", exc)
         try:
-            value = task.func(*args, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - Call.fail fires the hook and raises
+            if hooks.wraps_attempts:  # node_attempt wrappers (issue 19.2)
+                value = run_wrapped(hooks, hooks.hook.node_attempt, (metadata, reporter, 0), task.func, *args, **kwargs)
+            else:
+                value = task.func(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - run_sync retries or raises, below
+            error: BaseException | None = exc
+        else:
+            error = None
+        if error is not None:
             call = Call.of(task, state, args, kwargs, metadata, frame)
             call.started = started
-            call.fail(error)
+            return run_sync(call, error)
         duration = _perf() - started
-        for func, name in hooks.after_node_execute:
+        for func, name in hooks.hook.after_node_execute:
             try:
                 func(metadata, reporter, duration, value)
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
@@ -412,11 +530,21 @@ async def run_async(call: Call) -> Any:
     try:
         if call.begin():
             return call.value
+        error: BaseException | None = None
         while True:
+            if error is not None:
+                delay = call.failed(error)  # raises when it is not retried
+                if delay:
+                    import asyncio  # loaded already: a coroutine is running
+
+                    try:
+                        await asyncio.sleep(delay)
+                    except BaseException as stop:  # noqa: BLE001 - cancelled wait: the call ends here
+                        call.fail(stop)
             try:
                 value = await call.abody()
-            except BaseException as error:  # noqa: BLE001 - Call.failed decides
-                call.failed(error)
+            except BaseException as exc:  # noqa: BLE001 - Call.failed decides
+                error = exc
             else:
                 return call.succeeded(value)
     finally:

@@ -6,12 +6,14 @@ concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, overload, runtime_checkable
 
 import attrs
 
 from ._miss import CACHE_MISS
+from ._records import fast_constructor
 
 __all__ = ["CACHE_MISS"]  # re-exported for plugins that import it from here
 
@@ -137,6 +139,12 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release workers; called once when the session ends."""
 
+    # Optional: ``stream(runner, items) -> Iterator[tuple[int, Outcome]]`` yields
+    # ``(position in items, outcome)`` as items finish, in any order, each item
+    # once; closing the iterator early should stop items that have not started.
+    # ``iter_tasks`` uses it when present, else ``run``. Not part of the protocol
+    # class so that backends without it still satisfy ``isinstance`` checks.
+
 
 @attrs.frozen(slots=True)
 class WorkItem:
@@ -146,6 +154,43 @@ class WorkItem:
     args: tuple[Any, ...]
 
 
+new_item = fast_constructor(WorkItem)
+"""``WorkItem(index, args)`` for building one per map item (see :mod:`daglite_core._records`)."""
+
+
+class WorkItems(Sequence[WorkItem]):
+    """The items of a fan-out, made on access: item ``i`` is ``WorkItem(i, args[i])``.
+
+    A 100,000-item map would otherwise build every record before its first item
+    could start; backends read them as they send or run them.
+    """
+
+    __slots__ = ("_args",)
+
+    def __init__(self, args: list[tuple[Any, ...]]) -> None:
+        self._args = args
+
+    def __len__(self) -> int:
+        return len(self._args)
+
+    @overload
+    def __getitem__(self, index: int) -> WorkItem: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[WorkItem]: ...
+    def __getitem__(self, index: int | slice) -> WorkItem | list[WorkItem]:
+        if isinstance(index, slice):
+            return list(map(new_item, range(len(self._args))[index], self._args[index]))
+        if index < 0:
+            index += len(self._args)
+        return new_item(index, self._args[index])
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        return map(new_item, itertools.count(), self._args)
+
+    def __repr__(self) -> str:
+        return f"<WorkItems of {len(self._args)}>"
+
+
 @attrs.frozen(slots=True)
 class Outcome:
     """An item's outcome: ``ok`` and either ``value`` or ``error`` (a :class:`TaskError`)."""
@@ -153,6 +198,10 @@ class Outcome:
     ok: bool
     value: Any = None
     error: BaseException | None = None
+
+
+new_outcome = fast_constructor(Outcome)
+"""``Outcome(ok, value=None, error=None)`` for building one per map item."""
 
 
 @attrs.frozen(slots=True)
@@ -181,8 +230,14 @@ class ItemRunner(Protocol):
     def __call__(self, item: WorkItem) -> Outcome:
         """Run ``item`` in this process (any thread) with the session's hooks."""
 
+    map_id: Any
+    """The fan-out's id (``TaskMetadata.map_id`` of its items)."""
+
     def remote(self) -> RemoteRunner:
         """A picklable runner for other processes."""
+
+    def replay(self, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Fire events a remote runner emitted on this session's plugins, in order."""
 
     def absorb(self, batch: RemoteBatch) -> list[Outcome]:
         """Replay a remote batch's events to this session's plugins; return outcomes."""
@@ -194,5 +249,14 @@ class ItemRunner(Protocol):
 class RemoteRunner(Protocol):
     """Picklable; called in a worker process with a batch of items."""
 
-    def __call__(self, items: Sequence[WorkItem]) -> RemoteBatch: ...
+    def __call__(
+        self, items: Sequence[WorkItem], emit: Callable[[list[tuple[str, tuple[Any, ...]]]], None] | None = None
+    ) -> RemoteBatch:
+        """Run ``items``; return their outcomes (and their events when ``emit`` is ``None``).
+
+        With ``emit``, the items' hook events are handed to it in chunks while the
+        items run (from a helper thread, about every 20 ms, and once more before
+        this returns): a backend sends them to the session's process, where
+        :meth:`ItemRunner.replay` fires them. ``RemoteBatch.events`` is then empty.
+        """
 

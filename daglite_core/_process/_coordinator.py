@@ -1,6 +1,6 @@
 """The ``process`` backend: ``map_tasks`` items in batches on a pool of worker processes.
 
-Workers: ``settings.workers`` processes of the ``settings.mp_start_method``
+Workers: ``settings.process_workers`` processes of the ``settings.mp_start_method``
 context (else the platform default), started when a map first needs them and
 reused by every map of the session (or of the process, outside a session); a
 session's pool is shut down when the session ends (a stop message, a grace of
@@ -9,7 +9,9 @@ turns: a map called from another thread while one runs waits for it.
 
 Batches: a map's items go out in batches of ``ceil(n / (4 × workers))`` items
 (at most 512), so uneven items still balance while the per-item cost stays near
-``ProcessPoolExecutor.map(chunksize=100)``. The task and the session's worker
+``ProcessPoolExecutor.map(chunksize=100)``. Batches are strided (batch ``k``
+holds items ``k, k + B, k + 2B, ...``): items that are slow together spread over
+every batch. ``iter_tasks`` gets each batch's outcomes as it comes back. The task and the session's worker
 config are pickled once per map and sent once per worker, then only items travel.
 Tasks pickle by reference when importable; what stdlib pickle cannot send goes
 through ``cloudpickle`` when it is installed. A task that cannot be sent at all
@@ -18,8 +20,8 @@ arguments cannot be pickled, or whose result cannot be pickled back, fails alone
 (its error names the task, the item and the cause). A reply that pickles in the
 worker but cannot be unpickled here (a class missing in this process) fails the
 items of its batch; a task the workers cannot unpickle fails every item.
-The wire format is in :mod:`daglite_core._wire`, the workers in
-:mod:`daglite_core._pool`.
+The wire format is in :mod:`daglite_core._process._wire`, the workers in
+:mod:`daglite_core._process._pool`.
 
 Where hooks fire:
 
@@ -29,8 +31,10 @@ Where hooks fire:
   ``node_iteration``, ``on_cache_hit``), dataset hooks and ``on_report``: in the
   worker, for plugins that declare ``daglite_in_workers = True`` (pickled, one copy
   per worker process, kept for the session); for every other plugin they are
-  recorded in the worker and replayed in the session's process, in order, when the
-  item's batch comes back (``reporter.report`` from a worker arrives that way).
+  recorded in the worker and relayed live: a flusher thread in the worker sends
+  what was recorded every 20 ms while the batch runs (and the rest before the
+  reply), and the session's process replays each message as it arrives, in
+  order (``reporter.report`` from a worker arrives that way too).
 * The task body, its cache reads and writes and its dataset saves: in the worker.
 * Items lost with their worker (death, timeout kill) fire ``on_node_error`` in the
   session's process (their worker-side events are lost with the worker).
@@ -49,19 +53,21 @@ Failures and timeouts:
 * A body that raises ``SystemExit`` or ``KeyboardInterrupt`` ends its worker
   process: it fails like a dead worker (the thread backend would re-raise it in
   the caller; a worker cannot hand the session's process an exit).
-* With ``timeout=T`` items go one per batch, and the coordinator gives each batch
-  ``(T + 0.5) × (retries + 1) + 1`` seconds. The worker's own per-attempt timer
-  normally answers first (``TaskTimeoutError``, retries as usual); because the
-  attempt's thread is then abandoned still running, that worker is killed and
-  replaced right after its batch comes back. A body that holds the GIL (or
-  otherwise keeps the worker from answering) is killed with SIGKILL when the
-  batch's deadline passes: the item fails with ``TaskTimeoutError``, the other
-  items go on.
+* With ``timeout=T`` items go one per batch. The worker tells the coordinator
+  when each attempt starts and ends, and the coordinator's deadline is
+  ``T + 1`` seconds from the attempt's start: hooks, cache reads and waits
+  between retries never count. The worker's own per-attempt timer normally
+  answers first (``TaskTimeoutError``, retries as usual); because the attempt's
+  thread is then abandoned still running, that worker is killed and replaced
+  right after its batch comes back. A body that holds the GIL (or otherwise
+  keeps the worker from answering) is killed with SIGKILL when the deadline
+  passes: the item fails with ``TaskTimeoutError``, the other items go on.
 * A worker that exits before it starts (typically: the ``spawn`` start method and
   a script without an ``if __name__ == "__main__":`` guard) is a configuration
   error: ``map_tasks`` raises :class:`WorkerStartError` instead of respawning.
-* Ctrl-C (or any error) in the session's process kills the busy workers; the next
-  map starts fresh ones. Workers ignore ``SIGINT`` themselves.
+* Ctrl-C (or any error, or an ``iter_tasks`` loop left early) in the session's
+  process kills the busy workers; the next map starts fresh ones. Workers ignore
+  ``SIGINT`` themselves, and exit at once when the session's process dies.
 """
 
 from __future__ import annotations
@@ -72,22 +78,23 @@ import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
-import attrs
 
-from ._lifecycle import AttemptTimeout
+from .._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from ._protocols import ItemRunner, Outcome, WorkItem
-from ._settings import DagliteSettings
-from ._wire import LOST, decode_reply, dumps
+from .._protocols import ItemRunner, Outcome, WorkItem
+from ._worker import replay
+from .._settings import DagliteSettings
+from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
 
 MAX_BATCH = 512
-START_GRACE = 30.0
-"""Seconds a new worker may take to start before a timed batch's deadline counts."""
 BATCHES_PER_WORKER = 4
+ATTEMPT_GRACE = 1.0
+"""Seconds past an attempt's ``timeout`` before the coordinator kills its worker: the
+worker's own timer answers first unless the body keeps the worker from answering."""
 
 
 class WorkerDiedError(RuntimeError):
@@ -103,6 +110,17 @@ def batch_size(items: int, workers: int) -> int:
     return max(1, min(MAX_BATCH, math.ceil(items / (workers * BATCHES_PER_WORKER))))
 
 
+def strided_batches(items: Sequence[WorkItem], size: int) -> list[Batch]:
+    """Batches of about ``size`` items, batch ``k`` holding items ``k, k + B, k + 2B, ...``.
+
+    Strided rather than contiguous: items that are slow together (the first 40 of
+    400, say) spread over every batch instead of landing in one, which would
+    leave one worker running them while the others idle at the end.
+    """
+    count = math.ceil(len(items) / size) if items else 0
+    return [Batch(range(k, len(items), count), source=items) for k in range(count)]
+
+
 def _how(code: int | None) -> str:
     if code is None:
         return "exit code unknown"
@@ -116,12 +134,30 @@ def _how(code: int | None) -> str:
     return f"exit code {code}"
 
 
-@attrs.frozen(slots=True)
 class Batch:
-    """Items sent together to one worker, and their positions in the map's outcome list."""
+    """Items sent together to one worker, and their positions in the map's outcome list.
 
-    positions: Sequence[int]
-    items: Sequence[WorkItem]
+    Built either from its items, or from the map's items and its positions, read
+    when the batch is first sent (a large map does not build every item up front).
+    """
+
+    __slots__ = ("_items", "_source", "positions")
+
+    def __init__(
+        self, positions: Sequence[int], items: Sequence[WorkItem] | None = None, source: Sequence[WorkItem] | None = None
+    ) -> None:
+        self.positions = positions
+        self._items = items
+        self._source = source
+
+    @property
+    def items(self) -> Sequence[WorkItem]:
+        items = self._items
+        if items is None:
+            source = self._source
+            assert source is not None
+            items = self._items = [source[p] for p in self.positions]
+        return items
 
 
 class ProcessBackend:
@@ -132,7 +168,7 @@ class ProcessBackend:
 
     def __init__(self, settings: DagliteSettings) -> None:
         self.settings = settings
-        self.pool = Pool(settings.workers, settings.mp_start_method)
+        self.pool = Pool(settings.process_workers, settings.mp_start_method)
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
 
@@ -140,6 +176,11 @@ class ProcessBackend:
         """Run every item in the workers; one outcome per item, in input order."""
         with self._lock:
             return _MapRun(self.pool, runner, items, next(self._tokens)).run()
+
+    def stream(self, runner: ItemRunner, items: Sequence[WorkItem]) -> Iterator[tuple[int, Outcome]]:
+        """``(position, outcome)`` as each batch comes back; closing it early kills busy workers."""
+        with self._lock:
+            yield from _MapRun(self.pool, runner, items, next(self._tokens)).stream()
 
     def close(self) -> None:
         """Stop every worker (waiting up to 2 s for each to exit, then killing it)."""
@@ -192,44 +233,52 @@ class _MapRun:
     def __init__(self, pool: Pool, runner: ItemRunner, items: Sequence[WorkItem], token: int) -> None:
         self.pool = pool
         self.runner = runner
+        self.state = runner.state  # type: ignore[attr-defined]  # the core's own ItemRunner
         self.token = token
         self.blob = _runner_blob(runner)
         self.timeout = runner.timeout
-        retries = int(getattr(runner, "retries", 0))
-        self.limit = None if self.timeout is None else (self.timeout + 0.5) * (retries + 1) + 1
-        size = 1 if self.timeout is not None else batch_size(len(items), pool.size)
-        self.queue: deque[Batch] = deque(
-            Batch(range(start, min(start + size, len(items))), items[start : start + size])
-            for start in range(0, len(items), size)
-        )
-        self.outcomes: list[Outcome | None] = [None] * len(items)
+        self.limit = None if self.timeout is None else self.timeout + ATTEMPT_GRACE
+        self.queue: deque[Batch] = deque(strided_batches(items, 1 if self.timeout is not None else batch_size(len(items), pool.size)))
+        self.done: deque[tuple[int, Outcome]] = deque()
+        self.pending = len(items)
 
     def run(self) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * self.pending
+        for position, outcome in self.stream():
+            outcomes[position] = outcome
+        return outcomes  # type: ignore[return-value]
+
+    def stream(self) -> Iterator[tuple[int, Outcome]]:
+        """``(position, outcome)`` as batches come back; closing it kills the busy workers."""
         for worker in list(self.pool.workers):
             if not worker.process.is_alive():
                 self.pool.kill(worker)  # died while idle: just replace it
         try:
-            while True:
+            while self.pending:
                 self._dispatch()
                 busy = [w for w in self.pool.workers if w.batch is not None]
-                if not busy:
-                    break
+                if not busy:  # pragma: no cover - every path answers its items
+                    msg = f"process backend lost the outcomes of {self.pending} items"
+                    raise AssertionError(msg)
                 replies = self._wait(busy)
                 # Refill the workers that answered before decoding their replies,
                 # so they do not sit idle while this process unpickles.
                 self._dispatch()
                 for worker, batch, data in replies:
                     self._absorb(worker, batch, data)
+                while self.done:
+                    yield self.done.popleft()
+            while self.done:
+                yield self.done.popleft()
         except BaseException:
             for worker in list(self.pool.workers):
                 if worker.batch is not None:
                     self.pool.kill(worker)
             raise
-        missing = [i for i, o in enumerate(self.outcomes) if o is None]
-        if missing:  # pragma: no cover - every path above answers its items
-            msg = f"process backend lost the outcomes of items {missing}"
-            raise AssertionError(msg)
-        return self.outcomes  # type: ignore[return-value]
+
+    def _answer(self, position: int, outcome: Outcome) -> None:
+        self.done.append((position, outcome))
+        self.pending -= 1
 
     # -- sending ---------------------------------------------------------------
 
@@ -253,11 +302,7 @@ class _MapRun:
             worker.batch = batch
             worker.token = self.token
             worker.since = time.monotonic()
-            if self.limit is not None:
-                # Until the worker says it started, allow for its start too.
-                worker.deadline = worker.since + self.limit + (0.0 if worker.ready else START_GRACE)
-            else:
-                worker.deadline = None
+            worker.deadline = None  # set while an attempt runs (see _control)
             try:
                 worker.send(data)
             except OSError:
@@ -275,7 +320,7 @@ class _MapRun:
             try:
                 dumps(item.args)
             except Exception as exc:  # noqa: BLE001 - the item's outcome
-                self.outcomes[position] = self.runner.fail(item, _arguments_error(self.runner, item, exc))
+                self._answer(position, self.runner.fail(item, _arguments_error(self.runner, item, exc)))
             else:
                 kept_positions.append(position)
                 kept.append(item)
@@ -286,7 +331,11 @@ class _MapRun:
     # -- receiving ---------------------------------------------------------------
 
     def _wait(self, busy: list[Worker]) -> list[tuple[Worker, Batch, bytes]]:
-        """Wait for replies, deaths or a deadline; return the replies read (workers now idle)."""
+        """Wait for messages, deaths or a deadline; return the replies read (workers now idle).
+
+        Event messages are replayed at once to the session's plugins and attempt
+        messages move the worker's deadline; the worker stays busy until its reply.
+        """
         owners: dict[Any, Worker] = {}
         for worker in busy:
             owners[worker.conn] = worker
@@ -298,16 +347,13 @@ class _MapRun:
         for worker in busy:
             if worker.conn in ready:
                 try:
-                    data = worker.conn.recv_bytes()
-                    if data == READY:
-                        self._started(worker)
-                        if not worker.conn.poll():
-                            if worker.process.sentinel in ready:
-                                self._lost(worker)
-                            continue
-                        data = worker.conn.recv_bytes()
+                    data = self._read(worker)
                 except (EOFError, OSError):
                     self._lost(worker)
+                    continue
+                if data is None:
+                    if worker.process.sentinel in ready and not worker.conn.poll():
+                        self._lost(worker)
                     continue
                 replies.append((worker, worker.batch, data))
                 worker.batch, worker.deadline = None, None
@@ -319,11 +365,23 @@ class _MapRun:
                 self._expired(worker)
         return replies
 
-    def _started(self, worker: Worker) -> None:
-        # A batch's deadline counts from the worker's start, not from its spawn.
-        worker.ready = True
-        if self.limit is not None:
-            worker.deadline = time.monotonic() + self.limit
+    def _read(self, worker: Worker) -> bytes | None:
+        """Read the worker's waiting messages up to its reply; return the reply, or ``None``."""
+        conn = worker.conn
+        while True:
+            data = conn.recv_bytes()
+            tag = data[:1]
+            if tag == EVENTS:
+                # Unpickled here, in the session's context: the reporters are already its own.
+                replay(self.state, decode_events(data), swap=False)
+            elif tag == ATTEMPT:
+                worker.deadline = None if len(data) == 1 else time.monotonic() + float(data[1:]) + ATTEMPT_GRACE
+            elif data == READY:
+                worker.ready = True
+            else:
+                return data
+            if not conn.poll():
+                return None
 
     def _absorb(self, worker: Worker, batch: Batch, data: bytes) -> None:
         """Decode a reply, replay its events and keep its outcomes."""
@@ -342,7 +400,7 @@ class _MapRun:
             return
         remote = reply[1]
         for position, outcome in zip(batch.positions, self.runner.absorb(remote)):
-            self.outcomes[position] = outcome
+            self._answer(position, outcome)
         if remote.retire and worker in self.pool.workers:
             # A timed-out attempt's thread still runs in it: replace the worker. A
             # batch already sent to it goes back to the queue, whole, to run again.
@@ -352,7 +410,7 @@ class _MapRun:
 
     def _fail(self, batch: Batch, error: BaseException) -> None:
         for position, item in zip(batch.positions, batch.items):
-            self.outcomes[position] = self.runner.fail(item, error)
+            self._answer(position, self.runner.fail(item, error))
 
     def _lost(self, worker: Worker) -> None:
         batch = worker.batch
@@ -378,7 +436,7 @@ class _MapRun:
         batch = worker.batch
         self.pool.kill(worker)
         msg = (
-            f"attempt timed out after {self.timeout:g} s; the worker process {worker.pid} did not answer "
+            f"attempt timed out after {self.timeout:g} s; the worker process {worker.pid} did not end it "
             f"within {self.limit:g} s and was killed"
         )
         self._fail(batch, AttemptTimeout(msg))

@@ -1,0 +1,343 @@
+"""Running mapped items in other processes: the picklable runner and event relay.
+
+In a worker process, items run through the same lifecycle as anywhere else, in a
+worker-side session whose plugins are:
+
+* the session's plugins that declare ``daglite_in_workers = True`` (pickled and
+  sent; they run in the worker, once per worker process);
+* a *relay* that records every node, fan-out, dataset and report event, which is
+  sent back with the batch and replayed, in order, to every other plugin of the
+  session in the session's own process (see :func:`replay`);
+* the provider hooks of the plugins installed in the worker's environment, less
+  those the session's settings disable (so a task body can reach stores the
+  coordinator did not resolve); stores the coordinator resolved are sent, and win.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import types
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import attrs
+
+from .. import _lifecycle
+from .._context import FRAME, SESSION, Frame, SessionState
+from .._execute import IN_MAP, execute
+from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._settings import DagliteSettings
+
+_LOCAL_ONLY = frozenset({"before_session_start", "after_session_end", "node_attempt"})  # node_attempt wraps, runs where the body runs
+Event = tuple[str, tuple[Any, ...]]
+"""A recorded hook call: the hook's name and its positional arguments (reporter: ``None``)."""
+RELAYED = tuple(h for h in SPECS if not h.startswith("provide_") and h not in _LOCAL_ONLY)
+
+
+def runs_in_workers(plugin: object) -> bool:
+    """Whether ``plugin`` asked to be sent to worker processes (``daglite_in_workers``)."""
+    return bool(getattr(plugin, "daglite_in_workers", False))
+
+
+def _module(name: str) -> types.ModuleType:
+    return importlib.import_module(name)
+
+
+@attrs.frozen
+class _PluginRef:
+    """A worker-side plugin as sent: modules by name, other objects by pickle."""
+
+    module: str | None
+    plugin: Any
+
+    @classmethod
+    def of(cls, plugin: object) -> _PluginRef:
+        if isinstance(plugin, types.ModuleType):
+            return cls(plugin.__name__, None)
+        return cls(None, plugin)
+
+    def load(self) -> object:
+        return _module(self.module) if self.module is not None else self.plugin
+
+
+@attrs.frozen
+class WorkerConfig:
+    """What a worker needs to rebuild the session: sent with every batch, built once."""
+
+    key: str
+    session_id: Any
+    settings: DagliteSettings
+    plugins: tuple[_PluginRef, ...]
+    relay: bool
+    cache_spec: Any
+    dataset_spec: Any
+    cache_stores: dict[Any, Any]
+    dataset_stores: dict[Any, Any]
+
+
+class _Recorder:
+    """The relay: records observer events for the session's own process.
+
+    Events go to a deque (appends and pops are atomic), so a flusher thread can
+    hand them on while the items run (see :class:`_Flusher`). Each batch binds its
+    own deque in a context variable (``batch``): batches of one session that run
+    at once in one process (threads of a Dask worker) keep their events apart.
+    """
+
+    def __init__(self) -> None:
+        self.events: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self.batch: ContextVar[deque[tuple[str, tuple[Any, ...]]] | None] = ContextVar("daglite_relay_batch", default=None)
+
+    def entry(self) -> _Entry:
+        impls = []
+        for hook in RELAYED:
+            spec = SPECS[hook]
+            impls.append(_Impl(hook, functools.partial(self._record, hook), spec.argnames, "daglite-relay", False, True))
+        return _Entry("daglite-relay", self, impls, source="builtin")
+
+    def _record(self, hook: str, *args: Any) -> None:
+        # The worker's reporter is recorded as is: it pickles as "the reporter of
+        # the session where it is unpickled" (see _context._Reporter.__reduce__).
+        events = self.batch.get()
+        (self.events if events is None else events).append((hook, args))
+
+
+def _reporter_position(hook: str) -> int:
+    """Where ``hook``'s ``reporter`` argument is, or -1: it is not sent between processes."""
+    names = SPECS[hook].argnames
+    return names.index("reporter") if "reporter" in names else -1
+
+
+def _swap_reporter(args: tuple[Any, ...], position: int, reporter: Any) -> tuple[Any, ...]:
+    return args if position < 0 else (*args[:position], reporter, *args[position + 1 :])
+
+
+_states: dict[str, tuple[SessionState, _Recorder]] = {}
+
+
+def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
+    found = _states.get(config.key)
+    if found is not None:
+        # A later map of the session may bring stores resolved since (another
+        # task's cache_store): the session's choice wins over a worker-side provider.
+        found[0].adopt_stores(config.cache_stores, config.dataset_stores)
+        return found
+    recorder = _Recorder()
+    settings = config.settings
+    installed = _registry.plugin_set(settings.strict_hooks).without(settings.disable_plugins, settings.plugins_autoload)
+    strict = settings.strict_hooks
+    providers = [
+        _Entry(e.name, e.plugin, [i for i in e.impls if i.hook.startswith("provide_")], e.distribution, e.source)
+        for e in installed.entries
+    ]
+    shipped = [ref.load() for ref in config.plugins]
+    # ``on_report`` is the session process's hook: a worker-side plugin gets the
+    # reports in its session-side copy (see replay), never in the worker.
+    entries = [
+        *providers,
+        *(
+            _Entry(n, p, [i for i in parse_plugin(p, n) if i.hook != "on_report"])
+            for p in shipped
+            for n in [getattr(p, "__name__", type(p).__qualname__)]
+        ),
+    ]
+    if config.relay:
+        entries.append(recorder.entry())
+    state = SessionState(
+        config.session_id, config.settings, PluginSet(entries, strict),
+        cache_store=config.cache_spec, dataset_store=config.dataset_spec, in_worker=True,
+    )
+    state.adopt_stores(config.cache_stores, config.dataset_stores)
+    _states[config.key] = (state, recorder)
+    return state, recorder
+
+
+class WorkerRunner:
+    """Picklable: runs a batch of items in a worker process (see :class:`Backend`)."""
+
+    def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any, map_id: Any) -> None:
+        self.task = task
+        self.config = config
+        self.backend = backend
+        self.parent_id = parent_id
+        self.map_id = map_id
+
+    @classmethod
+    def for_session(cls, runner: Any) -> WorkerRunner:
+        state: SessionState = runner.state
+        task = runner.task
+        coordinator = coordinator_plugins(state)
+        # Relay when a session-side plugin observes worker events, or when any
+        # plugin (a worker-side one too: its session copy) receives reports.
+        relay = any(getattr(coordinator.hook, hook) for hook in RELAYED) or bool(state.plugins.hook.on_report)
+        # Resolve the stores the task needs here, so errors surface in the caller.
+        if task.cache and state.settings.cache_mode != "off":  # "off" needs no cache store
+            state.cache_store(task.cache_store, task.name)
+        if task.dataset is not None:
+            state.dataset_store(task.dataset_store, f"Task {task.name!r}")
+        cache_stores, dataset_stores = state.resolved_stores()
+        config = WorkerConfig(
+            key=f"{state.id}:{id(state)}:{relay}",
+            session_id=state.id,
+            settings=state.settings,
+            plugins=tuple(_PluginRef.of(p) for p in state.plugins.plugins() if runs_in_workers(p)),
+            relay=relay,
+            cache_spec=state.cache_spec,
+            dataset_spec=state.dataset_spec,
+            cache_stores=cache_stores,
+            dataset_stores=dataset_stores,
+        )
+        return cls(task, config, runner.backend, runner.parent_id, runner.map_id)
+
+    def __call__(self, items: Sequence[WorkItem], emit: Callable[[list[Event]], None] | None = None) -> RemoteBatch:
+        """Run ``items`` here; events go to ``emit`` while they run, else back with the batch.
+
+        With ``emit``, a flusher thread hands the recorded events on in chunks (at
+        most every :data:`FLUSH_INTERVAL` seconds) while the items run, and once
+        more before this returns, so every event of the batch has been emitted,
+        in order, before its outcomes are returned; ``RemoteBatch.events`` is then
+        empty. ``emit`` is called from one thread at a time.
+        """
+        state, recorder = _worker_state(self.config)
+        task = self.task
+        fast = task._plain and not state.observed and not task.is_async and not task.is_generator
+        events: deque[Event] = deque()
+        bound = recorder.batch.set(events)
+        flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
+        outcomes: list[Outcome] = []
+        session = SESSION.set(state)
+        in_map = IN_MAP.set(True)
+        try:
+            if fast:
+                _run_plain(task, items, outcomes, self.backend)
+            else:
+                backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
+                for item in items:
+                    try:
+                        outcomes.append(new_outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
+                    except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
+                        outcomes.append(Outcome(False, error=exc))
+        finally:
+            IN_MAP.reset(in_map)
+            SESSION.reset(session)
+            recorder.batch.reset(bound)
+            if flusher is not None:
+                flusher.close()
+        retire = _lifecycle.abandoned_threads() > 0
+        if flusher is not None or emit is not None:
+            return RemoteBatch(outcomes, [], retire)
+        return RemoteBatch(outcomes, list(events), retire)
+
+
+FLUSH_INTERVAL = 0.02
+"""Seconds between two hand-overs of a running batch's events (see :class:`_Flusher`)."""
+
+
+class _Flusher:
+    """Hands a running batch's recorded events to ``emit`` every :data:`FLUSH_INTERVAL`.
+
+    A thread per batch, so that an item's ``before_node_execute`` reaches the
+    session while its body runs (the body's thread cannot be asked to send). The
+    last events are handed on by :meth:`close`, in the batch's own thread, before
+    the outcomes go back. An ``emit`` that raises stops the live relay for the
+    batch; what was not handed on is emitted by :meth:`close` (which then raises).
+    """
+
+    def __init__(self, events: deque[Event], emit: Callable[[list[Event]], None]) -> None:
+        self.events = events
+        self.emit = emit
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="daglite-event-flusher", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(FLUSH_INTERVAL):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - close() flushes again and raises
+                return
+
+    def flush(self) -> None:
+        events = self.events
+        with self.lock:
+            chunk = []
+            pop = events.popleft
+            while events:
+                chunk.append(pop())
+            if chunk:
+                self.emit(chunk)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.flush()
+
+
+def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str) -> None:
+    """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
+
+    The per-item call of ``execute`` is a third of a trivial item's cost in a
+    worker; the frame and the error are exactly those ``execute`` makes.
+    """
+    func = task.func
+    set_frame, reset_frame = FRAME.set, FRAME.reset
+    for item in items:
+        args = item.args
+        token = set_frame(Frame(task, args, {}, None, item.index, backend))
+        try:
+            outcomes.append(new_outcome(True, func(*args)))
+        except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
+            outcomes.append(Outcome(False, error=_plain_error(task, exc, args)))
+        finally:
+            reset_frame(token)
+
+
+def _plain_error(task: Any, exc: Exception, args: tuple[Any, ...]) -> Exception:
+    try:
+        raise _lifecycle.fast_error(task, exc, args, {}) from exc
+    except Exception as error:  # noqa: BLE001 - the TaskError (or the binding TypeError)
+        return error
+
+
+def coordinator_plugins(state: SessionState) -> PluginSet:
+    """The session's plugins that do not run in workers (they get replayed events)."""
+    cached = state.coordinator_plugins
+    if cached is None:
+        plugins = state.plugins
+        kept = [e for e in plugins.entries if not runs_in_workers(e.plugin)]
+        cached = plugins.subset(kept)
+        state.coordinator_plugins = cached
+    return cached
+
+
+def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: bool = True) -> None:
+    """Fire relayed worker events on the session's non-worker plugins, in order.
+
+    ``on_report`` goes to every plugin of the session, worker-side ones included
+    (their copy in the session's process), so one plugin can both report from its
+    worker copy and receive the reports.
+
+    ``swap`` puts the session's reporter in each event's reporter argument: events
+    may come unpickled anywhere (a Dask client's thread). The process backend
+    unpickles them in the session's own context, where the recorded reporter
+    already became the session's, and passes ``swap=False``.
+    """
+    notify = coordinator_plugins(state).notify
+    everyone = state.plugins.notify  # on_report: also the session-side copies of worker plugins
+    if not swap:
+        for hook, args in events:
+            (everyone if hook == "on_report" else notify)(hook, *args)
+        return
+    reporter = state.reporter
+    positions: dict[str, int] = {}
+    for hook, args in events:
+        position = positions.get(hook)
+        if position is None:
+            position = positions[hook] = _reporter_position(hook)
+        (everyone if hook == "on_report" else notify)(hook, *_swap_reporter(args, position, reporter))
