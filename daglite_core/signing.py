@@ -39,6 +39,7 @@ __all__ = [
     "SigningKeyError",
     "SigningKeyWarning",
     "key_path",
+    "new_mac",
     "reset",
     "sign",
     "signing_key",
@@ -125,6 +126,20 @@ def _mac(data: bytes | memoryview) -> bytes:
     mac = base[1].copy()
     mac.update(data)
     return mac.digest()
+
+
+def new_mac() -> hmac.HMAC:
+    """A keyed HMAC-SHA256 state, to sign or verify data that comes in pieces.
+
+    Feed it with ``update`` (``bytes``, ``memoryview``, any buffer: nothing is
+    copied, and hashing a large piece releases the GIL); ``digest()`` equals the
+    tag :func:`sign` puts in front of the pieces joined. Compare tags with
+    ``hmac.compare_digest``. Large values can so be signed while written and
+    verified while read, without ever holding a second copy.
+    """
+    _mac(b"")  # loads the key and the keyed base state
+    assert _base is not None
+    return _base[1].copy()
 
 
 def reset() -> None:

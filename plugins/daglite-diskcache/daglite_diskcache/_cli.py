@@ -30,8 +30,8 @@ from typing import Any, TextIO
 from daglite_core.signing import SignatureError
 
 from ._consistency import check_cache
-from ._envelope import open_blob
-from ._files import UnsafeValueFileError, read_value
+from ._envelope import verify_blob, verify_file
+from ._files import UnsafeValueFileError, open_value
 from ._handles import is_corruption
 from ._paths import default_cache_dir, resolve_dir
 from ._store import DiskCacheStore
@@ -216,16 +216,17 @@ def _bad_entries(store: DiskCacheStore, cache: Any) -> dict[str, str]:
             continue
         try:
             if mode == 1 and isinstance(value, bytes):
-                blob = value
+                verify_blob(key, value)
             elif mode == 2 and filename:
                 try:
-                    blob = read_value(store.config.directory, filename)
+                    fd = open_value(store.config.directory, filename)
                 except (FileNotFoundError, UnsafeValueFileError):
                     continue  # reported (and with --fix removed) by check_cache
+                with os.fdopen(fd, "rb") as file:
+                    verify_file(key, file, os.fstat(fd).st_size)
             else:
                 bad[key] = f"diskcache mode {mode}, not written by daglite"
                 continue
-            open_blob(key, blob)
         except (OSError, SignatureError) as exc:
             bad[key] = f"{type(exc).__name__}: {exc}"
     return bad

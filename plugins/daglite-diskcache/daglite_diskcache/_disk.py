@@ -24,6 +24,7 @@ from typing import Any
 import diskcache  # type: ignore[import-untyped]
 from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_TEXT, UNKNOWN  # type: ignore[import-untyped]
 
+from ._envelope import PartsReader
 from ._files import check_write_path, open_value, remove_value
 
 __all__ = ["SafeDisk", "UntrustedEntryError"]
@@ -47,7 +48,8 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
         return name, full_path
 
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> Any:
-        if type(value) is not bytes or read:
+        """Signed ``bytes``, or a large sealed value streamed from its :class:`PartsReader`."""
+        if not (type(value) is bytes and not read) and not (read and isinstance(value, PartsReader)):
             msg = f"daglite-diskcache stores signed bytes only, not {type(value).__name__}"
             raise TypeError(msg)
         self._pending.path = None

@@ -1,8 +1,10 @@
 """``DiskCacheStore``: the daglite cache store on diskcache.
 
 Hit path (the thing ``cache=True`` is for): one ``SELECT`` on the calling
-thread's SQLite connection, a file read for values of 32 KiB or more, an
-HMAC-SHA256 check, then ``pickle.loads``. diskcache's ``Cache.get`` is not used
+thread's SQLite connection, then (see ``_envelope``) for values of 32 KiB or more
+a file read straight into the value's future buffer while the HMAC-SHA256 tag is
+computed chunk by chunk, then ``pickle.loads`` with those buffers in place (about
+one copy of the value in memory). diskcache's ``Cache.get`` is not used
 for reads: it would unpickle entries stored in pickle mode (a planted entry would
 run code) and it reports a vanished value file as a silent miss, whereas here it
 is a removed entry and a warning.
@@ -37,13 +39,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import diskcache  # type: ignore[import-untyped]
@@ -53,9 +54,9 @@ from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW  # type: ignor
 from daglite_core.signing import SigningKeyError
 
 from . import _trouble
-from ._envelope import ensure_signing_key, open_blob, seal
+from ._envelope import Sealed, ensure_signing_key, load_blob, load_file, seal
 from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
-from ._files import read_value
+from ._files import open_value
 from ._handles import Opened, close_handle, is_corruption, open_handle, recover, revalidate
 from ._paths import resolve_dir
 
@@ -272,16 +273,20 @@ class DiskCacheStore:
         rowid, stored, mode, filename, value = rows[0]
         try:
             if mode == MODE_RAW and type(value) is bytes:
-                blob = value
+                value = load_blob(key, value)
             elif mode == MODE_BINARY and filename:
-                data = self._read_file(cache, key, rowid, filename)
-                if data is None:  # replaced or removed by another writer meanwhile
+                file = self._open_file(cache, key, rowid, filename)
+                if file is None:  # replaced or removed by another writer meanwhile
                     return self.get(key)
-                blob = data
+                with file:
+                    try:
+                        size = os.fstat(file.fileno()).st_size
+                        value = load_file(key, file, size)
+                    except OSError as exc:
+                        raise _Transient from exc
             else:
                 msg = f"stored in diskcache mode {mode}, which daglite never writes"
                 raise ValueError(msg)
-            value = pickle.loads(open_blob(key, blob))
         except _Transient as exc:
             msg = f"cache entry {key} in {self._directory} could not be read ({_describe(exc.__cause__)})"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc.__cause__
@@ -306,18 +311,18 @@ class DiskCacheStore:
         if opened.moved_to is not None:
             warnings.warn(self._moved(opened), DiskCacheWarning, stacklevel=2)
         try:
-            blob = seal(key, value)
+            sealed = seal(key, value)
         except Exception as exc:
             msg = f"value for {key} cannot be pickled ({_describe(exc)})"
             raise CacheWriteError(msg, key=key, directory=directory) from exc
         try:
             try:
-                cache.set(key, blob, expire=ttl)
+                _write(cache, key, sealed, ttl)
             except sqlite3.OperationalError:
                 if not self._vanished(cache):
                     raise
                 assert self._cache is not None
-                self._cache.set(key, blob, expire=ttl)
+                _write(self._cache, key, sealed, ttl)
         except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
             kind = _trouble.is_store_wide_write_error(exc)
             if kind is None:
@@ -366,8 +371,8 @@ class DiskCacheStore:
             cache = self._open(recover_corrupt).cache
         return cache
 
-    def _read_file(self, cache: diskcache.Cache, key: str, rowid: int, filename: str) -> bytes | None:
-        """The bytes of a file-backed entry; ``None`` if a writer replaced the row meanwhile.
+    def _open_file(self, cache: diskcache.Cache, key: str, rowid: int, filename: str) -> IO[bytes] | None:
+        """The open value file of a file-backed entry; ``None`` if a writer replaced the row meanwhile.
 
         Only a regular file inside the cache directory is opened (see ``_files``): a
         name that is absolute, has ``..``, or names a symlink, FIFO or device raises
@@ -378,7 +383,7 @@ class DiskCacheStore:
         are reported without removing it.
         """
         try:
-            return read_value(self._config.directory, filename)
+            return os.fdopen(open_value(self._config.directory, filename), "rb")
         except FileNotFoundError:
             select = "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1"
             current = cache._sql(select, (key,)).fetchall()  # noqa: SLF001
@@ -398,6 +403,14 @@ class DiskCacheStore:
                 cache.disk.remove(filename)
         except Exception:  # noqa: BLE001, S110 - the entry stays unreadable; the next get tries again
             pass
+
+
+def _write(cache: diskcache.Cache, key: str, sealed: Sealed, ttl: float | None) -> None:
+    """Store a sealed value: inline when small, else streamed into a value file (no joined copy)."""
+    if sealed.size < cache.disk.min_file_size:
+        cache.set(key, sealed.joined(), expire=ttl)
+    else:
+        cache.set(key, sealed.reader(), expire=ttl, read=True)
 
 
 class _Transient(Exception):

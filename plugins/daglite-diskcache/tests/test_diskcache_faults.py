@@ -320,7 +320,7 @@ def test_value_file_replaced_by_a_concurrent_writer_is_not_an_error(cache_dir: P
     store.set("m.f:1", b"old" * BIG)
     ((rowid, filename),) = store._cache._sql("SELECT rowid, filename FROM Cache").fetchall()
     store.set("m.f:1", b"new" * BIG)  # another writer's replacement removes the old file
-    assert store._read_file(store._cache, "m.f:1", rowid, filename) is None
+    assert store._open_file(store._cache, "m.f:1", rowid, filename) is None
     assert store.get("m.f:1") == b"new" * BIG
 
 
