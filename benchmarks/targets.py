@@ -46,6 +46,12 @@ TARGETS = [
     Row("map_tasks dask, per item (DESIGN §8)", "dask.core_map", "dask.client_map", 1.2, "client.map+gather"),
     Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
     Row("durable callback dispatch (daglite-callbacks outbox)", "callbacks.durable", "callbacks.plain", 1.5, "non-durable dispatch"),
+    Row("cache hit, 100 MB ndarray result (daglite-diskcache, verified)", "bigcache.core_get", "bigcache.raw_get", 1.3, "raw diskcache get"),
+    Row("cache miss store, 100 MB ndarray result (signed)", "bigcache.core_set", "bigcache.raw_set", 1.3, "raw diskcache set"),
+    Row("pickle dataset save, 1e6-row DataFrame (signed, atomic)", "bigdatasets.core_save_pickle", "bigdatasets.pandas_save_pickle", 1.3, "to_pickle + fsync"),
+    Row("pickle dataset load, 1e6-row DataFrame (verified)", "bigdatasets.core_load_pickle", "bigdatasets.pandas_load_pickle", 1.3, "read_pickle"),
+    Row("parquet dataset save, 1e6-row DataFrame (atomic)", "bigdatasets.core_save_parquet", "bigdatasets.pandas_save_parquet", 1.3, "to_parquet + fsync"),
+    Row("parquet dataset load, 1e6-row DataFrame", "bigdatasets.core_load_parquet", "bigdatasets.pandas_load_parquet", 1.3, "read_parquet"),
 ]
 
 INFO = [
