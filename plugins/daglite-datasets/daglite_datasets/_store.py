@@ -55,7 +55,7 @@ from ._errors import (
     DatasetSaveError,
 )
 from ._formats import builtin_formats
-from ._integrity import open_envelope, seal
+from ._integrity import open_envelope, private_file, verify_stream, write_signed
 from ._keys import check_key, contained_path, is_temp_name
 from ._registry import TRUSTED_OPTION, FormatRegistry
 from ._root import check_root
@@ -195,12 +195,9 @@ class FileDatasetStore:
             opts.pop(TRUSTED_OPTION, None)  # a load option; accepted and ignored here
         try:
             if signed:
-                buffer = io.BytesIO()
-                fmt.save(value, buffer, opts)
-                blob = seal(key, buffer.getvalue())
 
                 def write(file: IO[bytes]) -> None:
-                    file.write(blob)
+                    write_signed(key, file, lambda out: fmt.save(value, out, opts))
 
             else:
 
@@ -256,7 +253,7 @@ class FileDatasetStore:
         with file:
             stream: IO[bytes] = file
             if signed:
-                stream = io.BytesIO(self._verified(key, fmt.name, file.read(), trusted))
+                stream = self._verified_stream(key, fmt.name, file, trusted)
             try:
                 value = fmt.load(stream, return_type, opts)
             except Exception as exc:
@@ -273,21 +270,43 @@ class FileDatasetStore:
         real_root = os.path.realpath(self.root)
         return real_root, os.path.relpath(path, real_root).split(os.sep)
 
-    @staticmethod
-    def _verified(key: str, format: str, blob: bytes, trusted: bool) -> bytes:
+    def _verified_stream(self, key: str, format: str, file: IO[bytes], trusted: bool) -> IO[bytes]:
+        """``file`` verified and positioned after its header, or a verified in-memory copy.
+
+        Two passes over the open file (see ``_integrity``) when only its owner can
+        write into it; otherwise it is read once and that copy verified.
+        """
+        if not private_file(file):
+            return io.BytesIO(self._verified(key, format, file.read(), trusted))
+        signing.signing_key()  # a broken key configuration is not the file's fault
+        try:
+            verify_stream(key, file)
+        except ValueError as exc:
+            if trusted:
+                file.seek(0)
+                return file
+            raise self._integrity_error(key, format, exc) from exc
+        return file
+
+    @classmethod
+    def _verified(cls, key: str, format: str, blob: bytes, trusted: bool) -> bytes:
         signing.signing_key()  # a broken key configuration is not the file's fault
         try:
             return open_envelope(key, blob)
         except ValueError as exc:
             if trusted:
                 return blob
-            msg = (
-                f"Dataset {key!r} ({format!r}) failed verification and was not loaded: {exc}. "
-                f"Files of the {format!r} format are signed by daglite and checked before loading, "
-                "because loading them can run code. If the file is a plain file written by another "
-                "tool and you trust it, load it with options={'trusted': True}."
-            )
-            raise DatasetIntegrityError(msg, key=key, format=format) from exc
+            raise cls._integrity_error(key, format, exc) from exc
+
+    @staticmethod
+    def _integrity_error(key: str, format: str, exc: ValueError) -> DatasetIntegrityError:
+        msg = (
+            f"Dataset {key!r} ({format!r}) failed verification and was not loaded: {exc}. "
+            f"Files of the {format!r} format are signed by daglite and checked before loading, "
+            "because loading them can run code. If the file is a plain file written by another "
+            "tool and you trust it, load it with options={'trusted': True}."
+        )
+        return DatasetIntegrityError(msg, key=key, format=format)
 
     # -- the rest of the protocol -----------------------------------------------------
 
