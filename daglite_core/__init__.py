@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._context import bind_session, current_metadata
+from ._builtin import BUILTIN as _BUILTIN
+from ._context import bind_session, call_hook, current_metadata
 from ._datasets import load_dataset, save_dataset
 from ._errors import (
     BackendError,
@@ -18,22 +19,24 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
 )
-from ._hookspecs import hookimpl, hookspec
+from ._hooks import hookimpl, hookspec
 from ._lifecycle import CacheWarning
 from ._metadata import TaskMetadata
-from ._plugins import (
+from ._hooks import (
     PluginInfo,
     add_hookspecs,
-    call_hook,
     list_plugins,
     register_plugins,
     remove_hookspecs,
     unregister_plugins,
 )
+from ._hooks import set_builtin_plugin as _set_builtin_plugin
 from ._miss import CACHE_MISS
 from ._session import Workflow, active_session, async_session, session, workflow
 from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
+
+_set_builtin_plugin(_BUILTIN)  # the core's backends (see _hooks.set_builtin_plugin)
 
 if TYPE_CHECKING:
     from ._hashing import default_cache_hash

@@ -9,13 +9,14 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
-from ._plugins import PluginSet, _registry
+from ._hooks import PluginSet, _registry
 from ._metadata import new_id
 from ._settings import DagliteSettings
+from ._vars import FRAME as FRAME
+from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
     from ._protocols import Backend, CacheStore, DatasetStore
@@ -38,8 +39,6 @@ class Frame(NamedTuple):
     backend: str
 
 
-FRAME: ContextVar[Frame | None] = ContextVar("daglite_frame", default=None)
-SESSION: ContextVar[SessionState | None] = ContextVar("daglite_session", default=None)
 
 
 class _Reporter:
@@ -103,6 +102,10 @@ class SessionState:
         self.settings = settings
         self.plugins = plugins
         self.observed = plugins.observes_nodes
+        """Some plugin observes successful calls: no call takes the fast path."""
+        self.listening = plugins.observes_nodes or plugins.observes_failures
+        """Some plugin implements a node hook: a call that failed on the fast path goes on
+        in the full lifecycle (hooks, retry policies)."""
         self._backends: dict[str, Backend] = {}
         self._given: dict[str, Backend] = dict(given or {})
         if backend is not None and not isinstance(backend, str):
@@ -144,7 +147,7 @@ class SessionState:
                 if store is None:
                     store = self.plugins.first(hook, spec=spec, settings=self.settings)
                     if store is None:
-                        from ._plugins import missing_plugin_hint
+                        from ._hooks import missing_plugin_hint
 
                         msg = f"{what} no {kind} store plugin is enabled; {missing_plugin_hint(plugin, self.settings)}"
                         raise MissingPluginError(msg)
@@ -316,3 +319,17 @@ def bind_session(func: Callable[P, R]) -> Callable[P, R]:
         return context.copy().run(func, *args, **kwargs)
 
     return bound
+
+
+def call_hook(hook: str, **kwargs: Any) -> Any:
+    """Call any hook by keyword on the active session's plugins (the global ones outside).
+
+    As pluggy's ``pm.hook.<name>(**kwargs)``: arguments are checked against the
+    spec (a missing or unknown one is a ``TypeError``; spec parameters with a
+    default may be left out). Returns the first non-``None`` answer for a
+    ``firstresult`` hook, else the list of non-``None`` answers. An observer
+    hook's failing implementation is reported and the others still run; a
+    provider hook's (``provide_*``) raises :class:`PluginError` naming the
+    plugin, chained to the error.
+    """
+    return current_state().plugins.call(hook, **kwargs)

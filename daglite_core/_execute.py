@@ -61,6 +61,18 @@ async def collect(stream: Any) -> list[Any]:
     return [item async for item in stream]
 
 
+def runs_fast(task: BaseTask[..., Any], state: SessionState) -> bool:
+    """Whether ``task``'s items run on the fast path in ``state``: the one predicate.
+
+    A plain sync task (no cache, dataset, retries or timeout) in a scope where no
+    plugin observes successful calls runs its body with no lifecycle at all; a
+    failure goes on in the lifecycle when a plugin listens to failures (see
+    :func:`~daglite_core._lifecycle.after_fast_failure`). ``SyncTask.__call__``
+    applies the same rule to direct calls.
+    """
+    return task._plain and not state.observed and not task.is_async and not task.is_generator
+
+
 def execute(
     task: BaseTask[..., Any],
     state: SessionState,
@@ -76,7 +88,7 @@ def execute(
         try:
             return task.func(*item.args)
         except Exception as exc:
-            raise _lifecycle.fast_error(task, exc, item.args, {}) from exc
+            return _lifecycle.after_fast_failure(task, state, item.args, {}, exc, item.index, backend, parent_id, map_id)
         finally:
             FRAME.reset(token)
     if task._plain and not task.is_async and not task.is_generator:

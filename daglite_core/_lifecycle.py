@@ -20,7 +20,7 @@ from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._metadata import TaskMetadata, make_metadata, new_id
 from ._miss import CACHE_MISS
-from ._plugin_wrappers import run_wrapped, wrap_attempt
+from ._hooks import run_wrapped, wrap_attempt
 from ._templates import fill_key
 
 if TYPE_CHECKING:
@@ -49,6 +49,34 @@ def fast_error(task: BaseTask[..., Any], exc: Exception, args: tuple[Any, ...], 
     if _is_call_error(exc):
         task.bind(args, kwargs)  # raises a TypeError naming the task
     return TaskError(task.name, exc)
+
+
+def after_fast_failure(
+    task: BaseTask[..., Any],
+    state: SessionState,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    error: Exception,
+    map_index: int | None = None,
+    backend: str = "inline",
+    parent_id: Any = None,
+    map_id: Any = None,
+) -> Any:
+    """A call on the fast path raised: fail it, or go on in the full lifecycle.
+
+    The fast path runs a plain sync body with no hook at all. When a plugin of the
+    scope listens only to failures (``on_node_error``, retries, a retry policy),
+    successful calls stay on it and a failed one continues here as a :class:`Call`
+    whose first attempt failed: the failure hooks fire and a policy may retry it.
+    Its metadata is made now (``parent_id`` is the caller's map parent, else
+    ``None``: nothing observed the call's start). Returns the value of a
+    successful retry; raises the final error.
+    """
+    if not state.listening or _is_call_error(error):
+        raise fast_error(task, error, args, kwargs) from error
+    call = Call(task, state, args, kwargs, map_index, backend, parent_id, map_id)
+    call.started = _perf()
+    return run_sync(call, error)
 
 
 def build_metadata(
@@ -130,7 +158,7 @@ class Call:
         self.kwargs = kwargs
         self.metadata = metadata
         self.frame = frame
-        self.hooks = state.plugins if state.observed else None
+        self.hooks = state.plugins if state.listening else None
         self.attempt = 0
         self.cache_key: str | None = None
         self.dataset_key: str | None = None

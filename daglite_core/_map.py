@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, SessionState, current_state
 from ._errors import MapError
-from ._execute import IN_MAP, collect, execute
+from ._execute import IN_MAP, collect, execute, runs_fast
 from ._process._worker import WorkerRunner, replay
 from ._metadata import new_id
 from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems, new_outcome
@@ -41,7 +41,7 @@ class MapRunner:
         self.parent_id = _parent_id(FRAME.get())
         self.timeout = task.timeout
         self.retries = task.retries
-        self.fast = task._plain and not state.observed and not task.is_async and not task.is_generator
+        self.fast = runs_fast(task, state)
 
     def __call__(self, item: WorkItem) -> Outcome:
         session = SESSION.set(self.state)

@@ -285,7 +285,7 @@ class SyncTask(BaseTask[P, R]):
                 try:
                     return self.func(*args, **kwargs)  # type: ignore[no-any-return]
                 except Exception as exc:
-                    raise _lifecycle.fast_error(self, exc, args, kwargs) from exc
+                    return _lifecycle.after_fast_failure(self, state, args, kwargs, exc)  # type: ignore[no-any-return]
                 finally:
                     FRAME.reset(token)
             return _lifecycle.call_plain(self, state, args, kwargs)  # type: ignore[no-any-return]
@@ -372,7 +372,7 @@ def check_options(task_name: str, options: dict[str, Any]) -> None:
         raise TypeError(msg)
     backend = options.get("backend")
     if isinstance(backend, str):
-        from ._plugins import BUILTIN_BACKENDS, _registry
+        from ._hooks import BUILTIN_BACKENDS, _registry
 
         if backend not in BUILTIN_BACKENDS:
             known = _registry.backend_names() | BUILTIN_BACKENDS

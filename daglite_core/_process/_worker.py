@@ -28,8 +28,8 @@ import attrs
 
 from .. import _lifecycle
 from .._context import FRAME, SESSION, Frame, SessionState
-from .._execute import IN_MAP, execute
-from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._execute import IN_MAP, execute, runs_fast
+from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._settings import DagliteSettings
 
@@ -205,7 +205,7 @@ class WorkerRunner:
         """
         state, recorder = _worker_state(self.config)
         task = self.task
-        fast = task._plain and not state.observed and not task.is_async and not task.is_generator
+        fast = runs_fast(task, state)
         events: deque[Event] = deque()
         bound = recorder.batch.set(events)
         flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
@@ -214,7 +214,7 @@ class WorkerRunner:
         in_map = IN_MAP.set(True)
         try:
             if fast:
-                _run_plain(task, items, outcomes, self.backend)
+                _run_plain(task, state, items, outcomes, self.backend, self.parent_id, self.map_id)
             else:
                 backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
                 for item in items:
@@ -279,7 +279,9 @@ class _Flusher:
         self.flush()
 
 
-def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str) -> None:
+def _run_plain(
+    task: Any, state: SessionState, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str, parent_id: Any, map_id: Any
+) -> None:
     """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
 
     The per-item call of ``execute`` is a third of a trivial item's cost in a
@@ -293,16 +295,19 @@ def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], ba
         try:
             outcomes.append(new_outcome(True, func(*args)))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-            outcomes.append(Outcome(False, error=_plain_error(task, exc, args)))
+            outcomes.append(_after_failure(task, state, args, exc, item.index, backend, parent_id, map_id))
         finally:
             reset_frame(token)
 
 
-def _plain_error(task: Any, exc: Exception, args: tuple[Any, ...]) -> Exception:
+def _after_failure(
+    task: Any, state: SessionState, args: tuple[Any, ...], exc: Exception, index: int, backend: str, parent_id: Any, map_id: Any
+) -> Outcome:
     try:
-        raise _lifecycle.fast_error(task, exc, args, {}) from exc
+        value = _lifecycle.after_fast_failure(task, state, args, {}, exc, index, backend, parent_id, map_id)
     except Exception as error:  # noqa: BLE001 - the TaskError (or the binding TypeError)
-        return error
+        return Outcome(False, error=error)
+    return new_outcome(True, value)
 
 
 def coordinator_plugins(state: SessionState) -> PluginSet:

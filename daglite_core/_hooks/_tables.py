@@ -30,9 +30,10 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._errors import PluginError
-from ._plugin_decl import NODE_HOOKS, SPECS, _Impl, _Spec, is_provider
-from ._plugin_wrappers import HOOK as WRAPPER_HOOK
+from .._errors import PluginError
+from .._vars import SESSION
+from ._decl import FAILURE_NODE_HOOKS, SPECS, SUCCESS_NODE_HOOKS, _Impl, _Spec, is_provider
+from ._wrappers import HOOK as WRAPPER_HOOK
 
 if TYPE_CHECKING:
     import logging
@@ -131,8 +132,6 @@ def _report_at_exit() -> None:
 
 
 def _current_scope() -> Any:
-    from ._context import SESSION  # not at import: _context imports this module
-
     state = SESSION.get()
     return None if state is None else state.id
 
@@ -143,7 +142,10 @@ class PluginSet:
     :ivar entries: the registered plugins, in registration order.
     :ivar strict: whether a raising observer hook propagates (strict mode).
     :ivar hook: the :class:`HookTables`.
-    :ivar observes_nodes: whether any plugin implements a node hook (or wraps attempts).
+    :ivar observes_nodes: whether any plugin implements a node hook that fires on
+        success (or wraps attempts): calls then leave the fast path.
+    :ivar observes_failures: whether any plugin implements a node hook that fires
+        only after a failed attempt (see ``FAILURE_NODE_HOOKS``).
     :ivar wraps_attempts: whether any plugin implements the ``node_attempt`` wrapper.
     :ivar failures: the :class:`FailureLog` of the scope.
     """
@@ -168,7 +170,8 @@ class PluginSet:
             found.sort(key=lambda r: (-r[0], r[1]))
             tables[name] = tuple(caller for _, _, caller in found)
         self.wraps_attempts = bool(tables.get(WRAPPER_HOOK))
-        self.observes_nodes = self.wraps_attempts or any(tables[h] for h in NODE_HOOKS)
+        self.observes_nodes = self.wraps_attempts or any(tables[h] for h in SUCCESS_NODE_HOOKS)
+        self.observes_failures = any(tables[h] for h in FAILURE_NODE_HOOKS)
 
     # -- observer hooks ----------------------------------------------------------
 

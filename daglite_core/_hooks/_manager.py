@@ -3,9 +3,9 @@
 pluggy supplies the markers (``@hookspec``, ``@hookimpl`` and their options) and
 their semantics. The layers, each importing only those below it:
 
-* :mod:`daglite_core._plugin_decl`: specs and implementations are read and
+* :mod:`daglite_core._hooks._decl`: specs and implementations are read and
   validated (pluggy's rules, daglite's stricter checks);
-* :mod:`daglite_core._plugin_tables`: a :class:`PluginSet` compiles one scope's
+* :mod:`daglite_core._hooks._tables`: a :class:`PluginSet` compiles one scope's
   plugins into per-hook tables and dispatches (isolating observer failures);
 * this module: the process-wide registry (entry points of the ``daglite`` group,
   loaded lazily, and ``register_plugins``), plugin listings, ``call_hook`` and the
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import PluginError
-from ._plugin_decl import (
+from .._errors import PluginError
+from ._decl import (
     NODE_HOOKS,
     SPECS,
     _Impl,
@@ -40,12 +40,12 @@ from ._plugin_decl import (
     plugin_name,
     spec_changed,
 )
-from ._plugin_tables import FailureLog, HookTables, PluginSet, _Entry, _logger
+from ._tables import FailureLog, HookTables, PluginSet, _Entry, _logger
 
 if TYPE_CHECKING:
     import importlib.metadata
 
-    from ._settings import DagliteSettings
+    from .._settings import DagliteSettings
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -63,7 +63,6 @@ __all__ = [
     "is_provider",
     "missing_plugin_hint",
     "add_hookspecs",
-    "call_hook",
     "entry_points",
     "list_plugins",
     "parse_plugin",
@@ -71,6 +70,7 @@ __all__ = [
     "register_plugins",
     "remove_hookspecs",
     "session_entries",
+    "set_builtin_plugin",
     "unregister_plugins",
 ]
 
@@ -186,6 +186,8 @@ class _Registry:
         self._failures = FailureLog()
         self._warned_disabled: set[str] = set()
         self._backend_names: frozenset[str] | None = None
+        self.builtin: object | None = None
+        """The core's own plugin (its backends), set by the package (see :func:`set_builtin_plugin`)."""
 
     def invalidate(self) -> None:
         self._set = None
@@ -237,12 +239,12 @@ class _Registry:
             return len(self.entries) != before
 
     def _load_entry_points(self) -> None:
-        from ._builtin import BUILTIN
-        from ._settings import DagliteSettings
+        from .._settings import DagliteSettings
 
         settings = DagliteSettings()
         self.loaded = True
-        self.entries.insert(0, _Entry("daglite-core", BUILTIN, parse_plugin(BUILTIN, "daglite-core"), None, "builtin"))
+        if self.builtin is not None:
+            self.entries.insert(0, _Entry("daglite-core", self.builtin, parse_plugin(self.builtin, "daglite-core"), None, "builtin"))
         for ep in sorted(entry_points(), key=lambda e: e.name):
             self.infos.append(self._load_one(ep, settings.disable_plugins, settings.plugins_autoload))
 
@@ -434,20 +436,17 @@ def list_plugins() -> list[PluginInfo]:
     return listed
 
 
-def call_hook(hook: str, **kwargs: Any) -> Any:
-    """Call any hook by keyword on the active session's plugins (the global ones outside).
+def set_builtin_plugin(plugin: object) -> None:
+    """Register the core's own plugin, listed first whenever the plugins are loaded.
 
-    As pluggy's ``pm.hook.<name>(**kwargs)``: arguments are checked against the
-    spec (a missing or unknown one is a ``TypeError``; spec parameters with a
-    default may be left out). Returns the first non-``None`` answer for a
-    ``firstresult`` hook, else the list of non-``None`` answers. An observer
-    hook's failing implementation is reported and the others still run; a
-    provider hook's (``provide_*``) raises :class:`PluginError` naming the
-    plugin, chained to the error.
+    Called once by ``daglite_core/__init__.py``: the plugin names backends that
+    live in layers above this registry, which must not import them.
     """
-    from ._context import current_state
-
-    return current_state().plugins.call(hook, **kwargs)
+    with _registry.lock:
+        _registry.builtin = plugin
+        if _registry.loaded:  # pragma: no cover - the package sets it before any use
+            _registry.entries.insert(0, _Entry("daglite-core", plugin, parse_plugin(plugin, "daglite-core"), None, "builtin"))
+            _registry.invalidate()
 
 
 def session_entries(plugins: Any, active: PluginSet | None = None) -> list[_Entry]:

@@ -1,8 +1,8 @@
 """Hook declarations: the specs (what hooks exist) and plugins' implementations of them.
 
 This module reads ``@hookspec`` / ``@hookimpl`` markers and validates them; it
-calls nothing. Dispatch lives in :mod:`daglite_core._plugin_tables`, the registry
-and entry points in :mod:`daglite_core._plugins`.
+calls nothing. Dispatch lives in :mod:`daglite_core._hooks._tables`, the registry
+and entry points in :mod:`daglite_core._hooks._manager`.
 
 The rules are pluggy's, checked by ``tests/test_plugins_pluggy.py`` against a real
 ``pluggy.PluginManager``:
@@ -22,7 +22,7 @@ Where daglite is stricter than pluggy (each is a mistake pluggy only reports
 later, or never):
 
 * wrappers (new-style, ``wrapper=True``) are accepted on ``node_attempt`` only
-  (see :mod:`daglite_core._plugin_wrappers`), which takes nothing else;
+  (see :mod:`daglite_core._hooks._wrappers`), which takes nothing else;
   old-style ``hookwrapper=True`` is rejected;
 * an implementation of a hook no spec declares is an error when it is
   registered (pluggy: when ``check_pending`` is called), unless marked
@@ -43,9 +43,9 @@ import inspect
 import types
 from typing import Any, Callable, NamedTuple
 
-from . import _hookspecs
-from ._errors import PluginError
-from ._plugin_wrappers import WRAPPER_HOOKS
+from . import _specs as _hookspecs
+from .._errors import PluginError
+from ._wrappers import WRAPPER_HOOKS
 
 _IMPL_ATTR = f"{_hookspecs.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hookspecs.PROJECT_NAME}_spec"
@@ -195,16 +195,14 @@ def collect_specs(namespace: object, *, checked: bool) -> dict[str, _Spec]:
 
 SPECS: dict[str, _Spec] = collect_specs(_hookspecs, checked=False)
 BUILTIN_SPECS = frozenset(SPECS)
-NODE_HOOKS = (
-    "before_node_execute",
-    "after_node_execute",
-    "on_node_error",
-    "node_iteration",
-    "before_node_retry",
-    "after_node_retry",
-    "on_cache_hit",
-    "provide_retry_delay",  # asked on every failed attempt: its implementers must see every call
-)
+SUCCESS_NODE_HOOKS = ("before_node_execute", "after_node_execute", "node_iteration", "on_cache_hit")
+"""Node hooks that fire on a call that succeeds: implementing one takes every call of
+the scope off the fast path (the call must build its metadata and fire them)."""
+FAILURE_NODE_HOOKS = ("on_node_error", "before_node_retry", "after_node_retry", "provide_retry_delay")
+"""Node hooks that fire only once an attempt failed: a plugin implementing only these
+(a retry policy, an error reporter) leaves successful calls on the fast path; a
+failed fast call goes on in the full lifecycle (see ``_lifecycle.after_fast_failure``)."""
+NODE_HOOKS = SUCCESS_NODE_HOOKS + FAILURE_NODE_HOOKS
 
 
 def is_provider(hook: str) -> bool:
