@@ -6,10 +6,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from daglite_datasets import DatasetIntegrityError, FileDatasetStore
+
+np = pytest.importorskip("numpy")
 
 MB = 2**20
 
