@@ -1,0 +1,390 @@
+"""The run as the hooks tell it: counts per task and per map, the running calls, the call tree.
+
+One :class:`RunModel` per displayed session. Every hook event updates it in O(1)
+under one lock held for a few dictionary operations; drawing reads a
+:class:`~daglite_rich._records.Snapshot` a few times a second. Nothing here
+draws or prints.
+
+The call tree is *folded* as it is recorded, so its size follows the shape of the
+code, not the number of calls: the items of one map are one node (with counts,
+failures and the time span they covered), calls of the same task under the same
+parent are one node, and maps run by the items of another map fold into one node
+per task. Each node keeps at most :data:`MAX_SPANS` individual call spans for the
+report's timeline and :data:`MAX_FAILURES` failure messages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ._records import Failure, MapBar, Snapshot, TaskLine, TaskSummary
+
+if TYPE_CHECKING:
+    import uuid
+
+    from daglite_core import TaskMetadata
+
+MAX_SPANS = 200
+"""Call spans kept per tree node for the timeline (the rest only count)."""
+
+MAX_FAILURES = 50
+"""Failure messages kept per tree node, and :data:`MAX_RUN_FAILURES` for the run."""
+
+MAX_RUN_FAILURES = 200
+
+MILESTONES = (0.1, 0.25, 0.5, 0.75, 0.9)
+"""Fractions of a map's items at which plain (non-terminal) output prints a line;
+its end (``after_map``) prints the last one."""
+
+_MAP_SUFFIX = re.compile(r"\[\d+\]$")
+
+OK, FAILED, CACHED = "ok", "failed", "cached"
+
+
+def error_text(error: BaseException) -> str:
+    """``"Type: message"`` on one line (the first line of the message)."""
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+
+
+class Node:
+    """One node of the folded call tree (a task under a parent, or one map)."""
+
+    __slots__ = (
+        "name", "kind", "parent", "children", "calls", "ok", "failed", "cached", "retried",
+        "total", "maps", "first", "last", "busy", "spans", "failures", "failure_count",
+    )
+
+    def __init__(self, name: str, kind: str, parent: Node | None) -> None:
+        self.name = name
+        self.kind = kind  # "root", "call" or "map"
+        self.parent = parent
+        self.children: dict[Any, Node] = {}
+        self.calls = self.ok = self.failed = self.cached = self.retried = 0
+        self.total = 0  # items announced by before_map (map nodes)
+        self.maps = 0  # maps folded into this node
+        self.first = -1.0
+        self.last = 0.0
+        self.busy = 0.0
+        self.spans: list[tuple[float, float, str]] = []
+        self.failures: list[tuple[str, str]] = []
+        self.failure_count = 0
+
+    def child(self, key: Any, name: str, kind: str) -> Node:
+        node = self.children.get(key)
+        if node is None:
+            node = self.children[key] = Node(name, kind, self)
+        return node
+
+    def record(self, start: float, duration: float, status: str) -> None:
+        self.calls += 1
+        if self.first < 0 or start < self.first:
+            self.first = start
+        end = start + duration
+        if end > self.last:
+            self.last = end
+        self.busy += duration
+        if len(self.spans) < MAX_SPANS:
+            self.spans.append((start, duration, status))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The node and its subtree as plain data (for the report)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "calls": self.calls,
+            "ok": self.ok,
+            "failed": self.failed,
+            "cached": self.cached,
+            "retried": self.retried,
+            "total": self.total,
+            "maps": self.maps,
+            "start": max(self.first, 0.0),
+            "end": self.last,
+            "busy": self.busy,
+            "spans": [[round(s, 6), round(d, 6), st] for s, d, st in self.spans],
+            "failures": [[label, msg] for label, msg in self.failures],
+            "failure_count": self.failure_count,
+            "children": [c.as_dict() for c in self.children.values()],
+        }
+
+
+class MapState:
+    """One ``map_tasks`` call: its bar and its node."""
+
+    __slots__ = ("name", "total", "finished", "failed", "depth", "start", "end", "node", "next_mark", "marks")
+
+    def __init__(self, name: str, total: int, depth: int, start: float, node: Node) -> None:
+        self.name = name
+        self.total = total
+        self.finished = 0
+        self.failed = 0
+        self.depth = depth
+        self.start = start
+        self.end = -1.0
+        self.node = node
+        # Item counts at which a milestone line is due, ascending; next_mark is the first.
+        marks = sorted({max(1, math.ceil(f * total - 1e-9)) for f in MILESTONES if total})
+        self.marks = [m for m in marks if m < total]
+        self.next_mark = self.marks[0] if self.marks else -1
+
+
+class Counts:
+    """Live counts of one task name."""
+
+    __slots__ = ("name", "done", "cached", "retried", "failed", "running", "busy", "first", "last")
+
+    def __init__(self, name: str, now: float) -> None:
+        self.name = name
+        self.done = self.cached = self.retried = self.failed = self.running = 0
+        self.busy = 0.0
+        self.first = now
+        self.last = now
+
+
+class Call:
+    """A call that is running: where it sits in the tree and which map it belongs to."""
+
+    __slots__ = ("name", "label", "node", "counts", "map", "scope", "start")
+
+    def __init__(
+        self, name: str, label: str, node: Node, counts: Counts, map_: MapState | None,
+        scope: MapState | None, start: float,
+    ) -> None:
+        self.name = name
+        self.label = label  # the resolved name (inc[3])
+        self.node = node
+        self.counts = counts
+        self.map = map_  # the map this call is an item of
+        self.scope = scope  # the innermost map this call runs under (own or a parent's)
+        self.start = start
+
+
+class RunModel:
+    """Everything a display, the summary and the report need, updated per hook event."""
+
+    def __init__(self, clock: Any = time.perf_counter) -> None:
+        self.clock = clock
+        self.t0 = clock()
+        self.wall_start = time.time()
+        self.lock = threading.Lock()
+        self.root = Node("session", "root", None)
+        self.tasks: dict[str, Counts] = {}
+        self.maps: dict[uuid.UUID, MapState] = {}
+        self.running: dict[uuid.UUID, Call] = {}
+        self.failures: list[Failure] = []
+        self.failure_count = 0
+        self.end = -1.0
+
+    # -- lookups (lock held) -----------------------------------------------
+
+    def _counts(self, name: str, now: float) -> Counts:
+        counts = self.tasks.get(name)
+        if counts is None:
+            counts = self.tasks[name] = Counts(name, now)
+        return counts
+
+    def _place(self, metadata: TaskMetadata, now: float) -> tuple[str, Node, MapState | None, MapState | None]:
+        """The call's task name, tree node, own map and enclosing map."""
+        map_id = getattr(metadata, "map_id", None)
+        map_ = self.maps.get(map_id) if map_id is not None else None
+        if map_ is not None:
+            return map_.name, map_.node, map_, map_
+        parent = self.running.get(metadata.parent_id) if metadata.parent_id is not None else None
+        name = metadata.name
+        if metadata.map_index is not None:
+            name = _MAP_SUFFIX.sub("", name)
+        under = parent.node if parent is not None else self.root
+        return name, under.child(("call", name), name, "call"), None, parent.scope if parent is not None else None
+
+    # -- events ------------------------------------------------------------
+
+    def map_started(self, map_id: uuid.UUID, task_name: str, total: int, parent_id: uuid.UUID | None) -> None:
+        now = self.clock() - self.t0
+        with self.lock:
+            parent = self.running.get(parent_id) if parent_id is not None else None
+            under = parent.node if parent is not None else self.root
+            if parent is not None and parent.map is not None:
+                key: Any = ("map", task_name)  # maps run by a map's items fold into one node
+            else:
+                key = ("map", map_id)
+            node = under.child(key, task_name, "map")
+            node.total += total
+            node.maps += 1
+            depth = parent.scope.depth + 1 if parent is not None and parent.scope is not None else 0
+            self.maps[map_id] = MapState(task_name, total, depth, now, node)
+
+    def map_ended(self, map_id: uuid.UUID) -> MapState | None:
+        now = self.clock() - self.t0
+        with self.lock:
+            map_ = self.maps.get(map_id)
+            if map_ is not None:
+                map_.end = now
+            return map_
+
+    def started(self, metadata: TaskMetadata) -> None:
+        now = self.clock() - self.t0
+        with self.lock:
+            name, node, map_, scope = self._place(metadata, now)
+            counts = self._counts(name, now)
+            counts.running += 1
+            self.running[metadata.id] = Call(name, metadata.name, node, counts, map_, scope, now)
+
+    def _ended(self, metadata: TaskMetadata, now: float) -> Call:
+        call = self.running.pop(metadata.id, None)
+        if call is None:  # no before_node_execute seen (e.g. a plugin joined late)
+            name, node, map_, scope = self._place(metadata, now)
+            call = Call(name, metadata.name, node, self._counts(name, now), map_, scope, now)
+        else:
+            call.counts.running -= 1
+        return call
+
+    def _map_item(self, map_: MapState | None, failed: bool) -> MapState | None:
+        """Count an ended item of ``map_``; return it when a milestone was crossed."""
+        if map_ is None:
+            return None
+        map_.finished += 1
+        if failed:
+            map_.failed += 1
+        if map_.finished == map_.next_mark:
+            marks = map_.marks
+            marks.pop(0)
+            map_.next_mark = marks[0] if marks else -1
+            return map_
+        return None
+
+    def succeeded(self, metadata: TaskMetadata, duration: float) -> MapState | None:
+        """Record a success; return the call's map when it crossed a milestone."""
+        now = self.clock() - self.t0
+        with self.lock:
+            call = self._ended(metadata, now)
+            counts = call.counts
+            counts.done += 1
+            counts.busy += duration
+            counts.last = now
+            node = call.node
+            node.ok += 1
+            node.record(now - duration, duration, OK)
+            return self._map_item(call.map, False)
+
+    def failed(self, metadata: TaskMetadata, error: BaseException, duration: float) -> tuple[Failure, MapState | None]:
+        """Record a failure; return it, and the call's map when it crossed a milestone."""
+        now = self.clock() - self.t0
+        text = error_text(error)
+        failure = Failure(metadata.name, text, metadata.map_index)
+        with self.lock:
+            call = self._ended(metadata, now)
+            counts = call.counts
+            counts.failed += 1
+            counts.busy += duration
+            counts.last = now
+            node = call.node
+            node.failed += 1
+            node.failure_count += 1
+            if len(node.failures) < MAX_FAILURES:
+                node.failures.append((metadata.name, text))
+            node.record(now - duration, duration, FAILED)
+            self.failure_count += 1
+            if len(self.failures) < MAX_RUN_FAILURES:
+                self.failures.append(failure)
+            return failure, self._map_item(call.map, True)
+
+    def cache_hit(self, metadata: TaskMetadata) -> MapState | None:
+        """Record a cache hit (no before/after events fire for one)."""
+        now = self.clock() - self.t0
+        with self.lock:
+            name, node, map_, _ = self._place(metadata, now)
+            counts = self._counts(name, now)
+            counts.cached += 1
+            counts.last = now
+            node.cached += 1
+            node.record(now, 0.0, CACHED)
+            return self._map_item(map_, False)
+
+    def retried(self, metadata: TaskMetadata) -> None:
+        with self.lock:
+            call = self.running.get(metadata.id)
+            if call is not None:
+                call.counts.retried += 1
+                call.node.retried += 1
+            else:
+                now = self.clock() - self.t0
+                name, node, _, _ = self._place(metadata, now)
+                self._counts(name, now).retried += 1
+                node.retried += 1
+
+    def finish(self) -> None:
+        """Mark the run's end (the session closed)."""
+        with self.lock:
+            self.end = self.clock() - self.t0
+
+    # -- reading -------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return (self.end if self.end >= 0 else self.clock() - self.t0)
+
+    def snapshot(self, max_bars: int = 12, max_running: int = 6, keep_done: int = 4) -> Snapshot:
+        """The live display's view: bars of running maps (and the last few ended ones)."""
+        now = self.clock() - self.t0
+        with self.lock:
+            maps = list(self.maps.values())
+            running = []
+            for call in self.running.values():
+                running.append((call.label, now - call.start))
+                if len(running) >= max_running:
+                    break
+            running_count = len(self.running)
+            tasks = tuple(
+                TaskLine(c.name, c.done, c.cached, c.retried, c.failed, c.running,
+                         (now if c.running else c.last) - c.first)
+                for c in self.tasks.values()
+            )
+            bars_all = [
+                MapBar(m.name, m.total, m.finished, m.failed, m.depth,
+                       (m.end if m.end >= 0 else now) - m.start, m.end >= 0)
+                for m in maps
+            ]
+        ended = [i for i, b in enumerate(bars_all) if b.done]
+        keep = set(range(len(bars_all))) - set(ended[:-keep_done] if keep_done else ended)
+        shown = [b for i, b in enumerate(bars_all) if i in keep]
+        hidden = len(bars_all) - len(shown)
+        if len(shown) > max_bars:
+            # Keep the running ones first, then the most recent.
+            live = [b for b in shown if not b.done]
+            done = [b for b in shown if b.done]
+            chosen = (live[:max_bars] + done[-max(0, max_bars - len(live)):] if len(live) < max_bars else live[:max_bars])
+            hidden += len(shown) - len(chosen)
+            order = {id(b): i for i, b in enumerate(shown)}
+            shown = sorted(chosen, key=lambda b: order[id(b)])
+        return Snapshot(tuple(shown), hidden, tuple(running), running_count, tasks, now)
+
+    def summary(self) -> list[TaskSummary]:
+        """One row per task name, in order of first call."""
+        with self.lock:
+            rows = []
+            for c in self.tasks.values():
+                executed = c.done + c.failed
+                rows.append(TaskSummary(
+                    c.name, executed + c.cached, c.cached, c.retried, c.failed,
+                    c.busy, c.busy / executed if executed else 0.0,
+                ))
+            return rows
+
+    def run_failures(self) -> tuple[list[Failure], int]:
+        """The failures kept (at most :data:`MAX_RUN_FAILURES`) and how many there were."""
+        with self.lock:
+            return list(self.failures), self.failure_count
+
+    def tree(self) -> dict[str, Any]:
+        """The folded call tree as plain data, with the run's timing (for the report)."""
+        with self.lock:
+            root = self.root.as_dict()
+            return {
+                "started": self.wall_start,
+                "duration": self.elapsed(),
+                "children": root["children"],
+            }
