@@ -5,11 +5,13 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import uuid
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
+from ._metadata import new_id
 from ._settings import DagliteSettings
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ class SessionState:
 
     def __init__(
         self,
-        session_id: str,
+        session_id: uuid.UUID,
         settings: DagliteSettings,
         plugins: PluginSet,
         *,
@@ -182,7 +184,7 @@ def _rebuild_default() -> SessionState:
         if old is not None and old.source is base:
             return old
         plugins = base.without(settings.disable_plugins, settings.plugins_autoload)
-        state = SessionState("default", settings, plugins)
+        state = SessionState(old.id if old is not None else new_id(), settings, plugins)
         state.source = base
         if old is not None:
             # Keep the stores and pools already made: only the plugins changed.
@@ -213,7 +215,9 @@ atexit.register(reset_default_state)
 def current_metadata() -> TaskMetadata | None:
     """The :class:`TaskMetadata` of the task whose body is running, or ``None``.
 
-    Built on demand for calls that ran without hooks (no metadata was needed then).
+    Built on demand for calls that ran without hooks (no metadata was needed then):
+    such a record has a fresh ``id``, the session's ``session_id`` and no
+    ``parent_id`` or ``map_id`` (nothing observed the call, so nothing links to it).
     """
     frame = FRAME.get()
     if frame is None:
@@ -227,4 +231,5 @@ def current_metadata() -> TaskMetadata | None:
     return TaskMetadata(
         new_id(), task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, None, task.is_async, task.is_generator,
+        None, current_state().id,
     )

@@ -27,8 +27,15 @@ Where hooks fire: the node hooks (``*_node_*``, ``node_iteration``,
 ``on_cache_hit``) fire in the thread that runs the task. For the ``process``
 backend they fire in the worker process for plugins that declare
 ``daglite_in_workers = True`` (those are pickled and sent to the workers), and
-are relayed to the session's own process, in order, for every other plugin. Every
-other hook fires in the session's own process.
+are relayed live to the session's own process for every other plugin: a worker
+hands its recorded events over every 20 ms while an item runs, so an item's
+``before_node_execute`` arrives while its body still runs, ``node_iteration``
+events as items are produced, and each item's events in order. Every other
+hook fires in the session's own process.
+
+Ids: every id a hook receives (``TaskMetadata.id``, ``parent_id``, ``map_id``,
+``session_id``; the ``map_id`` and ``session_id`` arguments) is a
+:class:`uuid.UUID`.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import argparse
+    import uuid
 
     from ._metadata import TaskMetadata
     from ._protocols import Backend, CacheStore, DatasetFormat, DatasetStore, Reporter
@@ -195,10 +203,11 @@ def on_cache_hit(metadata: TaskMetadata, reporter: Reporter, key: str, value: An
 
 
 @hookspec
-def before_session_start(session_id: str) -> None:
+def before_session_start(session_id: uuid.UUID) -> None:
     """Called when a :func:`~daglite_core.session` (or workflow) is entered.
 
-    :param session_id: the session's unique id.
+    :param session_id: the session's unique id (every call's
+        ``TaskMetadata.session_id`` in the session).
 
     Return value: ignored.
 
@@ -207,7 +216,7 @@ def before_session_start(session_id: str) -> None:
 
 
 @hookspec
-def after_session_end(session_id: str, duration: float) -> None:
+def after_session_end(session_id: uuid.UUID, duration: float) -> None:
     """Called when a session is left, also when its body raised.
 
     Fires after the session's worker pools were shut down, so every node event of
@@ -228,25 +237,43 @@ def after_session_end(session_id: str, duration: float) -> None:
 
 
 @hookspec
-def before_map(map_id: str, task_name: str, total: int, backend: str) -> None:
-    """Called by :func:`~daglite_core.map_tasks` / ``gather_tasks`` before any item runs.
+def before_map(
+    map_id: uuid.UUID, task_name: str, total: int, backend: str, parent_id: uuid.UUID | None, name_template: str
+) -> None:
+    """Called by :func:`~daglite_core.map_tasks`, ``iter_tasks`` and ``gather_tasks``
+    in the caller's thread, before any item runs (for ``iter_tasks``: at the first
+    ``next()``).
 
-    :param map_id: a unique id for this fan-out.
-    :param task_name: the mapped task's name (its template, unresolved).
+    :param map_id: the fan-out's id; every item's ``TaskMetadata.map_id`` is this id.
+    :param task_name: the mapped task's base name: its name, or its function's
+        ``__name__`` when the name is a template with placeholders.
     :param total: the number of items, so progress can be drawn with a total.
     :param backend: the backend's name that runs the items.
+    :param parent_id: the id of the task whose body called ``map_tasks`` (the
+        items' ``parent_id``), or ``None`` at top level.
+    :param name_template: the task's ``name`` as declared, placeholders unfilled.
 
     Return value: ignored.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``map_id`` is a :class:`uuid.UUID`; ``parent_id`` and
+       ``name_template`` added, ``task_name`` is the base name.
     """
 
 
 @hookspec
 def after_map(
-    map_id: str, task_name: str, total: int, backend: str, failed: int, duration: float
+    map_id: uuid.UUID,
+    task_name: str,
+    total: int,
+    backend: str,
+    failed: int,
+    duration: float,
+    parent_id: uuid.UUID | None,
+    name_template: str,
 ) -> None:
-    """Called once every item of a fan-out finished, before results or errors return.
+    """Called once every item of a fan-out finished (or the caller stopped
+    iterating it), before results or errors return, in the caller's thread.
 
     :param map_id: as in :func:`before_map`.
     :param task_name: as in :func:`before_map`.
@@ -254,6 +281,8 @@ def after_map(
     :param backend: as in :func:`before_map`.
     :param failed: how many items failed.
     :param duration: seconds the whole fan-out took.
+    :param parent_id: as in :func:`before_map`.
+    :param name_template: as in :func:`before_map`.
 
     Return value: ignored.
 

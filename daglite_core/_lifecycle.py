@@ -52,11 +52,13 @@ def fast_error(task: BaseTask[..., Any], exc: Exception, args: tuple[Any, ...], 
 
 def build_metadata(
     task: BaseTask[..., Any],
+    state: SessionState,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     map_index: int | None,
     backend: str,
     parent_id: Any,
+    map_id: Any,
 ) -> TaskMetadata:
     """The call's :class:`TaskMetadata`: arguments bound, name resolved, a new id.
 
@@ -69,6 +71,7 @@ def build_metadata(
     name = task.name if map_index is None and not task._name_fields else task.resolve_name(inputs, map_index)
     return make_metadata(
         new_id(), name, backend, inputs, task.description, map_index, parent_id, task.is_async, task.is_generator,
+        map_id, state.id,
     )
 
 
@@ -90,8 +93,9 @@ class Call:
         map_index: int | None = None,
         backend: str = "inline",
         parent_id: Any = _FROM_FRAME,
+        map_id: Any = None,
     ) -> None:
-        metadata = build_metadata(task, args, kwargs, map_index, backend, parent_id)
+        metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
         frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend))  # Frame(...) minus 0.15 µs
         self._fill(task, state, args, kwargs, metadata, frame)
 
@@ -377,7 +381,7 @@ def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
     the body fails: :meth:`Call.fail` then fires ``on_node_error`` and raises, as
     :meth:`Call.failed` does when no retry is left. ``state.observed`` must be true.
     """
-    metadata = build_metadata(task, args, kwargs, None, "inline", _FROM_FRAME)
+    metadata = build_metadata(task, state, args, kwargs, None, "inline", _FROM_FRAME, None)
     frame = _new_tuple(Frame, (task, args, kwargs, metadata, None, "inline"))
     hooks, reporter = state.plugins, state.reporter
     token = FRAME.set(frame)

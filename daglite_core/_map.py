@@ -1,12 +1,12 @@
-"""Fan-out: ``map_tasks`` and ``gather_tasks``, and the runner backends call per item."""
+"""Fan-out: ``map_tasks``, ``iter_tasks``/``aiter_tasks`` and ``gather_tasks``, and the runner backends call per item."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextvars import ContextVar, copy_context
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, SessionState, current_state
@@ -14,6 +14,9 @@ from ._errors import MapError
 from ._metadata import new_id
 from ._protocols import Outcome, RemoteBatch, WorkItem
 from ._task import BaseTask, make_task
+
+if TYPE_CHECKING:
+    from ._protocols import Backend
 
 T = TypeVar("T")
 
@@ -63,6 +66,7 @@ def execute(
     item: WorkItem,
     backend: str,
     parent_id: Any,
+    map_id: Any,
     fast: bool,
 ) -> Any:
     """Run one item through the task lifecycle in this thread; return its value."""
@@ -74,7 +78,7 @@ def execute(
             raise _lifecycle.fast_error(task, exc, item.args, {}) from exc
         finally:
             FRAME.reset(token)
-    call = _lifecycle.Call(task, state, item.args, {}, item.index, backend, parent_id)
+    call = _lifecycle.Call(task, state, item.args, {}, item.index, backend, parent_id, map_id)
     if task.is_generator:
         if task.is_async:
             return run_coroutine(_collect(_lifecycle.run_astream(call)))
@@ -89,12 +93,17 @@ def _parent_id(frame: Frame | None) -> Any:
 
 
 class ItemRunner:
-    """Runs items of one ``map_tasks`` call (see :class:`daglite_core.Backend`)."""
+    """Runs items of one fan-out (see :class:`daglite_core.ItemRunner`).
 
-    def __init__(self, task: BaseTask[..., Any], state: SessionState, backend: str) -> None:
+    :ivar map_id: the fan-out's id (every item's ``TaskMetadata.map_id``).
+    :ivar parent_id: the id of the task whose body started the fan-out, or ``None``.
+    """
+
+    def __init__(self, task: BaseTask[..., Any], state: SessionState, backend: str, map_id: Any) -> None:
         self.task = task
         self.state = state
         self.backend = backend
+        self.map_id = map_id
         self.parent_id = _parent_id(FRAME.get())
         self.timeout = task.timeout
         self.retries = task.retries
@@ -104,7 +113,7 @@ class ItemRunner:
         session = SESSION.set(self.state)
         in_map = IN_MAP.set(True)
         try:
-            return Outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.fast))
+            return Outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
             return Outcome(False, error=exc)
         finally:
@@ -117,17 +126,23 @@ class ItemRunner:
 
         return RemoteRunner.for_session(self)
 
-    def absorb(self, batch: RemoteBatch) -> list[Outcome]:
-        """Replay a worker batch's events to this session's plugins; return its outcomes."""
-        if batch.events:
+    def replay(self, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Fire events recorded by a remote runner on this session's plugins, in order."""
+        if events:
             from ._remote import replay
 
-            replay(self.state, batch.events)
+            replay(self.state, events)
+
+    def absorb(self, batch: RemoteBatch) -> list[Outcome]:
+        """Replay a worker batch's events to this session's plugins; return its outcomes."""
+        self.replay(batch.events)
         return batch.outcomes
 
     def fail(self, item: WorkItem, error: BaseException) -> Outcome:
         """The outcome of an item lost with its worker (died, or killed on timeout)."""
-        call = _lifecycle.Call(self.task, self.state, item.args, {}, item.index, self.backend, self.parent_id)
+        call = _lifecycle.Call(
+            self.task, self.state, item.args, {}, item.index, self.backend, self.parent_id, self.map_id
+        )
         call.started = time.perf_counter()
         call.attempt = self.retries
         try:
@@ -148,26 +163,100 @@ def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> list
         raise ValueError(msg) from exc
 
 
-def _finish(state: SessionState, task: BaseTask[..., Any], map_id: str, backend: str, started: float, outcomes: Sequence[Outcome]) -> list[Any]:
-    failed = {i: o.error for i, o in enumerate(outcomes) if not o.ok}
-    state.plugins.notify(
-        "after_map", map_id, task.name, len(outcomes), backend, len(failed), time.perf_counter() - started
-    )
+def base_name(task: BaseTask[..., Any]) -> str:
+    """A task's name for grouping its calls: its name, or its function's when the name is a template."""
+    if not task._name_fields:
+        return task.name
+    return str(getattr(task.func, "__name__", task.name))
+
+
+class Fanout:
+    """One fan-out from its ``before_map`` to its ``after_map``: the shared part of
+    :func:`map_tasks`, :func:`iter_tasks` and :func:`gather_tasks`."""
+
+    def __init__(self, task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]], backend: str | None) -> None:
+        self.task = task
+        self.items = _items(task, iterables)
+        self.state = state = current_state()
+        name = "inline" if IN_MAP.get() else backend or task.backend or state.backend
+        self.backend: Backend = state.get_backend(name)
+        self.backend_name = self.backend.name
+        self.map_id = new_id()
+        self.runner = ItemRunner(task, state, self.backend_name, self.map_id)
+        self.started = 0.0
+
+    def begin(self) -> None:
+        """Fire ``before_map``."""
+        t, runner = self.task, self.runner
+        self.state.plugins.notify(
+            "before_map", self.map_id, base_name(t), len(self.items), self.backend_name, runner.parent_id, t.name
+        )
+        self.started = time.perf_counter()
+
+    def finish(self, failed: int) -> None:
+        """Fire ``after_map``."""
+        t = self.task
+        self.state.plugins.notify(
+            "after_map", self.map_id, base_name(t), len(self.items), self.backend_name, failed,
+            time.perf_counter() - self.started, self.runner.parent_id, t.name,
+        )
+
+    def run(self) -> list[Outcome]:
+        """Every item's outcome, in input order (``before_map``/``after_map`` around)."""
+        self.begin()
+        outcomes: Sequence[Outcome] = []
+        try:
+            if self.items:
+                outcomes = self.backend.run(self.runner, self.items)
+        finally:
+            self.finish(sum(1 for o in outcomes if not o.ok) if outcomes else 0)
+        return list(outcomes)
+
+    def stream(self) -> Iterator[tuple[int, Outcome]]:
+        """``(index, outcome)`` as items finish (``before_map``/``after_map`` around).
+
+        Closing the iterator early stops the items that have not started (the
+        backend's ``stream`` decides how; see each backend).
+        """
+        self.begin()
+        failed = 0
+        try:
+            if self.items:
+                stream = getattr(self.backend, "stream", None)
+                pairs = stream(self.runner, self.items) if stream is not None else enumerate(self.backend.run(self.runner, self.items))
+                try:
+                    for position, outcome in pairs:
+                        if not outcome.ok:
+                            failed += 1
+                        yield self.items[position].index, outcome
+                finally:
+                    close = getattr(pairs, "close", None)
+                    if close is not None:
+                        close()
+        finally:
+            self.finish(failed)
+
+    def error(self, failed: dict[int, BaseException]) -> MapError:
+        return MapError(self.task.name, failed, len(self.items))
+
+
+def _raise_failed(fan: Fanout, failed: dict[int, BaseException]) -> None:
     if failed:
-        error = MapError(task.name, failed, len(outcomes))  # type: ignore[arg-type]
+        error = fan.error(failed)
         raise error from error.error
-    return [o.value for o in outcomes]
 
 
 def map_tasks(task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = None) -> list[T]:
     """Call ``task`` once per item of ``zip(*iterables)`` on a backend; results in input order.
 
     ``backend`` defaults to the task's ``backend``, then the session's. Each
-    item's :class:`TaskMetadata` has ``map_index`` set to its position, and its name
-    gets an ``[i]`` suffix unless the template uses ``{map_index}``. Iterables of
-    different lengths are a ``ValueError`` (never silently truncated). Plain
-    callables are wrapped with ``task()``; async and generator tasks work on every
-    backend (a generator item's result is the list of its items).
+    item's :class:`TaskMetadata` has ``map_index`` set to its position, ``map_id``
+    to the fan-out's id and ``parent_id`` to the task whose body called
+    ``map_tasks``; its name gets an ``[i]`` suffix unless the template uses
+    ``{map_index}``. Iterables of different lengths are a ``ValueError`` (never
+    silently truncated). Plain callables are wrapped with ``task()``; async and
+    generator tasks work on every backend (a generator item's result is the list
+    of its items).
 
     Every item runs even when some fail; then a :class:`MapError` names every
     failing index and keeps each error. ``before_map``/``after_map`` fire around
@@ -176,17 +265,92 @@ def map_tasks(task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[An
     Nested maps: a ``map_tasks`` called inside a mapped item runs inline, whatever
     backend it names, so that pools are never oversubscribed or deadlocked.
     """
-    t = make_task(task)
-    items = _items(t, iterables)
-    state = current_state()
-    name = "inline" if IN_MAP.get() else backend or t.backend or state.backend
-    runner_backend = state.get_backend(name)
-    map_id = new_id().hex
-    state.plugins.notify("before_map", map_id, t.name, len(items), runner_backend.name)
-    started = time.perf_counter()
-    runner = ItemRunner(t, state, runner_backend.name)
-    outcomes = runner_backend.run(runner, items) if items else []
-    return _finish(state, t, map_id, runner_backend.name, started, outcomes)
+    fan = Fanout(make_task(task), iterables, backend)
+    outcomes = fan.run()
+    _raise_failed(fan, {i: o.error for i, o in enumerate(outcomes) if not o.ok})  # type: ignore[misc]
+    return [o.value for o in outcomes]
+
+
+@overload
+def iter_tasks(
+    task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[True] = ...
+) -> Iterator[T]: ...
+@overload
+def iter_tasks(
+    task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[False]
+) -> Iterator[tuple[int, T]]: ...
+def iter_tasks(
+    task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = None, ordered: bool = True
+) -> Iterator[Any]:
+    """The streaming :func:`map_tasks`: results as soon as they are ready.
+
+    ``ordered=True`` yields each value in input order, as soon as it and every
+    item before it have finished. ``ordered=False`` yields ``(index, value)``
+    pairs in the order items finish. Every item runs (as in ``map_tasks``); at
+    the end a :class:`MapError` names every failing index. With ``ordered=True``
+    nothing is yielded past the first failed index (so the values never shift
+    against the inputs): the other items still run, then the error is raised.
+
+    The task, the arguments and the backend are checked when this is called; the
+    items start (and ``before_map`` fires) on the first ``next()``. Closing the
+    iterator early (``break``) stops items that have not started yet; items
+    already running finish (process workers running them are killed).
+    """
+    fan = Fanout(make_task(task), iterables, backend)
+    return _ordered(fan) if ordered else _unordered(fan)
+
+
+def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
+    failed: dict[int, BaseException] = {}
+    for index, outcome in fan.stream():
+        if outcome.ok:
+            yield index, outcome.value
+        else:
+            failed[index] = outcome.error  # type: ignore[assignment]
+    _raise_failed(fan, failed)
+
+
+def _ordered(fan: Fanout) -> Iterator[Any]:
+    failed: dict[int, BaseException] = {}
+    waiting: dict[int, Outcome] = {}
+    following = 0
+    for index, outcome in fan.stream():
+        if not outcome.ok:
+            failed[index] = outcome.error  # type: ignore[assignment]
+        if failed:
+            continue  # past a failure nothing more is yielded; the items still run
+        waiting[index] = outcome
+        while following in waiting:
+            yield waiting.pop(following).value
+            following += 1
+    _raise_failed(fan, failed)
+
+
+async def aiter_tasks(
+    task: Callable[..., Any] | BaseTask[..., Any], *iterables: Iterable[Any], backend: str | None = None, ordered: bool = True
+) -> AsyncIterator[Any]:
+    """:func:`iter_tasks` for ``async for``: the items run in a helper thread, so the loop stays free.
+
+    Same arguments, order and errors as :func:`iter_tasks`. The session and the
+    running task are carried into the helper thread.
+    """
+    import asyncio
+
+    stream = iter_tasks(task, *iterables, backend=backend, ordered=ordered)
+    done = object()
+    context = copy_context()
+
+    def step() -> Any:
+        return context.run(next, stream, done)
+
+    try:
+        while True:
+            value = await asyncio.to_thread(step)
+            if value is done:
+                return
+            yield value
+    finally:
+        await asyncio.to_thread(context.run, stream.close)
 
 
 async def gather_tasks(
@@ -210,17 +374,14 @@ async def gather_tasks(
         raise ValueError(msg)
     if not t.is_async or backend not in (None, "inline"):
         return await asyncio.to_thread(map_tasks, t, *iterables, backend=backend)
-    items = _items(t, iterables)
-    state = current_state()
-    parent_id = _parent_id(FRAME.get())
-    map_id = new_id().hex
-    state.plugins.notify("before_map", map_id, t.name, len(items), "inline")
-    started = time.perf_counter()
-    limit = asyncio.Semaphore(max_concurrency or len(items) or 1)
+    fan = Fanout(t, iterables, "inline")
+    fan.begin()
+    state, runner = fan.state, fan.runner
+    limit = asyncio.Semaphore(max_concurrency or len(fan.items) or 1)
 
     async def one(item: WorkItem) -> Outcome:
         async with limit:
-            call = _lifecycle.Call(t, state, item.args, {}, item.index, "inline", parent_id)
+            call = _lifecycle.Call(t, state, item.args, {}, item.index, "inline", runner.parent_id, fan.map_id)
             in_map = IN_MAP.set(True)
             try:
                 if t.is_generator:
@@ -231,5 +392,10 @@ async def gather_tasks(
             finally:
                 IN_MAP.reset(in_map)
 
-    outcomes = await asyncio.gather(*(one(item) for item in items))
-    return _finish(state, t, map_id, "inline", started, outcomes)
+    outcomes: list[Outcome] = []
+    try:
+        outcomes = await asyncio.gather(*(one(item) for item in fan.items))
+    finally:
+        fan.finish(sum(1 for o in outcomes if not o.ok))
+    _raise_failed(fan, {i: o.error for i, o in enumerate(outcomes) if not o.ok})  # type: ignore[misc]
+    return [o.value for o in outcomes]

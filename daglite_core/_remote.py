@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import importlib
 import types
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -31,6 +33,8 @@ from ._protocols import Outcome, RemoteBatch, WorkItem
 from ._settings import DagliteSettings
 
 _LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
+Event = tuple[str, tuple[Any, ...]]
+"""A recorded hook call: the hook's name and its positional arguments (reporter: ``None``)."""
 RELAYED = tuple(h for h in SPECS if not h.startswith("provide_") and h not in _LOCAL_ONLY)
 
 
@@ -65,6 +69,7 @@ class WorkerConfig:
     """What a worker needs to rebuild the session: sent with every batch, built once."""
 
     key: str
+    session_id: Any
     settings: DagliteSettings
     plugins: tuple[_PluginRef, ...]
     relay: bool
@@ -75,10 +80,14 @@ class WorkerConfig:
 
 
 class _Recorder:
-    """The relay: records observer events for the session's own process."""
+    """The relay: records observer events for the session's own process.
+
+    Events go to a deque (appends and pops are atomic), so a flusher thread can
+    hand them on while the items run (see :class:`_Flusher`).
+    """
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, tuple[Any, ...]]] = []
+        self.events: deque[tuple[str, tuple[Any, ...]]] = deque()
 
     def entry(self) -> _Entry:
         impls = []
@@ -126,7 +135,7 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
     if config.relay:
         entries.append(recorder.entry())
     state = SessionState(
-        config.key, config.settings, PluginSet(entries, strict),
+        config.session_id, config.settings, PluginSet(entries, strict),
         cache_store=config.cache_spec, dataset_store=config.dataset_spec, in_worker=True,
     )
     state._cache_stores.update(config.cache_stores)
@@ -144,11 +153,12 @@ def _merge(made: dict[Any, Any], sent: dict[Any, Any]) -> None:
 class RemoteRunner:
     """Picklable: runs a batch of items in a worker process (see :class:`Backend`)."""
 
-    def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any) -> None:
+    def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any, map_id: Any) -> None:
         self.task = task
         self.config = config
         self.backend = backend
         self.parent_id = parent_id
+        self.map_id = map_id
 
     @classmethod
     def for_session(cls, runner: Any) -> RemoteRunner:
@@ -163,6 +173,7 @@ class RemoteRunner:
             state.dataset_store(task.dataset_store, f"Task {task.name!r}")
         config = WorkerConfig(
             key=f"{state.id}:{id(state)}:{relay}",
+            session_id=state.id,
             settings=state.settings,
             plugins=tuple(_PluginRef.of(p) for p in state.plugins.plugins() if runs_in_workers(p)),
             relay=relay,
@@ -171,14 +182,22 @@ class RemoteRunner:
             cache_stores=dict(state._cache_stores),
             dataset_stores=dict(state._dataset_stores),
         )
-        return cls(task, config, runner.backend, runner.parent_id)
+        return cls(task, config, runner.backend, runner.parent_id, runner.map_id)
 
-    def __call__(self, items: Sequence[WorkItem]) -> RemoteBatch:
+    def __call__(self, items: Sequence[WorkItem], emit: Callable[[list[Event]], None] | None = None) -> RemoteBatch:
+        """Run ``items`` here; events go to ``emit`` while they run, else back with the batch.
+
+        With ``emit``, a flusher thread hands the recorded events on in chunks (at
+        most every :data:`FLUSH_INTERVAL` seconds) while the items run, and once
+        more before this returns, so every event of the batch has been emitted,
+        in order, before its outcomes are returned; ``RemoteBatch.events`` is then
+        empty. ``emit`` is called from one thread at a time.
+        """
         state, recorder = _worker_state(self.config)
         task = self.task
         fast = task._plain and not state.observed and not task.is_async and not task.is_generator
-        events: list[tuple[str, tuple[Any, ...]]] = []
-        recorder.events = events
+        events = recorder.events = deque()
+        flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
         outcomes: list[Outcome] = []
         session = SESSION.set(state)
         in_map = IN_MAP.set(True)
@@ -186,15 +205,66 @@ class RemoteRunner:
             if fast:
                 _run_plain(task, items, outcomes, self.backend)
             else:
+                backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
                 for item in items:
                     try:
-                        outcomes.append(Outcome(True, execute(task, state, item, self.backend, self.parent_id, fast)))
+                        outcomes.append(Outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
                     except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
                         outcomes.append(Outcome(False, error=exc))
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
-        return RemoteBatch(outcomes, events, _lifecycle.abandoned_threads() > 0)
+            if flusher is not None:
+                flusher.close()
+        retire = _lifecycle.abandoned_threads() > 0
+        if flusher is not None or emit is not None:
+            return RemoteBatch(outcomes, [], retire)
+        return RemoteBatch(outcomes, list(events), retire)
+
+
+FLUSH_INTERVAL = 0.02
+"""Seconds between two hand-overs of a running batch's events (see :class:`_Flusher`)."""
+
+
+class _Flusher:
+    """Hands a running batch's recorded events to ``emit`` every :data:`FLUSH_INTERVAL`.
+
+    A thread per batch, so that an item's ``before_node_execute`` reaches the
+    session while its body runs (the body's thread cannot be asked to send). The
+    last events are handed on by :meth:`close`, in the batch's own thread, before
+    the outcomes go back. An ``emit`` that raises stops the live relay for the
+    batch; what was not handed on is emitted by :meth:`close` (which then raises).
+    """
+
+    def __init__(self, events: deque[Event], emit: Callable[[list[Event]], None]) -> None:
+        self.events = events
+        self.emit = emit
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="daglite-event-flusher", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(FLUSH_INTERVAL):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - close() flushes again and raises
+                return
+
+    def flush(self) -> None:
+        events = self.events
+        with self.lock:
+            chunk = []
+            pop = events.popleft
+            while events:
+                chunk.append(pop())
+            if chunk:
+                self.emit(chunk)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.flush()
 
 
 def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str) -> None:

@@ -38,7 +38,7 @@ def _open(
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
-        new_id().hex, settings, compiled,
+        new_id(), settings, compiled,
         backend=backend, cache_store=cache_store, dataset_store=dataset_store,
     )
     if state.backend not in state.backend_classes():

@@ -92,7 +92,10 @@ def _load_task(module: str, qualname: str, options: dict[str, Any] | None) -> Ba
     return type(obj)(obj.func, **options)
 
 
-_METADATA_FIELDS = ("id", "name", "backend", "inputs", "description", "map_index", "parent_id", "is_async", "is_generator")
+_METADATA_FIELDS = (
+    "id", "name", "backend", "inputs", "description", "map_index", "parent_id", "is_async", "is_generator",
+    "map_id", "session_id",
+)
 _COMPACT_METADATA = tuple(f.name for f in attrs.fields(TaskMetadata)) == _METADATA_FIELDS
 _new = object.__new__
 _set_uuid_int = uuid.UUID.__dict__["int"].__set__
@@ -110,11 +113,13 @@ def _uuid(value: int) -> uuid.UUID:
 def _load_metadata(
     id_: int, parent: int | None, name: str, backend: str, inputs: dict[str, Any],
     description: str, map_index: int | None, is_async: bool, is_generator: bool,
+    map_id: int | None, session_id: int | None,
 ) -> TaskMetadata:
     """Rebuild a :class:`TaskMetadata` sent compactly (ids as ints)."""
     return make_metadata(
         _uuid(id_), name, backend, inputs, description, map_index,
         None if parent is None else _uuid(parent), is_async, is_generator,
+        None if map_id is None else _uuid(map_id), None if session_id is None else _uuid(session_id),
     )
 
 
@@ -128,10 +133,11 @@ class _Pickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is TaskMetadata and _COMPACT_METADATA:
-            parent = obj.parent_id
+            parent, map_id, session_id = obj.parent_id, obj.map_id, obj.session_id
             return (_load_metadata, (
                 obj.id.int, None if parent is None else parent.int, obj.name, obj.backend, obj.inputs,
                 obj.description, obj.map_index, obj.is_async, obj.is_generator,
+                None if map_id is None else map_id.int, None if session_id is None else session_id.int,
             ))
         if isinstance(obj, BaseTask):
             func = obj.func
