@@ -3,7 +3,8 @@
 Both are driven by :class:`~daglite_rich._plugin.RichProgress`. The live view
 never draws from a hook: rich's refresh thread asks for the renderable a few
 times a second and gets one snapshot of the model. Plain output prints a line
-per milestone of a map (10%, 25%, 50%, 75%, 90%, done), per failure (the first
+per milestone of a top-level map (10%, 25%, 50%, 75%, 90%, done; maps nested in
+other tasks are not narrated), per failure (the first
 :data:`MAX_FAILURE_LINES`) and per finished top-level call (at most
 :data:`LINES_PER_SECOND` a second), without colour or cursor movement.
 """
@@ -49,6 +50,8 @@ class PlainDisplay:
             self.console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
     def milestone(self, map_: MapState) -> None:
+        if map_.depth:
+            return  # maps run by other tasks' items: counted in the summary, not narrated
         elapsed = self.model.elapsed() - map_.start
         self.line(_text.milestone_line(map_.name, map_.finished, map_.total, map_.failed, elapsed))
 

@@ -268,9 +268,9 @@ class RichProgress:
         if model is None:
             return
         try:
-            model.map_ended(map_id)
+            map_ = model.map_ended(map_id)
             display = self._display
-            if display is not None:
+            if display is not None and (map_ is None or map_.depth == 0):
                 display.map_done(task_name, total, failed, duration)
         except Exception as exc:  # noqa: BLE001
             self._error(exc)

@@ -67,7 +67,7 @@ def _json_for_script(data: Any) -> str:
 
 def html_report(tree: dict[str, Any], title: str = "daglite run") -> str:
     """The self-contained HTML page for ``tree``."""
-    data = {"title": title, "started": _started(tree), **tree}
+    data = {**tree, "title": title, "started": _started(tree)}
     return (
         _HTML.replace("@TITLE@", escape(title))
         .replace("@DATA@", _json_for_script(data))
@@ -105,7 +105,6 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
 .span { position: absolute; top: 2px; height: 10px; min-width: 1px; opacity: .85; }
 .span.ok { background: var(--ok); } .span.failed { background: var(--failed); } .span.cached { background: var(--cached); }
 .failures { margin: 2px 0 4px; padding-left: 2.5rem; color: var(--failed); font-size: 12px; font-family: ui-monospace, monospace; }
-.children { margin-left: 1.1rem; }
 .node.collapsed > .children, .node.collapsed > .failures { display: none; }
 </style>
 </head>
@@ -149,7 +148,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
     parts.push(fmt(n.end - n.start));
     return parts;
   }
-  function draw(n, parent) {
+  function draw(n, parent, depth) {
     var node = el("div", "node " + n.kind + (n.failed ? " has-failures" : ""));
     node.setAttribute("role", "treeitem");
     node.dataset.name = n.name;
@@ -160,6 +159,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
     if (n.kind === "map") node.dataset.total = String(n.total);
     var row = el("div", "grid");
     var label = el("div", "label");
+    label.style.paddingLeft = (1.1 * depth) + "rem";
     var toggle = el("span", "toggle", n.children.length || n.failures.length ? "\\u25be" : "");
     toggle.addEventListener("click", function () {
       node.classList.toggle("collapsed");
@@ -199,7 +199,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
     }
     var kids = el("div", "children");
     kids.setAttribute("role", "group");
-    n.children.forEach(function (c) { draw(c, kids); });
+    n.children.forEach(function (c) { draw(c, kids, depth + 1); });
     node.appendChild(kids);
     parent.appendChild(node);
   }
@@ -209,10 +209,11 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
     "started " + data.started + " \\u00b7 " + fmt(data.duration) + " \\u00b7 " + plural(calls, "call") + (failed ? " \\u00b7 " + failed + " failed" : "");
   var axis = document.getElementById("axis");
   [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
-    var t = el("span", "", fmt(f * total)); t.style.left = (100 * f) + "%"; axis.appendChild(t);
+    var t = el("span", "", fmt(f * total)); t.style.left = (100 * f) + "%";
+    t.style.transform = "translateX(" + (-100 * f) + "%)"; axis.appendChild(t);
   });
   var tree = document.getElementById("tree");
-  data.children.forEach(function (c) { draw(c, tree); });
+  data.children.forEach(function (c) { draw(c, tree, 0); });
   if (!data.children.length) tree.appendChild(el("p", "empty", "No task ran in this session."));
   document.body.setAttribute("data-rendered", "true");
 })();

@@ -30,9 +30,9 @@ def milestone_line(name: str, finished: int, total: int, failed: int, elapsed: f
 
 
 def map_done_line(name: str, total: int, failed: int, duration: float) -> str:
-    """``[daglite] inc: done 1000/1000 in 4.00 s (3 failed)``."""
-    fails = f" ({failed} failed)" if failed else ""
-    return f"{PREFIX} {name}: done {total - failed}/{total} in {seconds(duration)}{fails}"
+    """``[daglite] inc: 1000/1000 (100%), 3 failed, done in 4.00 s``."""
+    fails = f", {failed} failed" if failed else ""
+    return f"{PREFIX} {name}: {total}/{total} (100%){fails}, done in {seconds(duration)}"
 
 
 def failure_line(failure: Failure) -> str:
