@@ -15,6 +15,7 @@ report's timeline and :data:`MAX_FAILURES` failure messages.
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 import threading
@@ -39,6 +40,9 @@ MAX_RUN_FAILURES = 200
 MILESTONES = (0.1, 0.25, 0.5, 0.75, 0.9)
 """Fractions of a map's items at which plain (non-terminal) output prints a line;
 its end (``after_map``) prints the last one."""
+
+KEEP_ENDED = 4
+"""Ended maps the live view keeps drawing (the most recent)."""
 
 _MAP_SUFFIX = re.compile(r"\[\d+\]$")
 
@@ -116,10 +120,12 @@ class Node:
 class MapState:
     """One ``map_tasks`` call: its bar and its node."""
 
-    __slots__ = ("name", "total", "finished", "failed", "depth", "start", "end", "node", "next_mark", "marks")
+    __slots__ = ("name", "total", "finished", "failed", "depth", "path", "start", "end", "node", "next_mark", "marks")
 
-    def __init__(self, name: str, total: int, depth: int, start: float, node: Node) -> None:
+    def __init__(self, name: str, total: int, path: tuple[int, ...], start: float, node: Node) -> None:
         self.name = name
+        self.path = path  # start sequence numbers from the outermost map: sorts children under parents
+        depth = len(path) - 1
         self.total = total
         self.finished = 0
         self.failed = 0
@@ -174,7 +180,9 @@ class RunModel:
         self.lock = threading.Lock()
         self.root = Node("session", "root", None)
         self.tasks: dict[str, Counts] = {}
-        self.maps: dict[uuid.UUID, MapState] = {}
+        self.maps: dict[uuid.UUID, MapState] = {}  # maps running now
+        self.ended: collections.deque[MapState] = collections.deque(maxlen=KEEP_ENDED)
+        self.map_count = 0
         self.running: dict[uuid.UUID, Call] = {}
         self.failures: list[Failure] = []
         self.failure_count = 0
@@ -215,15 +223,17 @@ class RunModel:
             node = under.child(key, task_name, "map")
             node.total += total
             node.maps += 1
-            depth = parent.scope.depth + 1 if parent is not None and parent.scope is not None else 0
-            self.maps[map_id] = MapState(task_name, total, depth, now, node)
+            self.map_count += 1
+            path = (*parent.scope.path, self.map_count) if parent is not None and parent.scope is not None else (self.map_count,)
+            self.maps[map_id] = MapState(task_name, total, path, now, node)
 
     def map_ended(self, map_id: uuid.UUID) -> MapState | None:
         now = self.clock() - self.t0
         with self.lock:
-            map_ = self.maps.get(map_id)
+            map_ = self.maps.pop(map_id, None)
             if map_ is not None:
                 map_.end = now
+                self.ended.append(map_)
             return map_
 
     def started(self, metadata: TaskMetadata) -> None:
@@ -327,11 +337,14 @@ class RunModel:
     def elapsed(self) -> float:
         return (self.end if self.end >= 0 else self.clock() - self.t0)
 
-    def snapshot(self, max_bars: int = 12, max_running: int = 6, keep_done: int = 4) -> Snapshot:
-        """The live display's view: bars of running maps (and the last few ended ones)."""
+    def snapshot(self, max_bars: int = 12, max_running: int = 6) -> Snapshot:
+        """The live view: bars of the running maps and of the last few ended ones.
+
+        Costs O(running maps + running calls shown), whatever the run's length.
+        """
         now = self.clock() - self.t0
         with self.lock:
-            maps = list(self.maps.values())
+            maps = [*self.maps.values(), *self.ended]
             running = []
             for call in self.running.values():
                 running.append((call.label, now - call.start))
@@ -343,24 +356,21 @@ class RunModel:
                          (now if c.running else c.last) - c.first)
                 for c in self.tasks.values()
             )
-            bars_all = [
-                MapBar(m.name, m.total, m.finished, m.failed, m.depth,
-                       (m.end if m.end >= 0 else now) - m.start, m.end >= 0)
+            bars = [
+                (m.path, MapBar(m.name, m.total, m.finished, m.failed, m.depth,
+                                (m.end if m.end >= 0 else now) - m.start, m.end >= 0))
                 for m in maps
             ]
-        ended = [i for i, b in enumerate(bars_all) if b.done]
-        keep = set(range(len(bars_all))) - set(ended[:-keep_done] if keep_done else ended)
-        shown = [b for i, b in enumerate(bars_all) if i in keep]
-        hidden = len(bars_all) - len(shown)
-        if len(shown) > max_bars:
-            # Keep the running ones first, then the most recent.
-            live = [b for b in shown if not b.done]
-            done = [b for b in shown if b.done]
-            chosen = (live[:max_bars] + done[-max(0, max_bars - len(live)):] if len(live) < max_bars else live[:max_bars])
-            hidden += len(shown) - len(chosen)
-            order = {id(b): i for i, b in enumerate(shown)}
-            shown = sorted(chosen, key=lambda b: order[id(b)])
-        return Snapshot(tuple(shown), hidden, tuple(running), running_count, tasks, now)
+        hidden = 0
+        if len(bars) > max_bars:
+            # The running maps first (the outermost, oldest), then the most recent ended ones.
+            live = sorted((b for b in bars if not b[1].done), key=lambda b: b[0])
+            ended = [b for b in bars if b[1].done]
+            chosen = live[:max_bars] + ended[len(ended) - max(0, max_bars - len(live)):] if len(live) < max_bars else live[:max_bars]
+            hidden = len(bars) - len(chosen)
+            bars = chosen
+        bars.sort(key=lambda b: b[0])
+        return Snapshot(tuple(b for _, b in bars), hidden, tuple(running), running_count, tasks, now)
 
     def summary(self) -> list[TaskSummary]:
         """One row per task name, in order of first call."""

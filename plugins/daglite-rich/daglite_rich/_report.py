@@ -257,7 +257,7 @@ def svg_report(tree: dict[str, Any], title: str = "daglite run") -> str:
     """The tree and timeline as a standalone SVG picture."""
     rows = list(_rows(tree["children"]))
     failures = [(label, msg) for _, node in rows for label, msg in node["failures"]]
-    total = max(tree["duration"], 1e-9)
+    total = max(float(tree["duration"]), 1e-9)
     width = PAD * 2 + LABEL_WIDTH + TRACK_WIDTH
     top = 56
     height = top + ROW * max(len(rows), 1) + (ROW * (len(failures) + 1) if failures else 0) + PAD

@@ -130,12 +130,14 @@ def test_snapshot_keeps_running_maps_and_the_last_finished() -> None:
         model.map_started(map_id, f"t{i}", 5, None)
     for map_id in ids[:15]:
         model.map_ended(map_id)
-    snap = model.snapshot(max_bars=8, keep_done=2)
-    assert [b.name for b in snap.bars] == ["t13", "t14", "t15", "t16", "t17", "t18", "t19"]
-    assert snap.hidden_bars == 13
-    snap = model.snapshot(max_bars=3, keep_done=2)
+    snap = model.snapshot(max_bars=8)
+    # The 5 running maps, then the most recent ended ones (4 kept) up to 8 bars, in start order.
+    assert [b.name for b in snap.bars] == ["t12", "t13", "t14", "t15", "t16", "t17", "t18", "t19"]
+    assert snap.hidden_bars == 1
+    snap = model.snapshot(max_bars=3)
     assert [b.name for b in snap.bars] == ["t15", "t16", "t17"]
-    assert snap.hidden_bars == 17
+    assert snap.hidden_bars == 6
+    assert len(model.maps) == 5  # ended maps are not kept beyond the last few
 
 
 def test_live_counts_per_task() -> None:
