@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_metadata
+from ._context import bind_session, current_metadata
 from ._datasets import load_dataset, save_dataset
 from ._errors import (
     BackendError,
@@ -36,7 +36,7 @@ from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStrea
 
 if TYPE_CHECKING:
     from ._hashing import default_cache_hash
-    from ._map import gather_tasks, map_tasks, run_coroutine
+    from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks, run_coroutine
     from ._protocols import (
         Backend,
         CacheStore,
@@ -62,7 +62,9 @@ _LAZY = {
     "Reporter": "_protocols",
     "WorkItem": "_protocols",
     "default_cache_hash": "_hashing",
+    "aiter_tasks": "_map",
     "gather_tasks": "_map",
+    "iter_tasks": "_map",
     "map_tasks": "_map",
     "run_coroutine": "_map",
 }
@@ -97,7 +99,9 @@ __all__ = [
     "Workflow",
     "active_session",
     "add_hookspecs",
+    "aiter_tasks",
     "async_session",
+    "bind_session",
     "call_hook",
     "current_metadata",
     "default_cache_hash",
@@ -105,6 +109,7 @@ __all__ = [
     "gather_tasks",
     "hookimpl",
     "hookspec",
+    "iter_tasks",
     "list_plugins",
     "load_dataset",
     "map_tasks",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextvars
+import functools
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
@@ -18,6 +21,10 @@ if TYPE_CHECKING:
     from ._protocols import Backend, CacheStore, DatasetStore
     from ._metadata import TaskMetadata
     from ._task import BaseTask
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Frame(NamedTuple):
@@ -233,3 +240,26 @@ def current_metadata() -> TaskMetadata | None:
         task.description, frame.map_index, None, task.is_async, task.is_generator,
         None, current_state().id,
     )
+
+
+def bind_session(func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` wrapped to run in the caller's session and running task, from any thread.
+
+    Task calls in a thread that a task body starts itself (``threading.Thread``,
+    an executor of its own) run *outside* the session: a new thread starts with
+    an empty context. Wrap the target with this to keep the session's plugins,
+    stores and backend, and to make the calls children of the running task::
+
+        threading.Thread(target=bind_session(work), args=(x,)).start()
+        pool.map(bind_session(score), rows)
+
+    Each call runs in its own copy of the context captured here, so the wrapper
+    may be called from several threads at once.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(func)
+    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.copy().run(func, *args, **kwargs)
+
+    return bound

@@ -179,24 +179,46 @@ class Call:
     def body(self) -> Any:
         """Run one attempt of a sync body (in a watched thread when timed)."""
         task = self.task
-        if task.timeout is None:
+        timeout = task.timeout
+        if timeout is None:
             return task.func(*self.args, **self.kwargs)
-        return _run_with_timeout(task.func, self.args, self.kwargs, task.timeout, self.metadata.name)
+        watch = _attempt_watch
+        if watch is not None:
+            watch(timeout)
+        try:
+            return _run_with_timeout(task.func, self.args, self.kwargs, timeout, self.metadata.name)
+        finally:
+            if watch is not None:
+                watch(None)
 
     async def abody(self) -> Any:
-        """Run one attempt of an async body (cancelled when timed out)."""
+        """Run one attempt of an async body (cancelled when timed out).
+
+        A body that blocks the event loop cannot be cancelled in time: if it ends
+        after its ``timeout`` its result is discarded and the attempt timed out.
+        """
         task = self.task
-        if task.timeout is None:
+        timeout = task.timeout
+        if timeout is None:
             return await task.func(*self.args, **self.kwargs)
         import asyncio  # not at module level: asyncio costs ~20 ms of `import daglite_core`
 
+        watch = _attempt_watch
+        if watch is not None:
+            watch(timeout)
+        started = _perf()
         try:
-            async with asyncio.timeout(task.timeout) as scope:
-                return await task.func(*self.args, **self.kwargs)
+            async with asyncio.timeout(timeout) as scope:
+                value = await task.func(*self.args, **self.kwargs)
         except TimeoutError as exc:
             if scope.expired():
-                raise AttemptTimeout(f"attempt timed out after {task.timeout:g} s") from exc
+                raise AttemptTimeout(f"attempt timed out after {timeout:g} s") from exc
             raise
+        finally:
+            if watch is not None:
+                watch(None)
+        _check_late(started, timeout)
+        return value
 
     # -- after the body ---------------------------------------------------------
 
@@ -316,6 +338,26 @@ def _warn(message: str) -> None:
 
 
 _abandoned: list[threading.Thread] = []
+_attempt_watch: Any = None
+
+
+def set_attempt_watch(watch: Any) -> None:
+    """Have ``watch(timeout)`` called as each attempt of a timed task starts, ``watch(None)`` as it ends.
+
+    Process workers set it so that the coordinator's backstop deadline follows
+    the attempts only: time spent in hooks, the cache or between retries never
+    counts against a task's ``timeout``. ``None`` removes it.
+    """
+    global _attempt_watch
+    _attempt_watch = watch
+
+
+def _check_late(started: float, timeout: float) -> None:
+    """A result that came after the attempt's ``timeout`` is not a success."""
+    elapsed = _perf() - started
+    if elapsed > timeout:
+        msg = f"attempt timed out after {timeout:g} s (it ended after {elapsed:.3g} s; its result was discarded)"
+        raise AttemptTimeout(msg)
 
 
 def abandoned_threads() -> int:
@@ -328,7 +370,8 @@ def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
     """Run ``func`` in a daemon thread and wait ``timeout`` seconds for it.
 
     On expiry the thread is abandoned (Python cannot stop it): it runs to its end
-    in the background and its result is discarded.
+    in the background and its result is discarded. A result that arrives after
+    ``timeout`` (a body that held the GIL past it) is a timeout too.
     """
     done = threading.Event()
     box: list[Any] = []
@@ -343,12 +386,15 @@ def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
             done.set()
 
     thread = threading.Thread(target=target, name=f"daglite-timeout-{name}", daemon=True)
+    started = _perf()
     thread.start()
     if not done.wait(timeout):
         _abandoned.append(thread)
         raise AttemptTimeout(f"attempt timed out after {timeout:g} s")
     ok, result = box[0]
     if ok:
+        # A body holding the GIL can finish late and still find the event set.
+        _check_late(started, timeout)
         return result
     raise result
 

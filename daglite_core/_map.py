@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
@@ -12,7 +13,7 @@ from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, SessionState, current_state
 from ._errors import MapError
 from ._metadata import new_id
-from ._protocols import Outcome, RemoteBatch, WorkItem
+from ._protocols import Outcome, RemoteBatch, WorkItem, new_item
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> list
         msg = f"map_tasks({task.name!r}) needs at least one iterable of arguments"
         raise TypeError(msg)
     try:
-        return [WorkItem(i, args) for i, args in enumerate(zip(*iterables, strict=True))]
+        return list(map(new_item, itertools.count(), zip(*iterables, strict=True)))
     except ValueError as exc:
         msg = f"map_tasks({task.name!r}): the iterables have different lengths ({exc})"
         raise ValueError(msg) from exc
@@ -313,15 +314,20 @@ def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
 def _ordered(fan: Fanout) -> Iterator[Any]:
     failed: dict[int, BaseException] = {}
     waiting: dict[int, Outcome] = {}
-    following = 0
+    following = 0  # the next index to yield; -1 once it failed (nothing more is yielded)
     for index, outcome in fan.stream():
         if not outcome.ok:
             failed[index] = outcome.error  # type: ignore[assignment]
-        if failed:
+        if following < 0:
             continue  # past a failure nothing more is yielded; the items still run
         waiting[index] = outcome
         while following in waiting:
-            yield waiting.pop(following).value
+            ready = waiting.pop(following)
+            if not ready.ok:
+                following = -1
+                waiting.clear()
+                break
+            yield ready.value
             following += 1
     _raise_failed(fan, failed)
 

@@ -6,7 +6,8 @@ coordinator knows which batch each worker runs and since when, and watches the
 pipes and the process sentinels together.
 
 Workers ignore ``SIGINT`` (the coordinator handles Ctrl-C and kills busy
-workers), exit when their parent process dies, and are non-daemonic, so a task
+workers), exit at once when their parent process dies (a thread watches the
+parent's sentinel, so this holds mid-item too), and are non-daemonic, so a task
 may start processes of its own; an ``atexit`` hook (registered after
 ``multiprocessing``'s own, so it runs first) closes every live pool before the
 interpreter waits for non-daemonic children.
@@ -15,8 +16,10 @@ interpreter waits for non-daemonic children.
 from __future__ import annotations
 
 import atexit
+import functools
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 import signal
 import threading
@@ -25,13 +28,14 @@ import weakref
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from ._protocols import WorkItem
-from ._wire import LOST, dumps, encode_reply, error_text
+from ._lifecycle import set_attempt_watch
+from ._protocols import new_item
+from ._wire import ATTEMPT, LOST, dumps, encode_events, encode_reply, error_text
 
 STOP_GRACE = 2.0
+"""Seconds :meth:`Pool.close` waits for the workers to exit before killing them."""
 READY = b"ready"
 """A worker's first message: it started (a pickled reply never starts like this)."""
-"""Seconds :meth:`Pool.close` waits for the workers to exit before killing them."""
 
 
 def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> None:
@@ -40,13 +44,20 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
         inherited.close()  # the coordinator's end, inherited through fork
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
-    watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
-    conn.send_bytes(READY)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="daglite-parent-watch", daemon=True).start()
+    lock = threading.Lock()
+
+    def send(data: bytes) -> None:
+        # The batch's thread (replies, attempt messages) and its event flusher share the pipe.
+        with lock:
+            conn.send_bytes(data)
+
+    send(READY)
     token: Any = None
     runner: Any = None
+    set_attempt_watch(functools.partial(_send_attempt, send))
     while True:
-        if conn not in multiprocessing.connection.wait(watched):
-            return  # the session's process is gone
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError):
@@ -54,7 +65,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
         try:
             message = pickle.loads(data)
         except Exception as exc:  # noqa: BLE001 - told to the coordinator
-            conn.send_bytes(dumps((LOST, f"the batch could not be unpickled in the worker process: {error_text(exc)}")))
+            send(dumps((LOST, f"the batch could not be unpickled in the worker process: {error_text(exc)}")))
             continue
         if message is None:
             return
@@ -65,14 +76,33 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
             except Exception as exc:  # noqa: BLE001 - told to the coordinator
                 runner = token = None
                 text = f"the task could not be unpickled in the worker process: {error_text(exc)}"
-                conn.send_bytes(dumps((LOST, text)))
+                send(dumps((LOST, text)))
                 continue
         if runner is None or token != new_token:
-            conn.send_bytes(dumps((LOST, "the worker does not hold this map's task (it failed to load)")))
+            send(dumps((LOST, "the worker does not hold this map's task (it failed to load)")))
             continue
-        items = [WorkItem(index, args) for index, args in raw]
-        conn.send_bytes(encode_reply(runner, items, runner(items)))
+        items = list(map(new_item, *zip(*raw))) if raw else []
+        emit = functools.partial(_send_events, send, runner)
+        send(encode_reply(runner, items, runner(items, emit)))
 
+
+def _send_events(send: Any, runner: Any, events: list[Any]) -> None:
+    send(encode_events(runner, events))
+
+
+def _send_attempt(send: Any, timeout: float | None) -> None:
+    send(ATTEMPT if timeout is None else ATTEMPT + repr(timeout).encode())
+
+
+def _exit_with(sentinel: int) -> None:
+    """End this worker as soon as the session's process is gone (even mid-item).
+
+    A worker must never start another item for a dead session, nor run on as an
+    orphan: its parent's sentinel becomes ready when the parent dies, however it
+    died (SIGKILL included), and the worker exits at once without cleanup.
+    """
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 class Worker:

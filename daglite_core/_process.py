@@ -72,7 +72,7 @@ import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
@@ -82,12 +82,13 @@ from ._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
 from ._protocols import ItemRunner, Outcome, WorkItem
 from ._settings import DagliteSettings
-from ._wire import LOST, decode_reply, dumps
+from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
 
 MAX_BATCH = 512
-START_GRACE = 30.0
-"""Seconds a new worker may take to start before a timed batch's deadline counts."""
 BATCHES_PER_WORKER = 4
+ATTEMPT_GRACE = 1.0
+"""Seconds past an attempt's ``timeout`` before the coordinator kills its worker: the
+worker's own timer answers first unless the body keeps the worker from answering."""
 
 
 class WorkerDiedError(RuntimeError):
@@ -101,6 +102,17 @@ class WorkerStartError(RuntimeError):
 def batch_size(items: int, workers: int) -> int:
     """Items per batch: about four batches per worker, at most :data:`MAX_BATCH`."""
     return max(1, min(MAX_BATCH, math.ceil(items / (workers * BATCHES_PER_WORKER))))
+
+
+def strided_batches(items: Sequence[WorkItem], size: int) -> list[Batch]:
+    """Batches of about ``size`` items, batch ``k`` holding items ``k, k + B, k + 2B, ...``.
+
+    Strided rather than contiguous: items that are slow together (the first 40 of
+    400, say) spread over every batch instead of landing in one, which would
+    leave one worker running them while the others idle at the end.
+    """
+    count = math.ceil(len(items) / size) if items else 0
+    return [Batch(range(k, len(items), count), items[k::count]) for k in range(count)]
 
 
 def _how(code: int | None) -> str:
@@ -140,6 +152,11 @@ class ProcessBackend:
         """Run every item in the workers; one outcome per item, in input order."""
         with self._lock:
             return _MapRun(self.pool, runner, items, next(self._tokens)).run()
+
+    def stream(self, runner: ItemRunner, items: Sequence[WorkItem]) -> Iterator[tuple[int, Outcome]]:
+        """``(position, outcome)`` as each batch comes back; closing it early kills busy workers."""
+        with self._lock:
+            yield from _MapRun(self.pool, runner, items, next(self._tokens)).stream()
 
     def close(self) -> None:
         """Stop every worker (waiting up to 2 s for each to exit, then killing it)."""
@@ -195,41 +212,48 @@ class _MapRun:
         self.token = token
         self.blob = _runner_blob(runner)
         self.timeout = runner.timeout
-        retries = int(getattr(runner, "retries", 0))
-        self.limit = None if self.timeout is None else (self.timeout + 0.5) * (retries + 1) + 1
-        size = 1 if self.timeout is not None else batch_size(len(items), pool.size)
-        self.queue: deque[Batch] = deque(
-            Batch(range(start, min(start + size, len(items))), items[start : start + size])
-            for start in range(0, len(items), size)
-        )
-        self.outcomes: list[Outcome | None] = [None] * len(items)
+        self.limit = None if self.timeout is None else self.timeout + ATTEMPT_GRACE
+        self.queue: deque[Batch] = deque(strided_batches(items, 1 if self.timeout is not None else batch_size(len(items), pool.size)))
+        self.done: deque[tuple[int, Outcome]] = deque()
+        self.pending = len(items)
 
     def run(self) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * self.pending
+        for position, outcome in self.stream():
+            outcomes[position] = outcome
+        return outcomes  # type: ignore[return-value]
+
+    def stream(self) -> Iterator[tuple[int, Outcome]]:
+        """``(position, outcome)`` as batches come back; closing it kills the busy workers."""
         for worker in list(self.pool.workers):
             if not worker.process.is_alive():
                 self.pool.kill(worker)  # died while idle: just replace it
         try:
-            while True:
+            while self.pending:
                 self._dispatch()
                 busy = [w for w in self.pool.workers if w.batch is not None]
-                if not busy:
-                    break
+                if not busy:  # pragma: no cover - every path answers its items
+                    msg = f"process backend lost the outcomes of {self.pending} items"
+                    raise AssertionError(msg)
                 replies = self._wait(busy)
                 # Refill the workers that answered before decoding their replies,
                 # so they do not sit idle while this process unpickles.
                 self._dispatch()
                 for worker, batch, data in replies:
                     self._absorb(worker, batch, data)
+                while self.done:
+                    yield self.done.popleft()
+            while self.done:
+                yield self.done.popleft()
         except BaseException:
             for worker in list(self.pool.workers):
                 if worker.batch is not None:
                     self.pool.kill(worker)
             raise
-        missing = [i for i, o in enumerate(self.outcomes) if o is None]
-        if missing:  # pragma: no cover - every path above answers its items
-            msg = f"process backend lost the outcomes of items {missing}"
-            raise AssertionError(msg)
-        return self.outcomes  # type: ignore[return-value]
+
+    def _answer(self, position: int, outcome: Outcome) -> None:
+        self.done.append((position, outcome))
+        self.pending -= 1
 
     # -- sending ---------------------------------------------------------------
 
@@ -253,11 +277,7 @@ class _MapRun:
             worker.batch = batch
             worker.token = self.token
             worker.since = time.monotonic()
-            if self.limit is not None:
-                # Until the worker says it started, allow for its start too.
-                worker.deadline = worker.since + self.limit + (0.0 if worker.ready else START_GRACE)
-            else:
-                worker.deadline = None
+            worker.deadline = None  # set while an attempt runs (see _control)
             try:
                 worker.send(data)
             except OSError:
@@ -275,7 +295,7 @@ class _MapRun:
             try:
                 dumps(item.args)
             except Exception as exc:  # noqa: BLE001 - the item's outcome
-                self.outcomes[position] = self.runner.fail(item, _arguments_error(self.runner, item, exc))
+                self._answer(position, self.runner.fail(item, _arguments_error(self.runner, item, exc)))
             else:
                 kept_positions.append(position)
                 kept.append(item)
@@ -286,7 +306,11 @@ class _MapRun:
     # -- receiving ---------------------------------------------------------------
 
     def _wait(self, busy: list[Worker]) -> list[tuple[Worker, Batch, bytes]]:
-        """Wait for replies, deaths or a deadline; return the replies read (workers now idle)."""
+        """Wait for messages, deaths or a deadline; return the replies read (workers now idle).
+
+        Event messages are replayed at once to the session's plugins and attempt
+        messages move the worker's deadline; the worker stays busy until its reply.
+        """
         owners: dict[Any, Worker] = {}
         for worker in busy:
             owners[worker.conn] = worker
@@ -298,16 +322,13 @@ class _MapRun:
         for worker in busy:
             if worker.conn in ready:
                 try:
-                    data = worker.conn.recv_bytes()
-                    if data == READY:
-                        self._started(worker)
-                        if not worker.conn.poll():
-                            if worker.process.sentinel in ready:
-                                self._lost(worker)
-                            continue
-                        data = worker.conn.recv_bytes()
+                    data = self._read(worker)
                 except (EOFError, OSError):
                     self._lost(worker)
+                    continue
+                if data is None:
+                    if worker.process.sentinel in ready and not worker.conn.poll():
+                        self._lost(worker)
                     continue
                 replies.append((worker, worker.batch, data))
                 worker.batch, worker.deadline = None, None
@@ -319,11 +340,22 @@ class _MapRun:
                 self._expired(worker)
         return replies
 
-    def _started(self, worker: Worker) -> None:
-        # A batch's deadline counts from the worker's start, not from its spawn.
-        worker.ready = True
-        if self.limit is not None:
-            worker.deadline = time.monotonic() + self.limit
+    def _read(self, worker: Worker) -> bytes | None:
+        """Read the worker's waiting messages up to its reply; return the reply, or ``None``."""
+        conn = worker.conn
+        while True:
+            data = conn.recv_bytes()
+            tag = data[:1]
+            if tag == EVENTS:
+                self.runner.replay(decode_events(data))
+            elif tag == ATTEMPT:
+                worker.deadline = None if len(data) == 1 else time.monotonic() + float(data[1:]) + ATTEMPT_GRACE
+            elif data == READY:
+                worker.ready = True
+            else:
+                return data
+            if not conn.poll():
+                return None
 
     def _absorb(self, worker: Worker, batch: Batch, data: bytes) -> None:
         """Decode a reply, replay its events and keep its outcomes."""
@@ -342,7 +374,7 @@ class _MapRun:
             return
         remote = reply[1]
         for position, outcome in zip(batch.positions, self.runner.absorb(remote)):
-            self.outcomes[position] = outcome
+            self._answer(position, outcome)
         if remote.retire and worker in self.pool.workers:
             # A timed-out attempt's thread still runs in it: replace the worker. A
             # batch already sent to it goes back to the queue, whole, to run again.
@@ -352,7 +384,7 @@ class _MapRun:
 
     def _fail(self, batch: Batch, error: BaseException) -> None:
         for position, item in zip(batch.positions, batch.items):
-            self.outcomes[position] = self.runner.fail(item, error)
+            self._answer(position, self.runner.fail(item, error))
 
     def _lost(self, worker: Worker) -> None:
         batch = worker.batch
@@ -378,7 +410,7 @@ class _MapRun:
         batch = worker.batch
         self.pool.kill(worker)
         msg = (
-            f"attempt timed out after {self.timeout:g} s; the worker process {worker.pid} did not answer "
+            f"attempt timed out after {self.timeout:g} s; the worker process {worker.pid} did not end it "
             f"within {self.limit:g} s and was killed"
         )
         self._fail(batch, AttemptTimeout(msg))

@@ -6,7 +6,7 @@ concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
@@ -137,6 +137,12 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release workers; called once when the session ends."""
 
+    # Optional: ``stream(runner, items) -> Iterator[tuple[int, Outcome]]`` yields
+    # ``(position in items, outcome)`` as items finish, in any order, each item
+    # once; closing the iterator early should stop items that have not started.
+    # ``iter_tasks`` uses it when present, else ``run``. Not part of the protocol
+    # class so that backends without it still satisfy ``isinstance`` checks.
+
 
 @attrs.frozen(slots=True)
 class WorkItem:
@@ -144,6 +150,31 @@ class WorkItem:
 
     index: int
     args: tuple[Any, ...]
+
+
+def _item_maker() -> Callable[[int, tuple[Any, ...]], WorkItem]:
+    """``WorkItem(index, args)`` filling the slots directly (a map builds one per item).
+
+    The attrs ``__init__`` of a frozen record costs a bound ``object.__setattr__``
+    per field; the same object results. Falls back to the constructor if the
+    record's fields change.
+    """
+    if tuple(f.name for f in attrs.fields(WorkItem)) != ("index", "args"):  # pragma: no cover - guard
+        return WorkItem
+    new = object.__new__
+    slots: Any = WorkItem
+    set_index, set_args = slots.index.__set__, slots.args.__set__
+
+    def item(index: int, args: tuple[Any, ...]) -> WorkItem:
+        made = new(WorkItem)
+        set_index(made, index)
+        set_args(made, args)
+        return made
+
+    return item
+
+
+new_item = _item_maker()
 
 
 @attrs.frozen(slots=True)
@@ -181,8 +212,14 @@ class ItemRunner(Protocol):
     def __call__(self, item: WorkItem) -> Outcome:
         """Run ``item`` in this process (any thread) with the session's hooks."""
 
+    map_id: Any
+    """The fan-out's id (``TaskMetadata.map_id`` of its items)."""
+
     def remote(self) -> RemoteRunner:
         """A picklable runner for other processes."""
+
+    def replay(self, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Fire events a remote runner emitted on this session's plugins, in order."""
 
     def absorb(self, batch: RemoteBatch) -> list[Outcome]:
         """Replay a remote batch's events to this session's plugins; return outcomes."""
@@ -194,5 +231,14 @@ class ItemRunner(Protocol):
 class RemoteRunner(Protocol):
     """Picklable; called in a worker process with a batch of items."""
 
-    def __call__(self, items: Sequence[WorkItem]) -> RemoteBatch: ...
+    def __call__(
+        self, items: Sequence[WorkItem], emit: Callable[[list[tuple[str, tuple[Any, ...]]]], None] | None = None
+    ) -> RemoteBatch:
+        """Run ``items``; return their outcomes (and their events when ``emit`` is ``None``).
+
+        With ``emit``, the items' hook events are handed to it in chunks while the
+        items run (from a helper thread, about every 20 ms, and once more before
+        this returns): a backend sends them to the session's process, where
+        :meth:`ItemRunner.replay` fires them. ``RemoteBatch.events`` is then empty.
+        """
 

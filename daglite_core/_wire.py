@@ -20,7 +20,7 @@ each way per batch:
 Pickling: tasks go by reference (module and qualified name) when the module
 attribute is that task (or a task of the same function, then rebuilt with the
 copy's options), so a module-level task never drags its function by value;
-``TaskMetadata`` goes as a flat tuple with int ids. When stdlib pickle fails and
+``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
 ``cloudpickle`` is importable, it is used instead (closures, lambdas, tasks
 defined in functions).
 """
@@ -44,6 +44,11 @@ from ._protocols import Outcome, RemoteBatch, WorkItem
 from ._task import BaseTask
 
 OK, MIXED, LOST = 0, 1, 2
+EVENTS = b"E"
+"""First byte of a worker's event message (a pickle never starts with it)."""
+ATTEMPT = b"A"
+"""First byte of a worker's attempt message: ``b"A<timeout>"`` an attempt of a timed
+task starts now, ``b"A"`` it ended (the coordinator's deadline follows attempts only)."""
 
 
 class RemoteError(Exception):
@@ -111,15 +116,13 @@ def _uuid(value: int) -> uuid.UUID:
 
 
 def _load_metadata(
-    id_: int, parent: int | None, name: str, backend: str, inputs: dict[str, Any],
+    id_: int, parent: uuid.UUID | None, name: str, backend: str, inputs: dict[str, Any],
     description: str, map_index: int | None, is_async: bool, is_generator: bool,
-    map_id: int | None, session_id: int | None,
+    map_id: uuid.UUID | None, session_id: uuid.UUID | None,
 ) -> TaskMetadata:
-    """Rebuild a :class:`TaskMetadata` sent compactly (ids as ints)."""
+    """Rebuild a :class:`TaskMetadata` sent compactly (its own id as an int)."""
     return make_metadata(
-        _uuid(id_), name, backend, inputs, description, map_index,
-        None if parent is None else _uuid(parent), is_async, is_generator,
-        None if map_id is None else _uuid(map_id), None if session_id is None else _uuid(session_id),
+        _uuid(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
     )
 
 
@@ -127,17 +130,17 @@ class _Pickler(pickle.Pickler):
     """Pickles tasks by reference when their module attribute is the task or its twin.
 
     ``TaskMetadata`` (two per item in relayed events) goes as a flat tuple with its
-    ids as ints: about 3x cheaper to pickle and 1.5x to unpickle than the attrs
-    record with its ``UUID`` objects.
+    own id as an int: about 3x cheaper to pickle and 1.5x to unpickle than the
+    attrs record with its ``UUID`` objects.
     """
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is TaskMetadata and _COMPACT_METADATA:
-            parent, map_id, session_id = obj.parent_id, obj.map_id, obj.session_id
+            # The parent, map and session ids are shared by every item of a batch:
+            # sent as objects, pickle's memo sends and rebuilds each once per message.
             return (_load_metadata, (
-                obj.id.int, None if parent is None else parent.int, obj.name, obj.backend, obj.inputs,
-                obj.description, obj.map_index, obj.is_async, obj.is_generator,
-                None if map_id is None else map_id.int, None if session_id is None else session_id.int,
+                obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
+                obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
             ))
         if isinstance(obj, BaseTask):
             func = obj.func
@@ -217,7 +220,6 @@ def _item_name(runner: Any, item: WorkItem) -> str:
 
 def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
     """The reply built item by item, so that what cannot travel fails only its item."""
-    lost: dict[int, BaseException] = {}
     entries: list[tuple[bool, Any, BaseException | None, str | None]] = []
     for item, outcome in zip(items, batch.outcomes):
         if outcome.ok:
@@ -225,11 +227,7 @@ def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -
             if problem is None:
                 entries.append((True, outcome.value, None, None))
                 continue
-            cause = pickle.PicklingError(
-                f"item {item.index}: the result ({type(outcome.value).__qualname__}) cannot be pickled "
-                f"to send it back from the worker process ({problem})"
-            )
-            lost[item.index] = cause
+            cause = _result_error(item.index, outcome.value, problem)
             entries.append((False, None, TaskError(_item_name(runner, item), cause), None))
             continue
         error = outcome.error
@@ -239,22 +237,46 @@ def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -
         if _problem(error) is not None:
             error = _stand_in_error(error)
         entries.append((False, None, error, text))
-    events = [_portable_event(runner, event, lost) for event in batch.events]
+    events = [_portable_event(runner, event) for event in batch.events]
     return dumps((MIXED, entries, events, batch.retire))
 
 
-def _portable_event(
-    runner: Any, event: tuple[str, tuple[Any, ...]], lost: dict[int, BaseException]
-) -> tuple[str, tuple[Any, ...]]:
+def _result_error(index: int, value: Any, problem: str) -> pickle.PicklingError:
+    """The error of a map item whose result cannot be pickled back to the session."""
+    return pickle.PicklingError(
+        f"item {index}: the result ({type(value).__qualname__}) cannot be pickled "
+        f"to send it back from the worker process ({problem})"
+    )
+
+
+def _portable_event(runner: Any, event: tuple[str, tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+    """``event`` with what cannot be pickled replaced by stand-ins.
+
+    The ``after_node_execute`` of a map item whose result cannot travel becomes
+    its ``on_node_error``: the caller never gets that result, the item fails.
+    """
     hook, args = event
     if _problem(args) is None:
         return event
     if hook == "after_node_execute":
-        metadata, reporter, duration, _result = args
-        if metadata.map_index in lost and metadata.parent_id == runner.parent_id:
-            # The item's result never reaches the caller: plugins see it fail.
-            return "on_node_error", (metadata, reporter, lost[metadata.map_index], duration)
+        metadata, reporter, duration, result = args
+        problem = _problem(result)
+        if problem is not None and metadata.map_id == runner.map_id and metadata.map_index is not None:
+            return "on_node_error", (metadata, reporter, _result_error(metadata.map_index, result, problem), duration)
     return hook, tuple(a if _problem(a) is None else _stand_in(a) for a in args)
+
+
+def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
+    """A worker's event message: :data:`EVENTS` and the pickled events (stand-ins where needed)."""
+    try:
+        return EVENTS + dumps(events)
+    except Exception:  # noqa: BLE001 - find the culprits one by one
+        return EVENTS + dumps([_portable_event(runner, event) for event in events])
+
+
+def decode_events(data: bytes) -> list[tuple[str, tuple[Any, ...]]]:
+    """The events of an :data:`EVENTS` message."""
+    return pickle.loads(memoryview(data)[1:])  # type: ignore[no-any-return]
 
 
 def encode_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
