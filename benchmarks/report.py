@@ -19,7 +19,7 @@ PACKAGES = (
     "daglite-core", "daglite-diskcache", "daglite-datasets", "pluggy", "attrs",
     "daglite", "diskcache", "joblib", "numpy", "xxhash", "cloudpickle",
 )
-AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "startup": "startup"}
+AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "startup": "startup", "progress": "progress"}
 
 
 def areas_for(keys: list[str]) -> list[str]:
@@ -120,7 +120,7 @@ def profile(case: Case, smoke: bool) -> str:
         return case.explain()
     if case.profile is None:
         return "(no profile available for this case)"
-    calls = 1 if case.key.startswith("fanout.") else (200 if smoke else 20_000)
+    calls = 1 if case.key.startswith(("fanout.", "progress.")) else (200 if smoke else 20_000)
     for _ in range(min(calls, 100)):
         case.profile()  # warm
     profiler = cProfile.Profile()

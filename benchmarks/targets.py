@@ -40,9 +40,12 @@ TARGETS = [
     Row("map_tasks thread, per item", "fanout.core_thread", "fanout.tpe_submit", 1.5, "TPE submit+result"),
     Row("map_tasks process, per item", "fanout.core_process", "fanout.ppe_map100", 2.0, "PPE.map chunksize=100"),
     Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
+    Row("10,000-item thread map with RichProgress", "progress.thread_rich", "progress.thread_bare", 1.3, "same map, no plugin"),
 ]
 
 INFO = [
+    Row("10,000-item thread map with RichProgress, against a no-op observer", "progress.thread_rich", "progress.thread_observer", 0.0, "1 no-op observer"),
+    Row("10,000-item thread map with a no-op observer (what observing costs in the core)", "progress.thread_observer", "progress.thread_bare", 0.0, "no plugin"),
     Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
     Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
     Row("map_tasks thread, per item, 1 observer plugin", "fanout.core_thread_observed", "fanout.tpe_submit", 0.0, "TPE submit+result"),

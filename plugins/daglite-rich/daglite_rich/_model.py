@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._records import Failure, MapBar, Snapshot, TaskLine, TaskSummary
 
@@ -120,7 +120,7 @@ class Node:
 class MapState:
     """One ``map_tasks`` call: its bar and its node."""
 
-    __slots__ = ("name", "total", "finished", "failed", "depth", "path", "start", "end", "node", "next_mark", "marks")
+    __slots__ = ("name", "total", "finished", "failed", "depth", "path", "start", "end", "node", "counts", "next_mark", "marks")
 
     def __init__(self, name: str, total: int, path: tuple[int, ...], start: float, node: Node) -> None:
         self.name = name
@@ -133,6 +133,7 @@ class MapState:
         self.start = start
         self.end = -1.0
         self.node = node
+        self.counts: Counts  # set by RunModel.map_started
         # Item counts at which a milestone line is due, ascending; next_mark is the first.
         marks = sorted({max(1, math.ceil(f * total - 1e-9)) for f in MILESTONES if total})
         self.marks = [m for m in marks if m < total]
@@ -152,26 +153,25 @@ class Counts:
         self.last = now
 
 
-class Call:
-    """A call that is running: where it sits in the tree and which map it belongs to."""
-
-    __slots__ = ("name", "label", "node", "counts", "map", "scope", "start")
-
-    def __init__(
-        self, name: str, label: str, node: Node, counts: Counts, map_: MapState | None,
-        scope: MapState | None, start: float,
-    ) -> None:
-        self.name = name
-        self.label = label  # the resolved name (inc[3])
-        self.node = node
-        self.counts = counts
-        self.map = map_  # the map this call is an item of
-        self.scope = scope  # the innermost map this call runs under (own or a parent's)
-        self.start = start
+# A running call: (task name, resolved name, tree node, task counts, the map it is an
+# item of, the innermost map it runs under, start). A tuple, not a class: it is built
+# once per call on the hot path.
+Call = tuple[str, str, Node, Counts, "MapState | None", "MapState | None", float]
+NAME: Final = 0
+LABEL: Final = 1
+NODE: Final = 2
+COUNTS: Final = 3
+MAP: Final = 4
+SCOPE: Final = 5
+START: Final = 6
 
 
 class RunModel:
-    """Everything a display, the summary and the report need, updated per hook event."""
+    """Everything a display, the summary and the report need, updated per hook event.
+
+    Running calls and maps are keyed by their UUID's ``int`` (a slot read, where
+    hashing a ``uuid.UUID`` calls Python code).
+    """
 
     def __init__(self, clock: Any = time.perf_counter) -> None:
         self.clock = clock
@@ -180,10 +180,10 @@ class RunModel:
         self.lock = threading.Lock()
         self.root = Node("session", "root", None)
         self.tasks: dict[str, Counts] = {}
-        self.maps: dict[uuid.UUID, MapState] = {}  # maps running now
+        self.maps: dict[int, MapState] = {}  # maps running now
         self.ended: collections.deque[MapState] = collections.deque(maxlen=KEEP_ENDED)
         self.map_count = 0
-        self.running: dict[uuid.UUID, Call] = {}
+        self.running: dict[int, Call] = {}
         self.failures: list[Failure] = []
         self.failure_count = 0
         self.end = -1.0
@@ -196,27 +196,29 @@ class RunModel:
             counts = self.tasks[name] = Counts(name, now)
         return counts
 
-    def _place(self, metadata: TaskMetadata, now: float) -> tuple[str, Node, MapState | None, MapState | None]:
-        """The call's task name, tree node, own map and enclosing map."""
-        map_id = getattr(metadata, "map_id", None)
-        map_ = self.maps.get(map_id) if map_id is not None else None
+    def _call(self, metadata: TaskMetadata, now: float) -> Call:
+        """Where a call belongs: its task's counts, its tree node, its map."""
+        map_id = metadata.map_id
+        map_ = self.maps.get(map_id.int) if map_id is not None else None
         if map_ is not None:
-            return map_.name, map_.node, map_, map_
-        parent = self.running.get(metadata.parent_id) if metadata.parent_id is not None else None
+            return (map_.name, metadata.name, map_.node, map_.counts, map_, map_, now)
+        parent_id = metadata.parent_id
+        parent = self.running.get(parent_id.int) if parent_id is not None else None
         name = metadata.name
-        if metadata.map_index is not None:
+        if metadata.map_index is not None:  # an item of a map we did not see start
             name = _MAP_SUFFIX.sub("", name)
-        under = parent.node if parent is not None else self.root
-        return name, under.child(("call", name), name, "call"), None, parent.scope if parent is not None else None
+        under = parent[NODE] if parent is not None else self.root
+        node = under.child(("call", name), name, "call")
+        return (name, metadata.name, node, self._counts(name, now), None, parent[SCOPE] if parent is not None else None, now)
 
     # -- events ------------------------------------------------------------
 
     def map_started(self, map_id: uuid.UUID, task_name: str, total: int, parent_id: uuid.UUID | None) -> None:
         now = self.clock() - self.t0
         with self.lock:
-            parent = self.running.get(parent_id) if parent_id is not None else None
-            under = parent.node if parent is not None else self.root
-            if parent is not None and parent.map is not None:
+            parent = self.running.get(parent_id.int) if parent_id is not None else None
+            under = parent[NODE] if parent is not None else self.root
+            if parent is not None and parent[MAP] is not None:
                 key: Any = ("map", task_name)  # maps run by a map's items fold into one node
             else:
                 key = ("map", map_id)
@@ -224,13 +226,16 @@ class RunModel:
             node.total += total
             node.maps += 1
             self.map_count += 1
-            path = (*parent.scope.path, self.map_count) if parent is not None and parent.scope is not None else (self.map_count,)
-            self.maps[map_id] = MapState(task_name, total, path, now, node)
+            scope = parent[SCOPE] if parent is not None else None
+            path = (*scope.path, self.map_count) if scope is not None else (self.map_count,)
+            map_ = MapState(task_name, total, path, now, node)
+            map_.counts = self._counts(task_name, now)
+            self.maps[map_id.int] = map_
 
     def map_ended(self, map_id: uuid.UUID) -> MapState | None:
         now = self.clock() - self.t0
         with self.lock:
-            map_ = self.maps.pop(map_id, None)
+            map_ = self.maps.pop(map_id.int, None)
             if map_ is not None:
                 map_.end = now
                 self.ended.append(map_)
@@ -238,22 +243,25 @@ class RunModel:
 
     def started(self, metadata: TaskMetadata) -> None:
         now = self.clock() - self.t0
+        map_id = metadata.map_id
         with self.lock:
-            name, node, map_, scope = self._place(metadata, now)
-            counts = self._counts(name, now)
-            counts.running += 1
-            self.running[metadata.id] = Call(name, metadata.name, node, counts, map_, scope, now)
+            map_ = self.maps.get(map_id.int) if map_id is not None else None
+            if map_ is not None:  # the common case, kept short: an item of a known map
+                call: Call = (map_.name, metadata.name, map_.node, map_.counts, map_, map_, now)
+            else:
+                call = self._call(metadata, now)
+            call[COUNTS].running += 1
+            self.running[metadata.id.int] = call
 
     def _ended(self, metadata: TaskMetadata, now: float) -> Call:
-        call = self.running.pop(metadata.id, None)
+        call = self.running.pop(metadata.id.int, None)
         if call is None:  # no before_node_execute seen (e.g. a plugin joined late)
-            name, node, map_, scope = self._place(metadata, now)
-            call = Call(name, metadata.name, node, self._counts(name, now), map_, scope, now)
-        else:
-            call.counts.running -= 1
+            return self._call(metadata, now)
+        call[COUNTS].running -= 1
         return call
 
-    def _map_item(self, map_: MapState | None, failed: bool) -> MapState | None:
+    @staticmethod
+    def _map_item(map_: MapState | None, failed: bool) -> MapState | None:
         """Count an ended item of ``map_``; return it when a milestone was crossed."""
         if map_ is None:
             return None
@@ -272,14 +280,32 @@ class RunModel:
         now = self.clock() - self.t0
         with self.lock:
             call = self._ended(metadata, now)
-            counts = call.counts
+            counts = call[COUNTS]
             counts.done += 1
             counts.busy += duration
             counts.last = now
-            node = call.node
+            node = call[NODE]
             node.ok += 1
-            node.record(now - duration, duration, OK)
-            return self._map_item(call.map, False)
+            # Node.record, inlined (the hot path)
+            node.calls += 1
+            start = now - duration
+            if start < node.first or node.first < 0:
+                node.first = start
+            if now > node.last:
+                node.last = now
+            node.busy += duration
+            if len(node.spans) < MAX_SPANS:
+                node.spans.append((start, duration, OK))
+            map_ = call[MAP]
+            if map_ is None:
+                return None
+            map_.finished += 1
+            if map_.finished == map_.next_mark:
+                marks = map_.marks
+                marks.pop(0)
+                map_.next_mark = marks[0] if marks else -1
+                return map_
+            return None
 
     def failed(self, metadata: TaskMetadata, error: BaseException, duration: float) -> tuple[Failure, MapState | None]:
         """Record a failure; return it, and the call's map when it crossed a milestone."""
@@ -288,11 +314,11 @@ class RunModel:
         failure = Failure(metadata.name, text, metadata.map_index)
         with self.lock:
             call = self._ended(metadata, now)
-            counts = call.counts
+            counts = call[COUNTS]
             counts.failed += 1
             counts.busy += duration
             counts.last = now
-            node = call.node
+            node = call[NODE]
             node.failed += 1
             node.failure_count += 1
             if len(node.failures) < MAX_FAILURES:
@@ -301,31 +327,28 @@ class RunModel:
             self.failure_count += 1
             if len(self.failures) < MAX_RUN_FAILURES:
                 self.failures.append(failure)
-            return failure, self._map_item(call.map, True)
+            return failure, self._map_item(call[MAP], True)
 
     def cache_hit(self, metadata: TaskMetadata) -> MapState | None:
         """Record a cache hit (no before/after events fire for one)."""
         now = self.clock() - self.t0
         with self.lock:
-            name, node, map_, _ = self._place(metadata, now)
-            counts = self._counts(name, now)
+            call = self._call(metadata, now)
+            counts = call[COUNTS]
             counts.cached += 1
             counts.last = now
+            node = call[NODE]
             node.cached += 1
             node.record(now, 0.0, CACHED)
-            return self._map_item(map_, False)
+            return self._map_item(call[MAP], False)
 
     def retried(self, metadata: TaskMetadata) -> None:
         with self.lock:
-            call = self.running.get(metadata.id)
-            if call is not None:
-                call.counts.retried += 1
-                call.node.retried += 1
-            else:
-                now = self.clock() - self.t0
-                name, node, _, _ = self._place(metadata, now)
-                self._counts(name, now).retried += 1
-                node.retried += 1
+            call = self.running.get(metadata.id.int)
+            if call is None:
+                call = self._call(metadata, self.clock() - self.t0)
+            call[COUNTS].retried += 1
+            call[NODE].retried += 1
 
     def finish(self) -> None:
         """Mark the run's end (the session closed)."""
@@ -347,7 +370,7 @@ class RunModel:
             maps = [*self.maps.values(), *self.ended]
             running = []
             for call in self.running.values():
-                running.append((call.label, now - call.start))
+                running.append((call[LABEL], now - call[START]))
                 if len(running) >= max_running:
                     break
             running_count = len(self.running)
