@@ -160,3 +160,24 @@ def test_live_counts_per_task() -> None:
     assert counts == {"leaf": (2, 0), "peek": (0, 1)}
     assert snap.running_count == 1
     assert [name for name, _ in snap.running] == ["peek"]
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_streamed_and_gathered_items_count_as_maps(backend: str) -> None:
+    import asyncio
+
+    from daglite_core import gather_tasks, iter_tasks
+
+    @task
+    async def fetch(x: int) -> int:
+        return x
+
+    progress = RichProgress(mode="off")
+    with session(plugins=[progress], backend=backend, settings=DagliteSettings(max_workers=2)):
+        assert sorted(iter_tasks(leaf, range(5))) == [1, 2, 3, 4, 5]
+        assert asyncio.run(gather_tasks(fetch, range(3))) == [0, 1, 2]
+    assert progress.last_run is not None
+    tree = progress.last_run.tree()
+    assert [(c["name"], c["kind"], c["total"], c["ok"]) for c in tree["children"]] == [
+        ("leaf", "map", 5, 5), ("fetch", "map", 3, 3),
+    ]
