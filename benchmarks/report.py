@@ -18,8 +18,21 @@ from targets import INFO, SKIPPED_ROWS, WHY, Row
 PACKAGES = (
     "daglite-core", "daglite-diskcache", "daglite-datasets", "pluggy", "attrs",
     "daglite", "diskcache", "joblib", "numpy", "xxhash", "cloudpickle",
+    "daglite-dask", "distributed",
 )
-AREA_OF = {"calls": "calls", "session": "sessions", "cache": "cache", "keys": "cache", "fanout": "fanout", "startup": "startup", "progress": "progress"}
+AREA_OF = {  # case key prefix -> area (one line each)
+    "calls": "calls",
+    "session": "sessions",
+    "cache": "cache",
+    "keys": "cache",
+    "fanout": "fanout",
+    "dask": "fanout_dask",
+    "streaming": "streaming",
+    "stragglers": "streaming",
+    "startup": "startup",
+    "callbacks": "callbacks",
+    "progress": "progress",
+}
 
 
 def areas_for(keys: list[str]) -> list[str]:
@@ -120,7 +133,7 @@ def profile(case: Case, smoke: bool) -> str:
         return case.explain()
     if case.profile is None:
         return "(no profile available for this case)"
-    calls = 1 if case.key.startswith(("fanout.", "progress.")) else (200 if smoke else 20_000)
+    calls = 1 if case.key.startswith(("fanout.", "streaming.", "stragglers.", "progress.")) else (200 if smoke else 20_000)
     for _ in range(min(calls, 100)):
         case.profile()  # warm
     profiler = cProfile.Profile()

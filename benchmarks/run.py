@@ -34,7 +34,17 @@ if str(HERE) not in sys.path:  # imported from elsewhere (tests, -m)
 import report  # noqa: E402
 from targets import OTHER_PEERS, PEERS, TARGETS  # noqa: E402
 
-AREAS = ("calls", "sessions", "cache", "fanout", "startup", "progress")
+AREAS = (  # one line each
+    "calls",
+    "sessions",
+    "cache",
+    "fanout",
+    "fanout_dask",
+    "streaming",
+    "startup",
+    "callbacks",
+    "progress",
+)
 
 
 def _log(message: str) -> None:

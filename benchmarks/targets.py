@@ -39,7 +39,13 @@ TARGETS = [
     Row("cache key of an 8 MB numpy array (`default_cache_hash`)", "keys.core_ndarray", None, 1e-3),
     Row("map_tasks thread, per item", "fanout.core_thread", "fanout.tpe_submit", 1.5, "TPE submit+result"),
     Row("map_tasks process, per item", "fanout.core_process", "fanout.ppe_map100", 2.0, "PPE.map chunksize=100"),
+    Row("map_tasks process, per item, 1 observer plugin (events relayed live)", "fanout.core_process_observed", "fanout.ppe_map100", 3.0, "PPE.map chunksize=100"),
+    Row("iter_tasks process: first result of a 100,000-item map", "streaming.core_first", "streaming.ppe_first", 1.5, "PPE.map first result"),
+    Row("stragglers (40 slow items of 400 first), thread", "stragglers.core_thread", "stragglers.ideal", 1.3, "ideal"),
+    Row("stragglers (40 slow items of 400 first), process", "stragglers.core_process", "stragglers.ideal", 1.3, "ideal"),
+    Row("map_tasks dask, per item (DESIGN §8)", "dask.core_map", "dask.client_map", 1.2, "client.map+gather"),
     Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
+    Row("durable callback dispatch (daglite-callbacks outbox)", "callbacks.durable", "callbacks.plain", 1.5, "non-durable dispatch"),
     Row("10,000-item thread map with RichProgress", "progress.thread_rich", "progress.thread_bare", 1.3, "same map, no plugin"),
 ]
 
@@ -49,7 +55,9 @@ INFO = [
     Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
     Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
     Row("map_tasks thread, per item, 1 observer plugin", "fanout.core_thread_observed", "fanout.tpe_submit", 0.0, "TPE submit+result"),
-    Row("map_tasks process, per item, 1 observer plugin (events relayed)", "fanout.core_process_observed", "fanout.ppe_map100", 0.0, "PPE.map chunksize=100"),
+    Row("stragglers, ThreadPoolExecutor.map (one submit per item)", "stragglers.tpe_map", "stragglers.ideal", 0.0, "ideal"),
+    Row("stragglers, joblib.Parallel (loky)", "stragglers.joblib", "stragglers.ideal", 0.0, "ideal"),
+    Row("map_tasks dask, per item, 1 observer plugin (events relayed live)", "dask.core_map_observed", "dask.client_map", 0.0, "client.map+gather"),
     Row("daglite-diskcache store `get` alone (same key object every call)", "cache.store_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
     Row("key + store `get` (a hit without the lifecycle)", "cache.key_get", "cache.diskcache_get", 0.0, "raw diskcache get"),
     Row("cache hit against key + store `get` (what the lifecycle adds)", "cache.core_hit", "cache.key_get", 0.0, "key + get"),
@@ -84,10 +92,7 @@ OTHER_PEERS = [
     ("cache key, 8 MB ndarray, against the xxh3_128 floor", "keys.core_ndarray", "keys.xxh3_ndarray"),
 ]
 
-SKIPPED_ROWS = [
-    ("map_tasks dask, per item, against raw `client.map` (DESIGN §8)",
-     "skipped: there is no dask backend yet (daglite-dask is not written)"),
-]
+SKIPPED_ROWS: list[tuple[str, str]] = []
 
 WHY: dict[str, str] = {
     "cache.core_hit": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,13 @@ def inc(x: int) -> int:
     return x + 1
 
 
+def nap(seconds: float) -> float:
+    """Sleep ``seconds`` (a slow item when > 0): the stragglers workload."""
+    if seconds:
+        time.sleep(seconds)
+    return seconds
+
+
 def count(n: int) -> Iterator[int]:
     """A plain generator of ``n`` items."""
     yield from range(n)
@@ -36,6 +44,7 @@ def count(n: int) -> Iterator[int]:
 add_task = task(add)
 inc_task = task(inc)
 count_task = task(count)
+nap_task = task(nap)
 
 
 class Observer:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._context import bind_session, current_metadata
+from ._builtin import BUILTIN as _BUILTIN
+from ._context import bind_session, call_hook, current_metadata
 from ._datasets import load_dataset, save_dataset
 from ._errors import (
     BackendError,
@@ -24,19 +25,32 @@ from ._metadata import TaskMetadata
 from ._plugins import (
     PluginInfo,
     add_hookspecs,
-    call_hook,
     list_plugins,
     register_plugins,
+    remove_hookspecs,
     unregister_plugins,
 )
+from ._plugins import set_builtin_plugin as _set_builtin_plugin
 from ._miss import CACHE_MISS
 from ._session import Workflow, active_session, async_session, session, workflow
 from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
+_set_builtin_plugin(_BUILTIN)  # the core's backends (see _plugins.set_builtin_plugin)
+
 if TYPE_CHECKING:
     from ._hashing import default_cache_hash
-    from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks, run_coroutine
+    from ._execute import run_coroutine
+    from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
+    from ._process._wire import (
+        RemoteError,
+        RemoteTraceback,
+        Unpicklable,
+        pack_batch,
+        pack_events,
+        unpack_batch,
+        unpack_events,
+    )
     from ._protocols import (
         Backend,
         CacheStore,
@@ -59,14 +73,21 @@ _LAZY = {
     "ItemRunner": "_protocols",
     "Outcome": "_protocols",
     "RemoteBatch": "_protocols",
+    "RemoteError": "_process._wire",
+    "RemoteTraceback": "_process._wire",
     "Reporter": "_protocols",
+    "Unpicklable": "_process._wire",
     "WorkItem": "_protocols",
     "default_cache_hash": "_hashing",
     "aiter_tasks": "_map",
     "gather_tasks": "_map",
     "iter_tasks": "_map",
     "map_tasks": "_map",
-    "run_coroutine": "_map",
+    "pack_batch": "_process._wire",
+    "pack_events": "_process._wire",
+    "unpack_batch": "_process._wire",
+    "unpack_events": "_process._wire",
+    "run_coroutine": "_execute",
 }
 
 __all__ = [
@@ -89,12 +110,15 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "RemoteBatch",
+    "RemoteError",
+    "RemoteTraceback",
     "Reporter",
     "SyncTask",
     "SyncTaskStream",
     "TaskError",
     "TaskMetadata",
     "TaskTimeoutError",
+    "Unpicklable",
     "WorkItem",
     "Workflow",
     "active_session",
@@ -113,11 +137,16 @@ __all__ = [
     "list_plugins",
     "load_dataset",
     "map_tasks",
+    "pack_batch",
+    "pack_events",
     "register_plugins",
+    "remove_hookspecs",
     "run_coroutine",
     "save_dataset",
     "session",
     "task",
+    "unpack_batch",
+    "unpack_events",
     "unregister_plugins",
     "workflow",
 ]

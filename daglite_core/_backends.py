@@ -33,7 +33,7 @@ class InlineBackend:
 
 
 class ThreadBackend:
-    """Runs items on a thread pool of ``settings.workers`` threads, made once per session.
+    """Runs items on a thread pool of ``settings.thread_workers`` threads, made once per session.
 
     Each map hands the pool one job per thread; the jobs take strided chunks of
     items (chunk ``k`` holds items ``k, k + C, k + 2C, ...``, about sixteen chunks
@@ -52,7 +52,7 @@ class ThreadBackend:
     aliases: ClassVar[tuple[str, ...]] = ("threads", "threading")
 
     def __init__(self, settings: DagliteSettings) -> None:
-        self.workers = settings.workers
+        self.workers = settings.thread_workers
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="daglite-thread")
 
     def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> list[Outcome]:

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ._hookspecs import hookimpl
+from ._settings import DagliteSettings
+
+
+class _ProcessBackendOnDemand:
+    """Names the ``process`` backend without importing it.
+
+    Every session asks for the backend classes (to check its ``backend=``); the
+    process backend brings ``multiprocessing``, ``pickle`` and its own modules
+    (~8 ms), which a session that never runs a process map should not pay.
+    Instantiating this gives the real :class:`~daglite_core._process.ProcessBackend`.
+    """
+
+    name: ClassVar[str] = "process"
+    aliases: ClassVar[tuple[str, ...]] = ("processes", "multiprocessing")
+
+    def __new__(cls, settings: DagliteSettings) -> Any:  # noqa: D102 - see the class
+        from ._process import ProcessBackend
+
+        return ProcessBackend(settings)
 
 
 class _Builtin:
@@ -14,12 +33,7 @@ class _Builtin:
     def provide_backends(self) -> list[type[Any]]:
         from ._backends import InlineBackend, ThreadBackend
 
-        backends: list[type[Any]] = [InlineBackend, ThreadBackend]
-        try:
-            from ._process import ProcessBackend
-        except ImportError:  # pragma: no cover - until the process backend lands
-            return backends
-        return [*backends, ProcessBackend]
+        return [InlineBackend, ThreadBackend, _ProcessBackendOnDemand]
 
 
 BUILTIN = _Builtin()

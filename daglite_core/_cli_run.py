@@ -29,7 +29,7 @@ from ._cli_info import result_text
 from ._cli_params import Parameter, add_parameters, collect_arguments, split_docstring
 from ._cli_target import resolve_runnable
 from ._errors import BackendError, PluginError, TaskError
-from ._plugins import call_hook
+from ._context import call_hook
 from ._session import Workflow, session
 from ._settings import CACHE_MODES, DagliteSettings
 
@@ -70,6 +70,8 @@ def guarded_hook(hook: str, **kwargs: Any) -> None:
     """Call a parser-building provider hook; a plugin that raises is reported, not fatal."""
     try:
         call_hook(hook, **kwargs)
+    except PluginError as exc:  # names the plugin and hook
+        print(f"{PROG}: warning: {exc}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the CLI
         where = traceback.extract_tb(exc.__traceback__)[-1]
         print(
@@ -153,6 +155,8 @@ def _session_options(runnable: Any, args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(str(exc)) from exc
     try:
         answers = call_hook("provide_run_plugins", args=args)
+    except PluginError as exc:  # names the plugin
+        raise RunSetupError(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - a plugin error, reported as such
         msg = f"a plugin's provide_run_plugins hook raised: {type(exc).__name__}: {exc}"
         raise RunSetupError(msg) from exc

@@ -9,13 +9,14 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._plugins import PluginSet, _registry
 from ._metadata import new_id
 from ._settings import DagliteSettings
+from ._vars import FRAME as FRAME
+from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
     from ._protocols import Backend, CacheStore, DatasetStore
@@ -38,8 +39,6 @@ class Frame(NamedTuple):
     backend: str
 
 
-FRAME: ContextVar[Frame | None] = ContextVar("daglite_frame", default=None)
-SESSION: ContextVar[SessionState | None] = ContextVar("daglite_session", default=None)
 
 
 class _Reporter:
@@ -53,6 +52,16 @@ class _Reporter:
     def report(self, event: str, data: Any = None) -> None:
         frame = FRAME.get()
         self.state.plugins.notify("on_report", event, data, frame.metadata if frame else None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Recorded in a worker's hook arguments, it travels as a reference: where
+        # it is unpickled it is the reporter of the session current there.
+        return (session_reporter, ())
+
+
+def session_reporter() -> Any:
+    """The reporter of the current session (of the process default outside any)."""
+    return current_state().reporter
 
 
 def _store_key(spec: Any) -> Any:
@@ -69,6 +78,12 @@ class SessionState:
     The process default (used by calls outside any session) is one of these too.
     Stores and backends are created on first use and shared by the session's
     threads; backends are closed by :meth:`close`.
+
+    ``backend`` may be a backend *instance* (any object following
+    :class:`~daglite_core.Backend`, e.g. ``DaskBackend(address=...)``): it answers
+    to its ``name`` and ``aliases`` in this session (before any provided class of
+    that name), is its default backend, and is closed with the session. Sessions
+    nested in this one use it too without closing it (``given`` passes it on).
     """
 
     def __init__(
@@ -77,26 +92,34 @@ class SessionState:
         settings: DagliteSettings,
         plugins: PluginSet,
         *,
-        backend: str | None = None,
+        backend: str | Backend | None = None,
         cache_store: Any = None,
         dataset_store: Any = None,
         in_worker: bool = False,
+        given: dict[str, Backend] | None = None,
     ) -> None:
         self.id = session_id
         self.settings = settings
         self.plugins = plugins
         self.observed = plugins.observes_nodes
-        self.backend = backend or settings.backend
+        """Some plugin observes successful calls: no call takes the fast path."""
+        self.listening = plugins.observes_nodes or plugins.observes_failures
+        """Some plugin implements a node hook: a call that failed on the fast path goes on
+        in the full lifecycle (hooks, retry policies)."""
+        self._backends: dict[str, Backend] = {}
+        self._given: dict[str, Backend] = dict(given or {})
+        if backend is not None and not isinstance(backend, str):
+            backend = self._adopt(backend)
+        self.backend: str = backend or settings.backend
         self.cache_spec = cache_store if cache_store is not None else settings.cache_store
         self.dataset_spec = dataset_store if dataset_store is not None else settings.dataset_store
         self.in_worker = in_worker
         self.source: PluginSet | None = None  # the registry set a default state was built from
-        self.coordinator_plugins: PluginSet | None = None  # see _remote.coordinator_plugins
+        self.coordinator_plugins: PluginSet | None = None  # see _process._worker.coordinator_plugins
         self.reporter: Any = _Reporter(self)
         self._lock = threading.Lock()
         self._cache_stores: dict[Any, CacheStore] = {}
         self._dataset_stores: dict[Any, DatasetStore] = {}
-        self._backends: dict[str, Backend] = {}
         self._backend_classes: dict[str, type[Backend]] | None = None
 
     # -- stores -------------------------------------------------------------
@@ -124,10 +147,26 @@ class SessionState:
                 if store is None:
                     store = self.plugins.first(hook, spec=spec, settings=self.settings)
                     if store is None:
-                        msg = f"{what} no {kind} store plugin is installed or enabled; install one with: pip install {plugin}"
+                        from ._plugins import missing_plugin_hint
+
+                        msg = f"{what} no {kind} store plugin is enabled; {missing_plugin_hint(plugin, self.settings)}"
                         raise MissingPluginError(msg)
                     made[key] = store
         return store
+
+    def resolved_stores(self) -> tuple[dict[Any, CacheStore], dict[Any, DatasetStore]]:
+        """Copies of the cache and dataset stores made so far, by spec (sent to process workers)."""
+        with self._lock:
+            return dict(self._cache_stores), dict(self._dataset_stores)
+
+    def adopt_stores(self, cache_stores: dict[Any, CacheStore], dataset_stores: dict[Any, DatasetStore]) -> None:
+        """Use these stores for their specs unless this state already made one (a worker's
+        state adopting the stores its session resolved)."""
+        with self._lock:
+            for key, cache in cache_stores.items():
+                self._cache_stores.setdefault(key, cache)
+            for key, dataset in dataset_stores.items():
+                self._dataset_stores.setdefault(key, dataset)
 
     # -- backends -----------------------------------------------------------
 
@@ -144,8 +183,25 @@ class SessionState:
             self._backend_classes = classes
         return classes
 
+    def _adopt(self, backend: Backend) -> str:
+        """Take a backend instance given to the session (closed with it); return its name."""
+        name = getattr(backend, "name", None)
+        if not isinstance(name, str) or not callable(getattr(backend, "run", None)) or not callable(getattr(backend, "close", None)):
+            msg = (
+                f"session(backend=...) takes a backend name or a Backend instance (with a str "
+                f"'name', 'run' and 'close'), got {backend!r}"
+            )
+            raise TypeError(msg)
+        for alias in (name, *getattr(backend, "aliases", ())):
+            self._given[alias] = backend
+        self._backends[name] = backend
+        return name
+
     def get_backend(self, name: str) -> Backend:
         """The session's instance of backend ``name`` (created on first use)."""
+        given = self._given.get(name)
+        if given is not None:
+            return given
         classes = self.backend_classes()
         cls = classes.get(name)
         if cls is None:
@@ -263,3 +319,17 @@ def bind_session(func: Callable[P, R]) -> Callable[P, R]:
         return context.copy().run(func, *args, **kwargs)
 
     return bound
+
+
+def call_hook(hook: str, **kwargs: Any) -> Any:
+    """Call any hook by keyword on the active session's plugins (the global ones outside).
+
+    As pluggy's ``pm.hook.<name>(**kwargs)``: arguments are checked against the
+    spec (a missing or unknown one is a ``TypeError``; spec parameters with a
+    default may be left out). Returns the first non-``None`` answer for a
+    ``firstresult`` hook, else the list of non-``None`` answers. An observer
+    hook's failing implementation is reported and the others still run; a
+    provider hook's (``provide_*``) raises :class:`PluginError` naming the
+    plugin, chained to the error.
+    """
+    return current_state().plugins.call(hook, **kwargs)

@@ -80,15 +80,25 @@ class PluginError(DagliteError):
 
 
 class BackendError(DagliteError, ValueError):
-    """An unknown backend name; the message lists the known ones."""
+    """An unknown backend name; the message lists the known ones.
 
-    def __init__(self, name: str, known: Iterable[str]) -> None:
+    ``where`` (e.g. ``"Task 'load'"``) prefixes the message when the name came
+    from a task's options.
+    """
+
+    def __init__(self, name: str, known: Iterable[str], where: str = "") -> None:
         self.name = name
         self.known = sorted(known)
-        super().__init__(f"Unknown backend {name!r}; known backends: {', '.join(self.known)}")
+        self.where = where
+        import difflib
+
+        close = difflib.get_close_matches(name, self.known, n=1) if isinstance(name, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        head = f"{where}: unknown backend" if where else "Unknown backend"
+        super().__init__(f"{head} {name!r}{hint}; known backends: {', '.join(self.known)}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.known))
+        return (type(self), (self.name, self.known, self.where))
 
 
 class MissingPluginError(DagliteError, RuntimeError):

@@ -19,9 +19,11 @@ Hooks come in two kinds:
   ones return a list of every implementation's answer. Errors from providers
   propagate: they are configuration errors the user must see.
 
-``hookwrapper``/``wrapper`` implementations are not supported (daglite dispatches
-observer hooks one implementation at a time to isolate failures) and are
-rejected when the plugin is registered.
+* **The wrapper hook** :func:`node_attempt` takes pluggy's new-style wrappers
+  (``@hookimpl(wrapper=True)`` generators) around each attempt of a task's body.
+  Wrappers on any other hook, and old-style ``hookwrapper=True``, are rejected
+  when the plugin is registered (daglite dispatches observer hooks one
+  implementation at a time to isolate failures).
 
 Where hooks fire: the node hooks (``*_node_*``, ``node_iteration``,
 ``on_cache_hit``) fire in the thread that runs the task. For the ``process``
@@ -176,6 +178,64 @@ def after_node_retry(
     Return value: ignored.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def provide_retry_delay(
+    metadata: TaskMetadata,
+    reporter: Reporter,
+    error: BaseException,
+    attempt: int,
+    retries: int,
+    timed_out: bool,
+    elapsed: float,
+) -> float | bool | None:
+    """Decide whether, and after how long, a failed attempt is retried.
+
+    Called in the thread (and process) that runs the task, after an attempt raised
+    an ``Exception``, before the core retries or gives up; so ``retries=N`` and the
+    delay between attempts are *policy*, which this hook lets a plugin supply (see
+    daglite-retry). Not called for ``KeyboardInterrupt``, ``SystemExit`` and other
+    ``BaseException`` (never retried), nor for generator tasks (never retried: their
+    items were already handed out). It is asked for every such failure, also of
+    tasks declared with ``retries=0``, so a policy can retry those too.
+
+    Unlike other providers, an implementation that raises or answers something
+    invalid is reported like an observer hook's failure (naming plugin and hook,
+    :class:`~daglite_core.PluginError` in strict mode) and counts as no answer: a
+    broken policy never hides the task's own error.
+
+    On a retry, the core then fires :func:`before_node_retry` and waits ``delay``
+    seconds (``time.sleep`` for sync tasks, ``await asyncio.sleep`` for async ones,
+    so the event loop goes on) before the next attempt. The wait counts in the
+    call's ``duration``, never in its per-attempt ``timeout``.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute` (a policy running in a
+        process worker reports its decision to the session's process with it).
+    :param error: the exception of the attempt that just failed.
+    :param attempt: the number the retry would have, counting from 1, as in
+        :func:`before_node_retry` (so the failed attempt was attempt ``attempt``
+        of the call, counting from 1).
+    :param retries: the task's own ``retries=`` (its maximum when nobody answers).
+    :param timed_out: whether the attempt failed because it ran out of its
+        ``timeout`` (``error`` is then the core's ``TimeoutError`` for it); a
+        ``TimeoutError`` the body raised itself gives ``False``.
+    :param elapsed: seconds since the call's first attempt started, earlier waits
+        included.
+
+    Return value: the first non-``None`` answer wins:
+
+    * ``None``: no opinion; the core's default applies: retry at once while
+      ``attempt <= retries``, else fail.
+    * ``False``: do not retry; the call fails now with ``error`` (as
+      :class:`~daglite_core.TaskError`).
+    * a number ``>= 0`` (``int`` or ``float``): retry after that many seconds, also
+      beyond the task's ``retries`` (the answering policy owns the maximum);
+      ``True`` means ``0``.
+
+    .. versionadded:: 0.2
     """
 
 
@@ -490,4 +550,48 @@ def provide_run_plugins(args: Any) -> list[object] | None:
     Return value: a list of plugin objects, or ``None``.
 
     .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Wrapping each attempt of a task's body
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def node_attempt(metadata: TaskMetadata, reporter: Reporter, attempt: int) -> Any:
+    """Wraps each attempt of a task's body: implement it as a new-style wrapper.
+
+    Only ``@hookimpl(wrapper=True)`` generator implementations are accepted; each
+    yields exactly once::
+
+        @hookimpl(wrapper=True)
+        def node_attempt(self, metadata):
+            token = request_id.set(metadata.id)   # before the attempt
+            try:
+                return (yield)                    # the attempt runs here
+            finally:
+                request_id.reset(token)           # after it, even when it raised
+
+    The code around ``yield`` runs in the thread that runs the body (the watched
+    thread of a timed sync attempt; the worker process on the ``process``
+    backend, for plugins that declare ``daglite_in_workers = True``; the event
+    loop's task for an async body), so context variables, tracing spans and
+    resource limits set there apply to the body. Wrappers nest in the hook call
+    order (``tryfirst`` outermost). Generator tasks are not wrapped (their body
+    runs interleaved with the consumer's code). Not relayed between processes.
+
+    :param metadata: the call's :class:`~daglite_core.TaskMetadata`.
+    :param reporter: see :func:`before_node_execute`.
+    :param attempt: 0 for the first attempt, then the retry number (as
+        :func:`before_node_retry` counts it).
+
+    Return value: ``yield`` gives back the attempt's result (or raises its
+    exception); what the wrapper returns is ignored, and it can never change the
+    task's outcome: a wrapper that raises before its ``yield`` is reported and
+    left out of that attempt, one that raises after it is reported and the
+    attempt's own result or error stands. In strict mode the ``PluginError``
+    fails the attempt instead.
+
+    .. versionadded:: 0.2
     """

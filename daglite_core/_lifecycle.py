@@ -20,6 +20,7 @@ from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._metadata import TaskMetadata, make_metadata, new_id
 from ._miss import CACHE_MISS
+from ._plugin_wrappers import run_wrapped, wrap_attempt
 from ._templates import fill_key
 
 if TYPE_CHECKING:
@@ -48,6 +49,34 @@ def fast_error(task: BaseTask[..., Any], exc: Exception, args: tuple[Any, ...], 
     if _is_call_error(exc):
         task.bind(args, kwargs)  # raises a TypeError naming the task
     return TaskError(task.name, exc)
+
+
+def after_fast_failure(
+    task: BaseTask[..., Any],
+    state: SessionState,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    error: Exception,
+    map_index: int | None = None,
+    backend: str = "inline",
+    parent_id: Any = None,
+    map_id: Any = None,
+) -> Any:
+    """A call on the fast path raised: fail it, or go on in the full lifecycle.
+
+    The fast path runs a plain sync body with no hook at all. When a plugin of the
+    scope listens only to failures (``on_node_error``, retries, a retry policy),
+    successful calls stay on it and a failed one continues here as a :class:`Call`
+    whose first attempt failed: the failure hooks fire and a policy may retry it.
+    Its metadata is made now (``parent_id`` is the caller's map parent, else
+    ``None``: nothing observed the call's start). Returns the value of a
+    successful retry; raises the final error.
+    """
+    if not state.listening or _is_call_error(error):
+        raise fast_error(task, error, args, kwargs) from error
+    call = Call(task, state, args, kwargs, map_index, backend, parent_id, map_id)
+    call.started = _perf()
+    return run_sync(call, error)
 
 
 def build_metadata(
@@ -129,7 +158,7 @@ class Call:
         self.kwargs = kwargs
         self.metadata = metadata
         self.frame = frame
-        self.hooks = state.plugins if state.observed else None
+        self.hooks = state.plugins if state.listening else None
         self.attempt = 0
         self.cache_key: str | None = None
         self.dataset_key: str | None = None
@@ -180,13 +209,15 @@ class Call:
         """Run one attempt of a sync body (in a watched thread when timed)."""
         task = self.task
         timeout = task.timeout
+        hooks = self.hooks
+        func = task.func if hooks is None or not hooks.wraps_attempts else wrap_attempt(hooks, self, task.func)
         if timeout is None:
-            return task.func(*self.args, **self.kwargs)
+            return func(*self.args, **self.kwargs)
         watch = _attempt_watch
         if watch is not None:
             watch(timeout)
         try:
-            return _run_with_timeout(task.func, self.args, self.kwargs, timeout, self.metadata.name)
+            return _run_with_timeout(func, self.args, self.kwargs, timeout, self.metadata.name)
         finally:
             if watch is not None:
                 watch(None)
@@ -199,8 +230,10 @@ class Call:
         """
         task = self.task
         timeout = task.timeout
+        hooks = self.hooks
+        func = task.func if hooks is None or not hooks.wraps_attempts else wrap_attempt(hooks, self, task.func)
         if timeout is None:
-            return await task.func(*self.args, **self.kwargs)
+            return await func(*self.args, **self.kwargs)
         import asyncio  # not at module level: asyncio costs ~20 ms of `import daglite_core`
 
         watch = _attempt_watch
@@ -209,7 +242,7 @@ class Call:
         started = _perf()
         try:
             async with asyncio.timeout(timeout) as scope:
-                value = await task.func(*self.args, **self.kwargs)
+                value = await func(*self.args, **self.kwargs)
         except TimeoutError as exc:
             if scope.expired():
                 raise AttemptTimeout(f"attempt timed out after {timeout:g} s") from exc
@@ -222,17 +255,52 @@ class Call:
 
     # -- after the body ---------------------------------------------------------
 
-    def failed(self, error: BaseException) -> None:
-        """After a failed attempt: return to retry it, or raise the final error."""
+    def failed(self, error: BaseException) -> float:
+        """After a failed attempt: return the seconds to wait before retrying it, or raise.
+
+        Retried: ``Exception`` of a non-generator task, while ``attempt <= retries``,
+        unless a ``provide_retry_delay`` implementation answers otherwise (the core
+        only applies the answer; see that hook). The driver waits the delay.
+        """
         hooks, md, reporter = self.hooks, self.metadata, self.state.reporter
         if self.attempt and hooks is not None:
             hooks.notify("after_node_retry", md, reporter, self.attempt, False)
-        if isinstance(error, Exception) and self.attempt < self.task.retries:
-            self.attempt += 1
-            if hooks is not None:
-                hooks.notify("before_node_retry", md, reporter, error, self.attempt)
-            return
+        if isinstance(error, Exception) and not self.task.is_generator:
+            attempt = self.attempt + 1
+            delay = 0.0 if attempt <= self.task.retries else None
+            if hooks is not None and hooks.hook.provide_retry_delay:
+                delay = self._retry_delay(error, attempt, delay)
+            if delay is not None:
+                self.attempt = attempt
+                if hooks is not None:
+                    hooks.notify("before_node_retry", md, reporter, error, attempt)
+                return delay
         self.fail(error)
+        raise AssertionError("unreachable")  # pragma: no cover - fail() raises
+
+    def _retry_delay(self, error: Exception, attempt: int, default: float | None) -> float | None:
+        """Ask ``provide_retry_delay``: the delay before retry ``attempt``, or ``None`` to fail."""
+        hooks = self.hooks
+        args = (
+            self.metadata, self.state.reporter, error, attempt, self.task.retries,
+            isinstance(error, AttemptTimeout), _perf() - self.started,
+        )
+        for func, name in hooks.hook.provide_retry_delay:  # type: ignore[union-attr]
+            try:
+                answer = func(*args)
+                if answer is None:
+                    continue
+                if answer is False:
+                    return None
+                if answer is True:
+                    return 0.0
+                if isinstance(answer, (int, float)) and answer >= 0 and answer != float("inf"):
+                    return float(answer)
+                msg = f"answered {answer!r}; expected None, False, True or a number of seconds >= 0"
+                raise ValueError(msg)
+            except Exception as exc:  # noqa: BLE001 - a broken policy never hides the task's error
+                hooks.hook_failed(name, "provide_retry_delay", exc)  # type: ignore[union-attr]
+        return default
 
     def fail(self, error: BaseException) -> None:
         """Fire ``on_node_error`` and raise the final error (wrapped unless a BaseException)."""
@@ -402,51 +470,79 @@ def _run_with_timeout(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
 # -- the four drivers --------------------------------------------------------------
 
 
-def run_sync(call: Call) -> Any:
-    """Drive a sync call: attempts until success or the final error."""
+def run_sync(call: Call, error: BaseException | None = None) -> Any:
+    """Drive a sync call: attempts until success or the final error.
+
+    ``error``: the first attempt's, when the caller already began the call and ran
+    that attempt (:func:`call_plain`); retries then go on from here.
+    """
     token = FRAME.set(call.frame)
     try:
-        if call.begin():
+        if error is None and call.begin():
             return call.value
         while True:
+            if error is not None:
+                delay = call.failed(error)  # raises when it is not retried
+                if delay:
+                    try:
+                        time.sleep(delay)
+                    except BaseException as stop:  # noqa: BLE001 - interrupted wait: the call ends here
+                        call.fail(stop)
             try:
                 value = call.body()
-            except BaseException as error:  # noqa: BLE001 - Call.failed decides
-                call.failed(error)
+            except BaseException as exc:  # noqa: BLE001 - Call.failed decides
+                error = exc
             else:
                 return call.succeeded(value)
     finally:
         FRAME.reset(token)
 
 
-def call_plain(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Call a task without cache, dataset, retries or timeout, in an observed state.
+def call_plain(
+    task: BaseTask[..., Any],
+    state: SessionState,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    map_index: int | None = None,
+    backend: str = "inline",
+    parent_id: Any = _FROM_FRAME,
+    map_id: Any = None,
+) -> Any:
+    """Call a sync task without cache, dataset, retries or timeout, in an observed state.
 
     The lifecycle of :func:`run_sync` with what cannot apply to such a task left
     out: the two node hooks around one attempt. A :class:`Call` is only built when
-    the body fails: :meth:`Call.fail` then fires ``on_node_error`` and raises, as
-    :meth:`Call.failed` does when no retry is left. ``state.observed`` must be true.
+    the body fails: :func:`run_sync` goes on from that attempt (a
+    ``provide_retry_delay`` plugin may retry it; else :meth:`Call.failed` fires
+    ``on_node_error`` and raises). ``state.observed`` must be true.
     """
-    metadata = build_metadata(task, state, args, kwargs, None, "inline", _FROM_FRAME, None)
-    frame = _new_tuple(Frame, (task, args, kwargs, metadata, None, "inline"))
+    metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
+    frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend))
     hooks, reporter = state.plugins, state.reporter
     token = FRAME.set(frame)
     try:
         started = _perf()
         # PluginSet.notify, inlined for the two hooks of every observed call (~0.2 µs each).
-        for func, name in hooks.before_node_execute:
+        for func, name in hooks.hook.before_node_execute:
             try:
                 func(metadata, reporter)
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
                 hooks.hook_failed(name, "before_node_execute", exc)
         try:
-            value = task.func(*args, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - Call.fail fires the hook and raises
+            if hooks.wraps_attempts:  # node_attempt wrappers (issue 19.2)
+                value = run_wrapped(hooks, hooks.hook.node_attempt, (metadata, reporter, 0), task.func, *args, **kwargs)
+            else:
+                value = task.func(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - run_sync retries or raises, below
+            error: BaseException | None = exc
+        else:
+            error = None
+        if error is not None:
             call = Call.of(task, state, args, kwargs, metadata, frame)
             call.started = started
-            call.fail(error)
+            return run_sync(call, error)
         duration = _perf() - started
-        for func, name in hooks.after_node_execute:
+        for func, name in hooks.hook.after_node_execute:
             try:
                 func(metadata, reporter, duration, value)
             except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
@@ -462,11 +558,21 @@ async def run_async(call: Call) -> Any:
     try:
         if call.begin():
             return call.value
+        error: BaseException | None = None
         while True:
+            if error is not None:
+                delay = call.failed(error)  # raises when it is not retried
+                if delay:
+                    import asyncio  # loaded already: a coroutine is running
+
+                    try:
+                        await asyncio.sleep(delay)
+                    except BaseException as stop:  # noqa: BLE001 - cancelled wait: the call ends here
+                        call.fail(stop)
             try:
                 value = await call.abody()
-            except BaseException as error:  # noqa: BLE001 - Call.failed decides
-                call.failed(error)
+            except BaseException as exc:  # noqa: BLE001 - Call.failed decides
+                error = exc
             else:
                 return call.succeeded(value)
     finally:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
-from contextvars import ContextVar, copy_context
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, SessionState, current_state
 from ._errors import MapError
+from ._execute import IN_MAP, collect, execute, runs_fast
+from ._process._worker import WorkerRunner, replay
 from ._metadata import new_id
-from ._protocols import Outcome, RemoteBatch, WorkItem, new_item
+from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems, new_outcome
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:
@@ -21,80 +21,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-IN_MAP: ContextVar[bool] = ContextVar("daglite_in_map", default=False)
-"""True while a mapped item runs: a nested ``map_tasks`` then runs inline."""
-
-
-def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from sync code, even when this thread runs a loop.
-
-    With no running loop it is ``asyncio.run(coro)``; inside one (sync code called
-    from async code) the coroutine runs on a fresh loop in a helper thread that
-    sees this context (session, running task), so the running loop is never
-    re-entered.
-    """
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: list[tuple[bool, Any]] = []
-    context = copy_context()
-
-    def target() -> None:
-        try:
-            box.append((True, context.run(asyncio.run, coro)))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
-            box.append((False, exc))
-
-    thread = threading.Thread(target=target, name="daglite-async-bridge")
-    thread.start()
-    thread.join()
-    ok, value = box[0]
-    if ok:
-        return value  # type: ignore[no-any-return]
-    raise value
-
-
-async def _collect(stream: Any) -> list[Any]:
-    return [item async for item in stream]
-
-
-def execute(
-    task: BaseTask[..., Any],
-    state: SessionState,
-    item: WorkItem,
-    backend: str,
-    parent_id: Any,
-    map_id: Any,
-    fast: bool,
-) -> Any:
-    """Run one item through the task lifecycle in this thread; return its value."""
-    if fast:
-        token = FRAME.set(Frame(task, item.args, {}, None, item.index, backend))
-        try:
-            return task.func(*item.args)
-        except Exception as exc:
-            raise _lifecycle.fast_error(task, exc, item.args, {}) from exc
-        finally:
-            FRAME.reset(token)
-    call = _lifecycle.Call(task, state, item.args, {}, item.index, backend, parent_id, map_id)
-    if task.is_generator:
-        if task.is_async:
-            return run_coroutine(_collect(_lifecycle.run_astream(call)))
-        return list(_lifecycle.run_stream(call))
-    if task.is_async:
-        return run_coroutine(_lifecycle.run_async(call))
-    return _lifecycle.run_sync(call)
-
 
 def _parent_id(frame: Frame | None) -> Any:
     return frame.metadata.id if frame is not None and frame.metadata is not None else None
 
 
-class ItemRunner:
-    """Runs items of one fan-out (see :class:`daglite_core.ItemRunner`).
+class MapRunner:
+    """Runs items of one fan-out: the :class:`daglite_core.ItemRunner` given to backends.
 
     :ivar map_id: the fan-out's id (every item's ``TaskMetadata.map_id``).
     :ivar parent_id: the id of the task whose body started the fan-out, or ``None``.
@@ -108,30 +41,26 @@ class ItemRunner:
         self.parent_id = _parent_id(FRAME.get())
         self.timeout = task.timeout
         self.retries = task.retries
-        self.fast = task._plain and not state.observed and not task.is_async and not task.is_generator
+        self.fast = runs_fast(task, state)
 
     def __call__(self, item: WorkItem) -> Outcome:
         session = SESSION.set(self.state)
         in_map = IN_MAP.set(True)
         try:
-            return Outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
+            return new_outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
             return Outcome(False, error=exc)
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
 
-    def remote(self) -> Any:
+    def remote(self) -> WorkerRunner:
         """A picklable runner for worker processes."""
-        from ._remote import RemoteRunner
-
-        return RemoteRunner.for_session(self)
+        return WorkerRunner.for_session(self)
 
     def replay(self, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
         """Fire events recorded by a remote runner on this session's plugins, in order."""
         if events:
-            from ._remote import replay
-
             replay(self.state, events)
 
     def absorb(self, batch: RemoteBatch) -> list[Outcome]:
@@ -153,12 +82,10 @@ class ItemRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> list[WorkItem]:
-    if not iterables:
-        msg = f"map_tasks({task.name!r}) needs at least one iterable of arguments"
-        raise TypeError(msg)
+def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> Sequence[WorkItem]:
+    # No iterables: no items, as ``zip()`` gives (daglite 0.9 returned [] too).
     try:
-        return list(map(new_item, itertools.count(), zip(*iterables, strict=True)))
+        return WorkItems(list(zip(*iterables, strict=True)))
     except ValueError as exc:
         msg = f"map_tasks({task.name!r}): the iterables have different lengths ({exc})"
         raise ValueError(msg) from exc
@@ -183,7 +110,7 @@ class Fanout:
         self.backend: Backend = state.get_backend(name)
         self.backend_name = self.backend.name
         self.map_id = new_id()
-        self.runner = ItemRunner(task, state, self.backend_name, self.map_id)
+        self.runner = MapRunner(task, state, self.backend_name, self.map_id)
         self.started = 0.0
 
     def begin(self) -> None:
@@ -229,7 +156,7 @@ class Fanout:
                     for position, outcome in pairs:
                         if not outcome.ok:
                             failed += 1
-                        yield self.items[position].index, outcome
+                        yield position, outcome  # items are numbered by position
                 finally:
                     close = getattr(pairs, "close", None)
                     if close is not None:
@@ -275,14 +202,18 @@ def map_tasks(task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[An
 @overload
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[True] = ...
-) -> Iterator[T]: ...
+) -> Generator[T, None, None]: ...
 @overload
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = ..., ordered: Literal[False]
-) -> Iterator[tuple[int, T]]: ...
+) -> Generator[tuple[int, T], None, None]: ...
+@overload
+def iter_tasks(
+    task: Callable[..., Any] | BaseTask[..., Any], *iterables: Iterable[Any], backend: str | None = ..., ordered: bool
+) -> Generator[Any, None, None]: ...
 def iter_tasks(
     task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[Any], backend: str | None = None, ordered: bool = True
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """The streaming :func:`map_tasks`: results as soon as they are ready.
 
     ``ordered=True`` yields each value in input order, as soon as it and every
@@ -301,7 +232,7 @@ def iter_tasks(
     return _ordered(fan) if ordered else _unordered(fan)
 
 
-def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
+def _unordered(fan: Fanout) -> Generator[tuple[int, Any], None, None]:
     failed: dict[int, BaseException] = {}
     for index, outcome in fan.stream():
         if outcome.ok:
@@ -311,7 +242,7 @@ def _unordered(fan: Fanout) -> Iterator[tuple[int, Any]]:
     _raise_failed(fan, failed)
 
 
-def _ordered(fan: Fanout) -> Iterator[Any]:
+def _ordered(fan: Fanout) -> Generator[Any, None, None]:
     failed: dict[int, BaseException] = {}
     waiting: dict[int, Outcome] = {}
     following = 0  # the next index to yield; -1 once it failed (nothing more is yielded)
@@ -391,7 +322,7 @@ async def gather_tasks(
             in_map = IN_MAP.set(True)
             try:
                 if t.is_generator:
-                    return Outcome(True, await _collect(_lifecycle.run_astream(call)))
+                    return Outcome(True, await collect(_lifecycle.run_astream(call)))
                 return Outcome(True, await _lifecycle.run_async(call))
             except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
                 return Outcome(False, error=exc)

@@ -1,205 +1,87 @@
-"""Plugin registration, entry-point discovery and hook dispatch.
+"""The plugin registry: entry-point discovery, ``register_plugins``, session plugin lists.
 
 pluggy supplies the markers (``@hookspec``, ``@hookimpl`` and their options) and
-their semantics; daglite compiles every registered plugin's implementations into a
-:class:`PluginSet`, one table per hook, in pluggy's call order. Two reasons not to
-dispatch through a ``pluggy.PluginManager``:
+their semantics. The layers, each importing only those below it:
 
-* isolation: pluggy stops at the first implementation that raises, so the other
-  plugins would miss the event; daglite calls each implementation on its own;
-* cost: a session with its own plugins needs its own table, and building a
-  ``PluginManager`` with the specs costs 0.1–0.7 ms, while merging two compiled
-  tables is a few microseconds. A hook no plugin implements costs nothing.
+* :mod:`daglite_core._plugin_decl`: specs and implementations are read and
+  validated (pluggy's rules, daglite's stricter checks);
+* :mod:`daglite_core._plugin_tables`: a :class:`PluginSet` compiles one scope's
+  plugins into per-hook tables and dispatches (isolating observer failures);
+* this module: the process-wide registry (entry points of the ``daglite`` group,
+  loaded lazily, and ``register_plugins``), plugin listings, ``call_hook`` and the
+  parsing of a session's ``plugins=``.
+
+Registration is strict, as pluggy's is: registering an object that is already
+registered is a :class:`PluginError` naming it; an object without any
+``@hookimpl`` is rejected. A name in ``DAGLITE_DISABLE_PLUGINS`` that matches no
+installed or registered plugin is warned about (once per process) with the
+closest name. With strict hooks (``DAGLITE_STRICT_HOOKS=1``) an installed plugin
+that fails to load fails the run instead of being skipped with a warning.
 """
 
 from __future__ import annotations
 
-import inspect
+import os
 import threading
-import types
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _hookspecs
 from ._errors import PluginError
+from ._plugin_decl import (
+    NODE_HOOKS,
+    SPECS,
+    _Impl,
+    _Spec,
+    collect_specs,
+    is_provider,
+    parse_plugin,
+    plugin_name,
+    spec_changed,
+)
+from ._plugin_tables import FailureLog, HookTables, PluginSet, _Entry, _logger
 
 if TYPE_CHECKING:
     import importlib.metadata
-    import logging
 
+    from ._settings import DagliteSettings
 
-def _logger() -> logging.Logger:
-    """The ``daglite`` logger (logging is imported on first use: ~5 ms of the core's import)."""
-    import logging
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "ENTRY_POINT_GROUP",
+    "NODE_HOOKS",
+    "SPECS",
+    "FailureLog",
+    "HookTables",
+    "PluginInfo",
+    "PluginSet",
+    "_Entry",
+    "_Impl",
+    "_Spec",
+    "_registry",
+    "is_provider",
+    "missing_plugin_hint",
+    "add_hookspecs",
+    "entry_points",
+    "list_plugins",
+    "parse_plugin",
+    "plugin_name",
+    "register_plugins",
+    "remove_hookspecs",
+    "session_entries",
+    "unregister_plugins",
+]
 
-    return logging.getLogger("daglite")
-
-
-_IMPL_ATTR = f"{_hookspecs.PROJECT_NAME}_impl"
-_SPEC_ATTR = f"{_hookspecs.PROJECT_NAME}_spec"
 ENTRY_POINT_GROUP = "daglite"
 
-
-# _Spec, _Impl and _Entry are named tuples, not attrs classes: attrs compiles each
-# class's methods when it is created (~0.6 ms apiece of `import daglite_core`).
-class _Spec(NamedTuple):
-    name: str
-    argnames: tuple[str, ...]
-    firstresult: bool
-
-
-def _argnames(func: Callable[..., Any]) -> tuple[str, ...]:
-    """Positional parameters without defaults (pluggy's rule), ``self`` excluded."""
-    target, drop = func, 0
-    if type(func) is types.MethodType:
-        target, drop = func.__func__, 1
-    if type(target) is types.FunctionType and not hasattr(target, "__wrapped__") and not hasattr(target, "__signature__"):
-        # What inspect.signature gives for a plain function, read from its code (~20x faster).
-        code = target.__code__
-        names = code.co_varnames[: code.co_argcount]
-        return names[drop : len(names) - len(target.__defaults__ or ())]
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return ()
-    return tuple(
-        p.name
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    )
-
-
-def _collect_specs(*namespaces: object) -> dict[str, _Spec]:
-    specs: dict[str, _Spec] = {}
-    for namespace in namespaces:
-        for attr in dir(namespace):
-            func = getattr(namespace, attr, None)
-            opts = getattr(func, _SPEC_ATTR, None)
-            if opts is None or func is None:
-                continue
-            names = _argnames(func)
-            if isinstance(namespace, type) and names[:1] == ("self",):
-                names = names[1:]  # specs declared as methods of a class
-            specs[attr] = _Spec(attr, names, bool(opts.get("firstresult")))
-    return specs
-
-
-SPECS: dict[str, _Spec] = _collect_specs(_hookspecs)
-NODE_HOOKS = (
-    "before_node_execute",
-    "after_node_execute",
-    "on_node_error",
-    "node_iteration",
-    "before_node_retry",
-    "after_node_retry",
-    "on_cache_hit",
-)
-
-
-def add_hookspecs(namespace: object) -> None:
-    """Add the ``@hookspec`` functions of ``namespace`` (a module or class) as hooks.
-
-    For plugins that define hooks of their own for other plugins to implement.
-    Call it before registering those plugins.
-    """
-    new = _collect_specs(namespace)
-    if not new:
-        msg = f"{namespace!r} has no @daglite_core.hookspec functions"
-        raise ValueError(msg)
-    SPECS.update(new)
-    _registry.invalidate()
-
-
-class _Impl(NamedTuple):
-    hook: str
-    function: Callable[..., Any]
-    argnames: tuple[str, ...]
-    plugin_name: str
-    tryfirst: bool
-    trylast: bool
-
-
-# Per-class parse cache: (attribute, hook, argnames, tryfirst, trylast), so that a
-# session that registers a fresh instance of a known class costs a few getattr calls.
-_parse_cache: dict[type, list[tuple[str, str, tuple[str, ...], bool, bool]]] = {}
-
-
-def plugin_name(plugin: object) -> str:
-    """The name daglite uses for ``plugin`` in messages and listings."""
-    explicit = getattr(plugin, "daglite_plugin_name", None)
-    if isinstance(explicit, str):
-        return explicit
-    if isinstance(plugin, types.ModuleType):
-        return plugin.__name__
-    return type(plugin).__qualname__
-
-
-def _parse_declarations(plugin: object, name: str) -> list[tuple[str, str, tuple[str, ...], bool, bool]]:
-    found = []
-    for attr in dir(plugin):
-        if attr.startswith("__"):
-            continue
-        try:
-            func = getattr(plugin, attr)
-        except Exception:  # noqa: BLE001 - properties may raise; they are not hooks
-            continue
-        opts = getattr(func, _IMPL_ATTR, None)
-        if not isinstance(opts, dict) or not callable(func):
-            continue
-        hook = opts.get("specname") or attr
-        spec = SPECS.get(hook)
-        if spec is None:
-            if opts.get("optionalhook"):
-                continue
-            import difflib  # only for this message: kept off the import path
-
-            close = difflib.get_close_matches(hook, SPECS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            msg = f"Plugin {name!r} implements unknown hook {hook!r}{hint}"
-            raise PluginError(msg, plugin=name, hook=hook)
-        if opts.get("wrapper") or opts.get("hookwrapper"):
-            msg = (
-                f"Plugin {name!r}: hook {hook!r} is a wrapper; daglite calls each "
-                "implementation on its own and does not support hook wrappers"
-            )
-            raise PluginError(msg, plugin=name, hook=hook)
-        argnames = _argnames(func)
-        unknown = [a for a in argnames if a not in spec.argnames]
-        if unknown:
-            msg = (
-                f"Plugin {name!r}: hook {hook!r} asks for unknown argument(s) "
-                f"{', '.join(map(repr, unknown))}; the hook provides {', '.join(spec.argnames)}"
-            )
-            raise PluginError(msg, plugin=name, hook=hook)
-        found.append((attr, hook, argnames, bool(opts.get("tryfirst")), bool(opts.get("trylast"))))
-    return found
-
-
-def parse_plugin(plugin: object, name: str | None = None) -> list[_Impl]:
-    """Validate ``plugin`` and return its hook implementations.
-
-    :raises TypeError: for a class (register an instance) or ``None``.
-    :raises PluginError: for an unknown (misspelt) hook name, a wrapper, or an
-        argument the hook does not provide; the message names plugin and hook.
-    """
-    if plugin is None or isinstance(plugin, type):
-        what = plugin.__qualname__ if isinstance(plugin, type) else "None"
-        msg = f"A plugin must be a module or an instance, not {what}; register {what}() instead"
-        raise TypeError(msg)
-    name = name or plugin_name(plugin)
-    cls = type(plugin)
-    cacheable = not isinstance(plugin, types.ModuleType) and "__getattr__" not in vars(cls)
-    decls = _parse_cache.get(cls) if cacheable else None
-    if decls is None:
-        decls = _parse_declarations(plugin, name)
-        if cacheable:
-            _parse_cache[cls] = decls
-    return [
-        _Impl(hook, getattr(plugin, attr), argnames, name, first, last)
-        for attr, hook, argnames, first, last in decls
-    ]
+BUILTIN_BACKENDS = frozenset({
+    "inline", "sequential", "synchronous",
+    "thread", "threads", "threading",
+    "process", "processes", "multiprocessing",
+})
+"""The core's own backend names and aliases (a test checks them against the classes),
+known without importing the backends (used to check ``@task(backend=...)``)."""
 
 
 @attrs.frozen
@@ -224,106 +106,70 @@ class PluginInfo:
     source: str
 
 
-class _Entry(NamedTuple):
-    name: str
-    plugin: object
-    impls: list[_Impl]
-    distribution: str | None = None
-    source: str = "register_plugins"
+# -- specs added by plugins ------------------------------------------------------------
 
-    def disabled_by(self, names: Sequence[str]) -> bool:
-        return self.name in names or (self.distribution is not None and self.distribution in names)
+_added: dict[int, tuple[object, tuple[str, ...]]] = {}
 
 
-_Caller = tuple[Callable[..., Any], str]
+def add_hookspecs(namespace: object) -> None:
+    """Add the ``@hookspec`` functions of ``namespace`` (a module or class) as hooks.
 
+    For plugins that define hooks of their own for other plugins to implement.
+    Hook names must be new and must not start with ``_``; spec options daglite
+    does not implement (``historic``, ``warn_on_impl``, ``warn_on_impl_args``) are
+    rejected. Hooks named ``provide_*`` are provider hooks (their errors
+    propagate), every other one an observer hook (isolated failures). Plugins
+    registered before, whose ``optionalhook`` implementations match a new hook,
+    are checked against it now. Undo with :func:`remove_hookspecs`.
 
-def _adapt(impl: _Impl, spec: _Spec) -> Callable[..., Any]:
-    """A callable taking the spec's arguments positionally, passing what the impl wants."""
-    if impl.argnames == spec.argnames:
-        return impl.function
-    params = ", ".join(spec.argnames)
-    passed = ", ".join(f"{a}={a}" for a in impl.argnames)
-    adapter: Callable[..., Any] = eval(f"lambda {params}: fn({passed})", {"fn": impl.function})  # noqa: S307
-    return adapter
-
-
-class PluginSet:
-    """Compiled hook tables for one set of plugins (global, or a session's).
-
-    For each hook, ``self.<hook>`` is a tuple of ``(callable, plugin_name)`` in call
-    order (empty when nobody implements it), each callable taking the hook's
-    arguments positionally in spec order.
+    :raises ValueError: no hookspec in ``namespace``, an existing or private
+        name, an unsupported option.
+    :raises PluginError: a registered plugin's implementation does not fit.
     """
+    new = collect_specs(namespace, checked=True)
+    if not new:
+        msg = f"{namespace!r} has no @daglite_core.hookspec functions"
+        raise ValueError(msg)
+    taken = sorted(set(new) & set(SPECS))
+    if taken:
+        msg = f"Hook(s) {', '.join(map(repr, taken))} of {namespace!r} are already declared"
+        raise ValueError(msg)
+    SPECS.update(new)
+    _added[id(namespace)] = (namespace, tuple(new))
+    try:
+        _registry.specs_changed()
+    except BaseException:
+        for name in new:
+            SPECS.pop(name, None)
+        del _added[id(namespace)]
+        _registry.specs_changed()
+        raise
 
-    def __init__(self, entries: Sequence[_Entry], strict: bool) -> None:
-        self.entries = tuple(entries)
-        self.strict = strict
-        tables: dict[str, list[tuple[int, int, _Caller]]] = {name: [] for name in SPECS}
-        for order, entry in enumerate(self.entries):
-            for impl in entry.impls:
-                rank = 2 if impl.tryfirst else 0 if impl.trylast else 1
-                tables[impl.hook].append((rank, order, (_adapt(impl, SPECS[impl.hook]), impl.plugin_name)))
-        for name, rows in tables.items():
-            # pluggy's order: tryfirst, then last registered first, then trylast.
-            rows.sort(key=lambda r: (-r[0], -r[1]))
-            setattr(self, name, tuple(caller for _, _, caller in rows))
-        self.observes_nodes = any(getattr(self, h) for h in NODE_HOOKS)
 
-    def __getattr__(self, name: str) -> tuple[_Caller, ...]:
-        # Hooks added by add_hookspecs after this set was compiled.
-        if name in SPECS:
-            return ()
-        raise AttributeError(name)
+def remove_hookspecs(namespace: object) -> None:
+    """Remove the hooks :func:`add_hookspecs` added from ``namespace`` (for tests).
 
-    def notify(self, hook: str, *args: Any) -> None:
-        """Call every implementation of observer ``hook``, isolating failures."""
-        for func, name in getattr(self, hook):
-            try:
-                func(*args)
-            except Exception as exc:  # noqa: BLE001
-                self.hook_failed(name, hook, exc)
+    :raises ValueError: ``namespace`` was not added, or a globally registered
+        plugin still implements one of its hooks (unregister it first).
+    """
+    found = _added.get(id(namespace))
+    if found is None:
+        msg = f"{namespace!r} was not added with add_hookspecs"
+        raise ValueError(msg)
+    names = set(found[1])
+    with _registry.lock:
+        users = sorted({(e.name, i.hook) for e in _registry.entries for i in e.impls if i.hook in names})
+        if users:
+            which = ", ".join(f"{p!r} ({h})" for p, h in users)
+            msg = f"Cannot remove hooks still implemented by registered plugin(s) {which}; unregister them first"
+            raise ValueError(msg)
+        del _added[id(namespace)]
+        for name in names:
+            SPECS.pop(name, None)
+        _registry.specs_changed()
 
-    def hook_failed(self, plugin: str, hook: str, exc: Exception) -> None:
-        """Report (or, in strict mode, raise) ``plugin``'s failure in ``hook``."""
-        msg = f"Plugin {plugin!r} raised in hook {hook!r}: {type(exc).__name__}: {exc}"
-        if self.strict:
-            raise PluginError(msg, plugin=plugin, hook=hook) from exc
-        _logger().error("%s", msg, exc_info=exc)
 
-    def first(self, hook: str, **kwargs: Any) -> Any:
-        """Call provider ``hook`` until an implementation returns non-``None``."""
-        args = [kwargs[a] for a in SPECS[hook].argnames]
-        for func, _ in getattr(self, hook):
-            result = func(*args)
-            if result is not None:
-                return result
-        return None
-
-    def collect(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Call provider ``hook`` on every implementation; return non-``None`` answers."""
-        args = [kwargs[a] for a in SPECS[hook].argnames]
-        return [r for func, _ in getattr(self, hook) if (r := func(*args)) is not None]
-
-    def plugins(self) -> list[object]:
-        """The plugin objects, in registration order."""
-        return [e.plugin for e in self.entries]
-
-    def without(self, disabled: Sequence[str], autoload: bool) -> PluginSet:
-        """This set minus plugins disabled by name/distribution (or all entry-point ones)."""
-        keep = [
-            e
-            for e in self.entries
-            if not e.disabled_by(disabled) and (autoload or e.source != "entry point")
-        ]
-        return self if len(keep) == len(self.entries) else PluginSet(keep, self.strict)
-
-    def plus(self, extra: Sequence[_Entry], strict: bool) -> PluginSet:
-        """This set with ``extra`` registered after it."""
-        if not extra and strict == self.strict:
-            return self
-        known = {id(e.plugin) for e in self.entries}
-        return PluginSet([*self.entries, *(e for e in extra if id(e.plugin) not in known)], strict)
+# -- the registry ------------------------------------------------------------------------
 
 
 class _Registry:
@@ -333,47 +179,71 @@ class _Registry:
         self.lock = threading.RLock()
         self.entries: list[_Entry] = []
         self.infos: list[PluginInfo] = []
+        self.load_errors: list[tuple[str, Exception]] = []
         self.loaded = False
         self._set: PluginSet | None = None
-        self._strict: bool | None = None
+        self._failures = FailureLog()
+        self._warned_disabled: set[str] = set()
+        self._backend_names: frozenset[str] | None = None
+        self.builtin: object | None = None
+        """The core's own plugin (its backends), set by the package (see :func:`set_builtin_plugin`)."""
 
     def invalidate(self) -> None:
         self._set = None
+        self._backend_names = None
+
+    def specs_changed(self) -> None:
+        """Re-read every registered plugin against the current specs."""
+        spec_changed()
+        with self.lock:
+            self.entries = [e._replace(impls=parse_plugin(e.plugin, e.name)) for e in self.entries]
+            self.invalidate()
 
     def plugin_set(self, strict: bool) -> PluginSet:
-        cached = self._set
-        if cached is not None and cached.strict == strict:
-            return cached
-        with self.lock:
-            if not self.loaded:
-                self._load_entry_points()
-            self._set = PluginSet(self.entries, strict)
-            return self._set
+        """The registry's compiled set (entry points loaded on first use).
 
-    def register(self, plugin: object, name: str | None = None, **extra: Any) -> bool:
+        :raises PluginError: when ``strict`` and an installed plugin failed to load.
+        """
+        cached = self._set
+        if cached is None or cached.strict != strict:
+            with self.lock:
+                if not self.loaded:
+                    self._load_entry_points()
+                cached = self._set = PluginSet(self.entries, strict, self._failures)
+        if strict and self.load_errors:
+            name, error = self.load_errors[0]
+            msg = (
+                f"daglite plugin {name!r} failed to load ({type(error).__name__}: {error}); "
+                "strict hooks are on (DAGLITE_STRICT_HOOKS), so this is an error"
+            )
+            raise PluginError(msg, plugin=name) from error
+        return cached
+
+    def register(self, plugin: object, name: str | None = None, **extra: Any) -> None:
         with self.lock:
-            if any(e.plugin is plugin for e in self.entries):
-                return False
             name = name or plugin_name(plugin)
+            for entry in self.entries:
+                if entry.plugin is plugin:
+                    how = "as an installed entry point" if entry.source == "entry point" else f"through {entry.source}"
+                    msg = f"Plugin {name!r} ({plugin!r}) is already registered ({how})"
+                    raise PluginError(msg, plugin=name)
             self.entries.append(_Entry(name, plugin, parse_plugin(plugin, name), **extra))
-            self._set = None
-            return True
+            self.invalidate()
 
     def unregister(self, plugin: object) -> bool:
         with self.lock:
             before = len(self.entries)
             self.entries = [e for e in self.entries if e.plugin is not plugin]
-            self._set = None
+            self.invalidate()
             return len(self.entries) != before
 
     def _load_entry_points(self) -> None:
-        from ._builtin import BUILTIN
-
         from ._settings import DagliteSettings
 
         settings = DagliteSettings()
         self.loaded = True
-        self.entries.insert(0, _Entry("daglite-core", BUILTIN, parse_plugin(BUILTIN, "daglite-core"), None, "builtin"))
+        if self.builtin is not None:
+            self.entries.insert(0, _Entry("daglite-core", self.builtin, parse_plugin(self.builtin, "daglite-core"), None, "builtin"))
         for ep in sorted(entry_points(), key=lambda e: e.name):
             self.infos.append(self._load_one(ep, settings.disable_plugins, settings.plugins_autoload))
 
@@ -391,11 +261,16 @@ class _Registry:
         try:
             plugin = ep.load()
             impls = parse_plugin(plugin, ep.name)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal (unless strict)
             reason = f"{type(exc).__name__}: {exc}"
             _logger().warning("daglite plugin %r (%s) failed to load: %s", ep.name, ep.value, reason)
+            self.load_errors.append((ep.name, exc))
             return info("failed", reason)
-        self.entries.append(_Entry(ep.name, plugin, impls, dist, "entry point"))
+        if any(e.plugin is plugin for e in self.entries):
+            # Registered in code before the entry points were read: one registration.
+            self.entries = [e._replace(name=ep.name, distribution=dist, source="entry point") if e.plugin is plugin else e for e in self.entries]
+        else:
+            self.entries.append(_Entry(ep.name, plugin, impls, dist, "entry point"))
         return info("enabled", hooks=(i.hook for i in impls))
 
     def load_by_name(self, name: str) -> _Entry:
@@ -410,16 +285,88 @@ class _Registry:
                 dist = ep.dist.name if ep.dist is not None else None
                 return _Entry(ep.name, plugin, parse_plugin(plugin, ep.name), dist, "entry point")
         known = sorted(ep.name for ep in entry_points())
-        msg = f"No daglite plugin named {name!r} is installed; installed: {', '.join(known) or 'none'}"
+        hint = _did_you_mean(name, known)
+        msg = f"No daglite plugin named {name!r} is installed{hint}; installed: {', '.join(known) or 'none'}"
         raise PluginError(msg, plugin=name)
+
+    def check_disabled(self, disabled: Sequence[str]) -> None:
+        """Warn (once per name and process) about disable names that match no plugin."""
+        fresh = [n for n in disabled if n not in self._warned_disabled]
+        if not fresh:
+            return
+        with self.lock:
+            known = {"daglite-core"}
+            for info in self.infos:
+                known.add(info.name)
+                if info.distribution:
+                    known.add(info.distribution)
+            for entry in self.entries:
+                known.add(entry.name)
+                if entry.distribution:
+                    known.add(entry.distribution)
+            for name in fresh:
+                self._warned_disabled.add(name)
+                if name not in known:
+                    _logger().warning(
+                        "DAGLITE_DISABLE_PLUGINS names %r, which matches no installed or registered plugin%s; known: %s",
+                        name, _did_you_mean(name, sorted(known)), ", ".join(sorted(known)),
+                    )
 
     def reset(self) -> None:
         """Forget every plugin; entry points load again on next use (for tests)."""
         with self.lock:
             self.entries = []
             self.infos = []
+            self.load_errors = []
             self.loaded = False
-            self._set = None
+            self._warned_disabled = set()
+            self._failures = FailureLog()
+            self.invalidate()
+
+    # -- what is installed, for messages -------------------------------------------------
+
+    def backend_names(self) -> frozenset[str]:
+        """Every backend name (and alias) the process could use: built-in or plugin-provided.
+
+        Asks the ``provide_backends`` of every registered and enabled entry-point
+        plugin, and of installed entry-point plugins that are not enabled (those are
+        imported for the question, not registered), since a session may still
+        enable them by name.
+        """
+        names = self._backend_names
+        if names is not None:
+            return names
+        found: set[str] = set()
+        base = self.plugin_set(False)
+        for answer in base.collect("provide_backends"):
+            for cls in answer:
+                found.update((cls.name, *cls.aliases))
+        active = {id(e.plugin) for e in base.entries}
+        for info in self.infos:
+            if info.status != "disabled":
+                continue
+            for ep in entry_points():
+                if ep.name != info.name:
+                    continue
+                try:
+                    plugin = ep.load()
+                    if id(plugin) in active:
+                        continue
+                    entry = _Entry(ep.name, plugin, parse_plugin(plugin, ep.name))
+                    for answer in PluginSet([entry], False).collect("provide_backends"):
+                        for cls in answer:
+                            found.update((cls.name, *cls.aliases))
+                except Exception:  # noqa: BLE001,S112 - a broken plugin provides nothing
+                    continue
+        names = self._backend_names = frozenset(found)
+        return names
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def entry_points() -> list[importlib.metadata.EntryPoint]:
@@ -432,13 +379,38 @@ def entry_points() -> list[importlib.metadata.EntryPoint]:
 _registry = _Registry()
 
 
+def missing_plugin_hint(distribution: str, settings: DagliteSettings) -> str:
+    """How to get the plugin ``distribution``: install it, or enable it and by what.
+
+    For messages of features that need a plugin (``cache=True`` needs a cache
+    store plugin): an installed plugin that is disabled is never answered with
+    "pip install".
+    """
+    for ep in entry_points():
+        dist = ep.dist.name if ep.dist is not None else None
+        if dist != distribution and ep.name != distribution:
+            continue
+        if ep.name in settings.disable_plugins or distribution in settings.disable_plugins:
+            env = {n.strip() for n in os.environ.get("DAGLITE_DISABLE_PLUGINS", "").split(",")}
+            by = "DAGLITE_DISABLE_PLUGINS" if env & {ep.name, distribution} else "the session's settings (disable_plugins)"
+            return f"{distribution} is installed but disabled by {by}; remove {ep.name!r} from it"
+        if not settings.plugins_autoload:
+            env_off = os.environ.get("DAGLITE_PLUGINS_AUTOLOAD", "").strip().lower() in ("0", "false", "no", "off")
+            by = "DAGLITE_PLUGINS_AUTOLOAD=0" if env_off else "plugins_autoload=False"
+            return f"{distribution} is installed but not loaded ({by}); enable it for a session with session(plugins=[{ep.name!r}])"
+        failed = [i for i in _registry.infos if i.name == ep.name and i.status == "failed"]
+        if failed:
+            return f"{distribution} is installed but failed to load: {failed[0].reason}"
+        return f"{distribution} is installed and enabled but provided nothing for this"
+    return f"install it with: pip install {distribution}"
+
+
 def register_plugins(*plugins: object) -> None:
     """Register plugins for the whole process (every session and bare call sees them).
 
-    Registering an already registered object does nothing.
-
-    :raises TypeError: for a class instead of an instance.
-    :raises PluginError: for an invalid plugin (e.g. a misspelt hook name).
+    :raises TypeError: for a class instead of an instance, or a string.
+    :raises PluginError: for an invalid plugin (e.g. a misspelt hook name, no
+        ``@hookimpl`` at all) or one that is already registered.
     """
     for plugin in plugins:
         _registry.register(plugin)
@@ -463,30 +435,55 @@ def list_plugins() -> list[PluginInfo]:
     return listed
 
 
-def call_hook(hook: str, **kwargs: Any) -> Any:
-    """Call provider ``hook`` on the active session's plugins (the global ones outside).
+def set_builtin_plugin(plugin: object) -> None:
+    """Register the core's own plugin, listed first whenever the plugins are loaded.
 
-    For plugins that consume another plugin's provider (a dataset store collecting
-    ``provide_dataset_formats``). Returns the first non-``None`` answer for a
-    ``firstresult`` hook, else the list of non-``None`` answers.
+    Called once by ``daglite_core/__init__.py``: the plugin names backends that
+    live in layers above this registry, which must not import them.
     """
-    from ._context import current_state
-
-    spec = SPECS.get(hook)
-    if spec is None or not hook.startswith("provide_"):
-        msg = f"{hook!r} is not a provider hook; known: {', '.join(h for h in sorted(SPECS) if h.startswith('provide_'))}"
-        raise ValueError(msg)
-    plugins = current_state().plugins
-    return plugins.first(hook, **kwargs) if spec.firstresult else plugins.collect(hook, **kwargs)
+    with _registry.lock:
+        _registry.builtin = plugin
+        if _registry.loaded:  # pragma: no cover - the package sets it before any use
+            _registry.entries.insert(0, _Entry("daglite-core", plugin, parse_plugin(plugin, "daglite-core"), None, "builtin"))
+            _registry.invalidate()
 
 
-def session_entries(plugins: Iterable[object]) -> list[_Entry]:
-    """Parse a session's ``plugins=`` list: objects, or entry-point names as strings."""
-    entries = []
+def session_entries(plugins: Any, active: PluginSet | None = None) -> list[_Entry]:
+    """Parse a session's ``plugins=``: objects, or entry-point names as strings.
+
+    ``plugins`` may be one name (a string is one name, not a list of letters),
+    one module, or an iterable of names and objects. An object registered twice
+    -- listed twice, or already registered with ``register_plugins`` or by an
+    enclosing session -- is a :class:`PluginError` naming it. An entry-point
+    plugin that autoload already enabled, given by name or as the object,
+    is simply selected (nothing to do): whether autoload is on depends on the
+    environment, and code must not break with it.
+    """
+    if plugins is None:
+        return []
+    if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Iterable):
+        plugins = [plugins]
+    seen: dict[int, str] = {}
+    autoloaded: set[int] = set()
+    for e in active.entries if active is not None else ():
+        if e.source in ("entry point", "builtin"):
+            autoloaded.add(id(e.plugin))
+        seen[id(e.plugin)] = "in the enclosing session" if e.source == "session" else "globally"
+    entries: list[_Entry] = []
     for plugin in plugins:
         if isinstance(plugin, str):
-            entries.append(_registry.load_by_name(plugin))
+            entry = _registry.load_by_name(plugin)
+            if id(entry.plugin) in seen:
+                continue
         else:
             name = plugin_name(plugin)
-            entries.append(_Entry(name, plugin, parse_plugin(plugin, name), source="session"))
+            if id(plugin) in autoloaded:
+                continue  # enabled by its entry point (autoload): selecting it is a no-op, as by name
+            where = seen.get(id(plugin))
+            if where is not None:
+                msg = f"Plugin {name!r} ({plugin!r}) is already registered ({where}); register each plugin once"
+                raise PluginError(msg, plugin=name)
+            entry = _Entry(name, plugin, parse_plugin(plugin, name), source="session")
+        seen[id(entry.plugin)] = "earlier in this session's plugins"
+        entries.append(entry)
     return entries

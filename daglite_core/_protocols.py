@@ -6,12 +6,14 @@ concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, overload, runtime_checkable
 
 import attrs
 
 from ._miss import CACHE_MISS
+from ._records import fast_constructor
 
 __all__ = ["CACHE_MISS"]  # re-exported for plugins that import it from here
 
@@ -152,29 +154,41 @@ class WorkItem:
     args: tuple[Any, ...]
 
 
-def _item_maker() -> Callable[[int, tuple[Any, ...]], WorkItem]:
-    """``WorkItem(index, args)`` filling the slots directly (a map builds one per item).
+new_item = fast_constructor(WorkItem)
+"""``WorkItem(index, args)`` for building one per map item (see :mod:`daglite_core._records`)."""
 
-    The attrs ``__init__`` of a frozen record costs a bound ``object.__setattr__``
-    per field; the same object results. Falls back to the constructor if the
-    record's fields change.
+
+class WorkItems(Sequence[WorkItem]):
+    """The items of a fan-out, made on access: item ``i`` is ``WorkItem(i, args[i])``.
+
+    A 100,000-item map would otherwise build every record before its first item
+    could start; backends read them as they send or run them.
     """
-    if tuple(f.name for f in attrs.fields(WorkItem)) != ("index", "args"):  # pragma: no cover - guard
-        return WorkItem
-    new = object.__new__
-    slots: Any = WorkItem
-    set_index, set_args = slots.index.__set__, slots.args.__set__
 
-    def item(index: int, args: tuple[Any, ...]) -> WorkItem:
-        made = new(WorkItem)
-        set_index(made, index)
-        set_args(made, args)
-        return made
+    __slots__ = ("_args",)
 
-    return item
+    def __init__(self, args: list[tuple[Any, ...]]) -> None:
+        self._args = args
 
+    def __len__(self) -> int:
+        return len(self._args)
 
-new_item = _item_maker()
+    @overload
+    def __getitem__(self, index: int) -> WorkItem: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[WorkItem]: ...
+    def __getitem__(self, index: int | slice) -> WorkItem | list[WorkItem]:
+        if isinstance(index, slice):
+            return list(map(new_item, range(len(self._args))[index], self._args[index]))
+        if index < 0:
+            index += len(self._args)
+        return new_item(index, self._args[index])
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        return map(new_item, itertools.count(), self._args)
+
+    def __repr__(self) -> str:
+        return f"<WorkItems of {len(self._args)}>"
 
 
 @attrs.frozen(slots=True)
@@ -184,6 +198,10 @@ class Outcome:
     ok: bool
     value: Any = None
     error: BaseException | None = None
+
+
+new_outcome = fast_constructor(Outcome)
+"""``Outcome(ok, value=None, error=None)`` for building one per map item."""
 
 
 @attrs.frozen(slots=True)

@@ -7,7 +7,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
@@ -15,12 +15,15 @@ from ._metadata import new_id
 from ._plugins import _registry, session_entries
 from ._settings import DagliteSettings
 
+if TYPE_CHECKING:
+    from ._protocols import Backend
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def _open(
-    backend: str | None,
+    backend: str | Backend | None,
     cache_store: Any,
     dataset_store: Any,
     plugins: Iterable[object] | None,
@@ -30,18 +33,21 @@ def _open(
     if settings is None:
         settings = outer.settings if outer is not None else DagliteSettings()
     base = outer.plugins if outer is not None else _registry.plugin_set(settings.strict_hooks)
-    compiled = base.without(settings.disable_plugins, settings.plugins_autoload).plus(
-        session_entries(plugins or ()), settings.strict_hooks
-    )
+    if settings.disable_plugins:
+        _registry.check_disabled(settings.disable_plugins)
+    kept = base.without(settings.disable_plugins, settings.plugins_autoload)
+    compiled = kept.plus(session_entries(plugins, kept), settings.strict_hooks)
+    given = None
     if outer is not None:
         backend = backend or outer.backend
+        given = outer._given  # an outer session's backend instance, used (not closed) here
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
         new_id(), settings, compiled,
-        backend=backend, cache_store=cache_store, dataset_store=dataset_store,
+        backend=backend, cache_store=cache_store, dataset_store=dataset_store, given=given,
     )
-    if state.backend not in state.backend_classes():
+    if state.backend not in state._given and state.backend not in state.backend_classes():
         raise BackendError(state.backend, state.backend_classes())
     return state
 
@@ -62,13 +68,16 @@ def _end(state: SessionState, token: Any, started: float) -> None:
     try:
         state.close()
     finally:
-        state.plugins.notify("after_session_end", state.id, time.perf_counter() - started)
+        try:
+            state.plugins.notify("after_session_end", state.id, time.perf_counter() - started)
+        finally:
+            state.plugins.report_failures(state.id)
 
 
 @contextmanager
 def session(
     *,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     cache_store: Any = None,
     dataset_store: Any = None,
     plugins: Iterable[object] | None = None,
@@ -78,16 +87,26 @@ def session(
 
     :param backend: default backend of ``map_tasks`` (``settings.backend`` if
         ``None``); an unknown name is a :class:`BackendError` listing the known ones.
+        A :class:`~daglite_core.Backend` *instance* (e.g.
+        ``daglite_dask.DaskBackend(address=...)``) is used as given: it answers to
+        its name and aliases in this session and nested ones, and is closed when
+        this session ends.
     :param cache_store: the cache store for ``cache=True`` tasks: a path or a store.
     :param dataset_store: the dataset store: a path or a store.
     :param plugins: plugins for this session only: objects, or names of installed
-        entry-point plugins (loaded even when autoload is off).
+        entry-point plugins (loaded even when autoload is off); one name or one
+        module may be given alone. An object that is already registered (globally,
+        in an enclosing session, or twice here) is a :class:`PluginError`.
     :param settings: :class:`DagliteSettings` (default: from the environment).
 
     A session opened inside another extends it: it sees the outer session's
     plugins, and takes its backend, stores and settings unless given. Opening and
     closing a session starts no thread; pools a backend started are shut down
     (waiting for their workers) when it closes, before ``after_session_end``.
+
+    A hook implementation that raises is reported once per (plugin, hook) in the
+    session, with its traceback; when the session ends, one more line per pair
+    says how many further failures there were.
     """
     state = _open(backend, cache_store, dataset_store, plugins, settings)
     started = time.perf_counter()
@@ -101,7 +120,7 @@ def session(
 @asynccontextmanager
 async def async_session(
     *,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     cache_store: Any = None,
     dataset_store: Any = None,
     plugins: Iterable[object] | None = None,
@@ -132,10 +151,13 @@ class Workflow(Generic[P, R]):
         **session_options: Any,
     ) -> None:
         if isinstance(func, type) or not callable(func):
-            msg = f"@workflow needs a function, got {func!r}"
+            msg = f"@workflow can only be applied to callable functions; got {func!r}"
             raise TypeError(msg)
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-            msg = f"@workflow cannot decorate the generator function {func.__qualname__!r}"
+            msg = (
+                f"@workflow cannot wrap generator functions ({func.__qualname__!r} is one): use "
+                "@task for a generator function, or collect its items inside the workflow"
+            )
             raise TypeError(msg)
         unknown = set(session_options) - {"backend", "cache_store", "dataset_store", "plugins", "settings"}
         if unknown:
@@ -163,6 +185,27 @@ class Workflow(Generic[P, R]):
         async with async_session(**self.session_options):
             return await self.func(*args, **kwargs)  # type: ignore[misc]
 
+    def get_typed_params(self) -> dict[str, Any]:
+        """Each parameter's name mapped to its type annotation (``None`` if it has none).
+
+        As in daglite 0.9: annotations are resolved with :func:`typing.get_type_hints`
+        (so ``from __future__ import annotations`` strings become types, and
+        ``Annotated`` extras are stripped); if they cannot be resolved (e.g. a
+        forward reference to an undefined name), every value is ``None``.
+        Parameters keep the signature's order, ``*args``/``**kwargs`` included.
+        """
+        import typing
+
+        try:
+            hints = typing.get_type_hints(self.func)
+        except Exception:  # noqa: BLE001 - daglite 0.9 treats unresolvable hints as absent
+            hints = {}
+        return {name: hints.get(name) for name in self.signature.parameters}
+
+    def has_typed_params(self) -> bool:
+        """Whether every parameter has a (resolvable) type annotation; ``True`` with none."""
+        return all(hint is not None for hint in self.get_typed_params().values())
+
     def __repr__(self) -> str:
         return f"<Workflow {self.name!r} of {self.func!r}>"
 
@@ -174,7 +217,7 @@ def workflow(
     *,
     name: str | None = None,
     description: str | None = None,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     cache_store: Any = None,
     dataset_store: Any = None,
     plugins: Iterable[object] | None = None,

@@ -92,6 +92,15 @@ class DagliteSettings:
 
     ``cache_mode="refresh"`` runs every cached task and overwrites its entry;
     ``"off"`` neither reads nor writes the cache.
+
+    daglite 0.9's pool sizes are accepted under their names:
+    ``max_backend_threads`` (threads of the ``thread`` backend) and
+    ``max_parallel_processes`` (workers of the ``process`` backend). Each
+    overrides ``max_workers`` for its backend only; left ``None`` (the default)
+    the backend uses ``max_workers`` (see :attr:`thread_workers` and
+    :attr:`process_workers`). Unlike daglite, ``None`` is their default rather
+    than a CPU-derived number, so one ``max_workers`` or ``DAGLITE_MAX_WORKERS``
+    still sizes both pools.
     """
 
     backend: str = attrs.field(factory=lambda: _env_str("DAGLITE_BACKEND") or "inline")
@@ -113,6 +122,9 @@ class DagliteSettings:
     mp_start_method: str | None = attrs.field(
         factory=lambda: _env_str("DAGLITE_MP_START_METHOD")
     )
+    # daglite 0.9 names (compatibility): per-backend overrides of max_workers.
+    max_backend_threads: int | None = attrs.field(default=None, validator=_positive)
+    max_parallel_processes: int | None = attrs.field(default=None, validator=_positive)
 
     def evolve(self, **changes: Any) -> DagliteSettings:
         """A copy with ``changes`` applied."""
@@ -122,3 +134,13 @@ class DagliteSettings:
     def workers(self) -> int:
         """``max_workers``, or the number of CPUs."""
         return self.max_workers or os.cpu_count() or 1
+
+    @property
+    def thread_workers(self) -> int:
+        """Threads of the ``thread`` backend: ``max_backend_threads``, else :attr:`workers`."""
+        return self.max_backend_threads or self.workers
+
+    @property
+    def process_workers(self) -> int:
+        """Workers of the ``process`` backend: ``max_parallel_processes``, else :attr:`workers`."""
+        return self.max_parallel_processes or self.workers

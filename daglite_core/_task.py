@@ -100,7 +100,11 @@ class BaseTask(Generic[P, R]):
         self._nameset = frozenset(self._names)
         self._npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
-        self._plain = not (self.cache or self.dataset or self.retries or self.timeout is not None)
+        # A name with {map_index} leaves the no-hook fast path, so that a call outside
+        # any map fails (resolve_name) instead of running under a name with "None".
+        self._plain = not (
+            self.cache or self.dataset or self.retries or self.timeout is not None or "map_index" in self._name_fields
+        )
         self._cache_only = bool(self.cache) and self.dataset is None
         self._binder = _compile_binder(params) if simple else None
 
@@ -116,6 +120,9 @@ class BaseTask(Generic[P, R]):
             raise ValueError(msg)
         params = set(self.signature.parameters)
         self._name_fields = template_fields(self.name, f"task {self.name!r} name", params)
+        if self.backend is not None and not isinstance(self.backend, str):
+            msg = f"{where}: backend must be a backend name (str), got {self.backend!r}"
+            raise TypeError(msg)
         if isinstance(self.retries, bool) or not isinstance(self.retries, int):
             msg = f"{where}: retries must be an int, got {self.retries!r}"
             raise TypeError(msg)
@@ -148,10 +155,11 @@ class BaseTask(Generic[P, R]):
                 ("dataset", self.dataset is not None),
             ):
                 if bad:
+                    # daglite 0.9's sentence first ("Caching is not supported ..."): users match on it.
                     msg = (
-                        f"{where}: {option}= is not supported on generator tasks "
-                        "(their items are streamed to the caller, so they cannot be "
-                        "replayed, stored or time-limited)"
+                        f"{_GENERATOR_OPTION[option]} not supported for generator tasks: "
+                        f"{where} sets {option}=; its items are streamed to the caller, "
+                        "so they cannot be replayed, stored or time-limited"
                     )
                     raise ValueError(msg)
 
@@ -192,6 +200,12 @@ class BaseTask(Generic[P, R]):
         """The call's name: placeholders filled, ``[i]`` appended in a map."""
         if not self._name_fields and map_index is None:
             return self.name
+        if map_index is None and "map_index" in self._name_fields:
+            msg = (
+                f"Task {self.name!r} uses {{map_index}} in its name, but this call is not an "
+                "item of map_tasks (call it through map_tasks, or drop {map_index})"
+            )
+            raise ValueError(msg)
         name = fill(self.name, inputs, map_index) if self._name_fields else self.name
         if map_index is not None and "map_index" not in self._name_fields:
             name = f"{name}[{map_index}]"
@@ -199,10 +213,7 @@ class BaseTask(Generic[P, R]):
 
     def with_options(self, **options: Any) -> BaseTask[P, R]:
         """A copy of this task with some options changed (same function)."""
-        unknown = set(options) - set(self._options)
-        if unknown:
-            msg = f"Task {self.name!r}: unknown option(s) {sorted(unknown)}; known: {sorted(self._options)}"
-            raise TypeError(msg)
+        check_options(self.name, options)
         return type(self)(self.func, **{**self._options, **options})
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
@@ -274,7 +285,7 @@ class SyncTask(BaseTask[P, R]):
                 try:
                     return self.func(*args, **kwargs)  # type: ignore[no-any-return]
                 except Exception as exc:
-                    raise _lifecycle.fast_error(self, exc, args, kwargs) from exc
+                    return _lifecycle.after_fast_failure(self, state, args, kwargs, exc)  # type: ignore[no-any-return]
                 finally:
                     FRAME.reset(token)
             return _lifecycle.call_plain(self, state, args, kwargs)  # type: ignore[no-any-return]
@@ -326,19 +337,73 @@ def task_class(func: Callable[..., Any]) -> type[BaseTask[..., Any]]:
     return SyncTask
 
 
+_GENERATOR_OPTION = {"cache": "Caching is", "retries": "Retries are", "timeout": "Timeouts are", "dataset": "Datasets are"}
+"""daglite 0.9's subject for each option a generator task rejects (messages keep its wording)."""
+
 _by_name: weakref.WeakValueDictionary[str, BaseTask[..., Any]] = weakref.WeakValueDictionary()
 
 
+_OPTION_NAMES = (
+    "name", "description", "backend", "retries", "timeout", "cache", "cache_store",
+    "cache_ttl", "cache_hash", "dataset", "dataset_store", "dataset_format",
+)
+
+
+def check_options(task_name: str, options: dict[str, Any]) -> None:
+    """``TypeError`` naming the task for unknown options, ``BackendError`` for an unknown backend.
+
+    Decision (backend names at decoration time): a built-in name passes at once;
+    any other name is checked against every backend the process's plugins
+    provide -- registered ones, and installed entry-point plugins, enabled or not
+    (see :meth:`_Registry.backend_names`): a backend supplied only by a plugin
+    object given to ``session(plugins=[...])`` cannot be known when the task is
+    decorated, so such a plugin must be installed (entry point) or registered with
+    ``register_plugins`` before the task is decorated.
+    """
+    unknown = [o for o in options if o not in _OPTION_NAMES]
+    if unknown:
+        import difflib
+
+        parts = []
+        for option in unknown:
+            close = difflib.get_close_matches(option, _OPTION_NAMES, n=1)
+            parts.append(f"unknown option {option!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        msg = f"Task {task_name!r}: {'; '.join(parts)}; known options: {', '.join(_OPTION_NAMES)}"
+        raise TypeError(msg)
+    backend = options.get("backend")
+    if isinstance(backend, str):
+        from ._plugins import BUILTIN_BACKENDS, _registry
+
+        if backend not in BUILTIN_BACKENDS:
+            known = _registry.backend_names() | BUILTIN_BACKENDS
+            if backend not in known:
+                from ._errors import BackendError
+
+                raise BackendError(backend, known, f"Task {task_name!r}")
+
+
 def make_task(func: Any, **options: Any) -> BaseTask[..., Any]:
-    """Wrap ``func`` in the right task kind; ``TypeError`` for classes and non-callables."""
+    """Wrap ``func`` in the right task kind; ``TypeError`` for classes and non-callables.
+
+    Options are checked first (see :func:`check_options`), naming the task.
+    """
     if isinstance(func, BaseTask):
         return func.with_options(**options) if options else func
     if isinstance(func, type):
-        msg = f"@task cannot decorate the class {func.__qualname__!r}; decorate a function or method"
+        msg = (
+            f"@task can only be applied to callable functions, not the class {func.__qualname__!r}; "
+            "decorate a function or method"
+        )
         raise TypeError(msg)
     if not callable(func):
-        msg = f"@task needs a callable, got {type(func).__name__} {func!r}"
+        msg = (
+            "@task can only be applied to callable functions (and map_tasks/gather_tasks each "
+            f"expects a callable or @task-decorated function); got {type(func).__name__} {func!r}"
+        )
         raise TypeError(msg)
+    if options:
+        name = options.get("name")
+        check_options(name if isinstance(name, str) else getattr(func, "__name__", type(func).__name__), options)
     made = task_class(func)(func, **options)
     module = getattr(func, "__module__", None) or "?"
     _by_name[f"{module}.{getattr(func, '__qualname__', made.name)}"] = made

@@ -29,7 +29,10 @@ def template_fields(template: str, what: str, allowed: Collection[str]) -> froze
             raise ValueError(msg)
         if root not in allowed and root not in RESERVED:
             known = ", ".join(sorted({*allowed, *RESERVED}))
-            msg = f"The {what} template {template!r} uses unknown placeholder {{{root}}}; known: {known}"
+            msg = (
+                f"The {what} template {template!r} references unknown placeholder {{{root}}}, "
+                f"which won't be available at runtime; known: {known}"
+            )
             raise ValueError(msg)
         fields.add(root)
     return frozenset(fields)
@@ -59,10 +62,14 @@ def fill_key(template: str, values: Mapping[str, Any], map_index: int | None, wh
 
     Checked before formatting (reliability rule): a value containing ``/``, ``\\``
     or NUL, or equal to ``.``/``..``, is a ``ValueError`` naming the template, the
-    parameter and the value.
+    parameter and the value. ``{map_index}`` outside a map is a ``ValueError`` too
+    (never the text ``None``).
     """
     allowed = {*values, *RESERVED}
     for root in template_fields(template, what, allowed):
+        if root == "map_index" and map_index is None:
+            msg = f"{what} key {template!r} uses {{map_index}}, but this call is not an item of map_tasks"
+            raise ValueError(msg)
         value = map_index if root == "map_index" else values[root]
         text = str(value)
         if text in (".", "..", "") or any(c in text for c in "/\\\x00"):

@@ -16,6 +16,11 @@ Decisions (each fixes something daglite's CLI did):
 * ``list`` imports only the module it is given (see :mod:`daglite_core._cli_target`).
 * A plugin whose ``provide_cli_commands`` raises loses its commands, with a
   warning; the rest of the command line (``daglite plugins`` above all) still works.
+* ``daglite plugins`` exits with 1 when a plugin failed to load (after listing
+  every plugin), so a CI check catches a broken install.
+* A command a known plugin adds (``cache``: daglite-diskcache) asked for when that
+  plugin is not available says which plugin adds it and why it is missing
+  (not installed, disabled and by what, failed to load).
   A plugin command that raises is reported naming the command (exit code 1).
 """
 
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(handler=_cmd_plugins)
 
     guarded_hook("provide_cli_commands", subparsers=commands)
+    parser.daglite_commands = commands  # type: ignore[attr-defined]  # read by _missing_command
     return parser
 
 
@@ -146,7 +152,29 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     infos = list_plugins()
     print(plugins_json(infos) if args.json else plugins_text(infos))
+    failed = [p.name for p in infos if p.status == "failed"]
+    if failed:
+        err(f"{len(failed)} plugin(s) failed to load: {', '.join(failed)}")
+        return 1
     return 0
+
+
+# Commands that plugins add, and the distribution that adds each: when one is
+# asked for and is not there, say which plugin adds it (and why it is missing).
+PLUGIN_COMMANDS = {"cache": "daglite-diskcache"}
+
+
+def _missing_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | None:
+    """The message for a known plugin command that no enabled plugin added, else None."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    distribution = PLUGIN_COMMANDS.get(command or "")
+    if distribution is None:
+        return None
+    if command in getattr(parser, "daglite_commands").choices:
+        return None
+    from ._plugins import missing_plugin_hint
+
+    return f"'{PROG} {command}' is added by the {distribution} plugin, which is not available: {missing_plugin_hint(distribution, DagliteSettings())}"
 
 
 _CORE_COMMANDS = frozenset({"list", "describe", "plugins"})
@@ -186,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     try:
         parser = build_parser()
+        missing = _missing_command(argv, parser)
+        if missing is not None:
+            err(missing)
+            return USAGE_ERROR
         first, extra = parser.parse_known_args(argv)
         if first.version:
             print(version_text(list_plugins()))

@@ -13,14 +13,15 @@ from typing import Any
 import attrs
 
 from ._hookspecs import hookimpl
+from ._plugin_wrappers import WRAPPER_HOOKS
 from ._plugins import SPECS
 
 __all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
 
 
 def observer_hooks() -> list[str]:
-    """Names of every observer (non-``provide_*``) hook, sorted."""
-    return sorted(h for h in SPECS if not h.startswith("provide_"))
+    """Names of every observer hook (not ``provide_*``, not the ``node_attempt`` wrapper hook), sorted."""
+    return sorted(h for h in SPECS if not h.startswith("provide_") and h not in WRAPPER_HOOKS)
 
 
 @attrs.frozen

@@ -23,8 +23,8 @@ class MapProgress:
     """Prints one line per fan-out, with its total and its failures."""
 
     @hookimpl
-    def before_map(self, task_name: str, total: int, backend: str) -> None:
-        print(f"map {task_name}: {total} items on {backend}", file=sys.stderr)
+    def before_map(self, task_name: str, name_template: str, total: int, backend: str) -> None:
+        print(f"map {task_name} ({name_template}): {total} items on {backend}", file=sys.stderr)
 
     @hookimpl
     def after_map(self, task_name: str, total: int, failed: int) -> None:

@@ -467,3 +467,29 @@ def test_workers_exit_when_the_session_process_dies(tmp_path: Path, signame: str
     assert len(log.read_text().splitlines()) == lines  # no item started after
     assert lines < 100
     assert "Traceback" not in proc.stderr
+
+
+class ReportsToItself:
+    """Runs in the workers and reports; its copy in the session's process receives."""
+
+    daglite_in_workers = True
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Any, str | None]] = []
+        self.pid = os.getpid()
+
+    @d.hookimpl
+    def after_node_execute(self, metadata: d.TaskMetadata, reporter: d.Reporter, result: Any) -> None:
+        reporter.report("done", result)
+
+    @d.hookimpl
+    def on_report(self, event: str, data: Any, metadata: d.TaskMetadata | None) -> None:
+        assert os.getpid() == self.pid, "on_report must run in the session's process"
+        self.received.append((event, data, metadata.name if metadata else None))
+
+
+def test_a_worker_plugin_receives_its_own_reports_in_the_session_process() -> None:
+    plugin = ReportsToItself()
+    with d.session(backend="process", plugins=[plugin], settings=settings()):
+        assert d.map_tasks(leaf, [1, 2]) == [10, 20]
+    assert sorted(plugin.received) == [("done", 10, "leaf[0]"), ("done", 20, "leaf[1]")]

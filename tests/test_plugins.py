@@ -177,7 +177,8 @@ class TestGlobalPlugins:
     def test_registered_plugins_see_calls_outside_any_session(self) -> None:
         recorder = RecordingPlugin()
         d.register_plugins(recorder)
-        d.register_plugins(recorder)  # idempotent
+        with pytest.raises(d.PluginError, match=r"Plugin 'RecordingPlugin' .* is already registered \(through register_plugins\)"):
+            d.register_plugins(recorder)
         assert one() == 1
         assert recorder.names() == ["before_node_execute", "after_node_execute"]
         d.unregister_plugins(recorder)

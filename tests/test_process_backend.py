@@ -448,7 +448,7 @@ def test_worker_with_an_abandoned_thread_is_replaced_after_its_batch() -> None:
 
 
 def test_workers_that_die_while_starting_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import daglite_core._pool as pool
+    import daglite_core._process._pool as pool
 
     started = time.monotonic()
     with process_session(settings=settings(mp_start_method="fork")):
@@ -684,3 +684,14 @@ def test_dataset_store_object_works_from_workers(tmp_path: Path) -> None:
     assert [store.load(k, format="pickle") for k in keys] == [[x, x] for x in range(3)]
     assert {r["pid"] for r in results}.isdisjoint({os.getpid()})
     assert sorted(c["key"] for c in recorder.calls) == sorted([f"out/{x}.pkl" for x in range(6)] + keys)
+
+
+def test_the_on_demand_process_class_names_the_real_backend() -> None:
+    from daglite_core._builtin import _ProcessBackendOnDemand
+
+    assert (_ProcessBackendOnDemand.name, _ProcessBackendOnDemand.aliases) == (ProcessBackend.name, ProcessBackend.aliases)
+    backend = _ProcessBackendOnDemand(settings())
+    try:
+        assert isinstance(backend, ProcessBackend)
+    finally:
+        backend.close()

@@ -9,6 +9,15 @@ from daglite_core.testing import RecordingPlugin
 
 from core_stores import MemoryCache, MemoryDatasets, Providers
 
+import importlib.util
+
+# "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
+# own environment); with it installed the message says it is disabled instead.
+_NO_PLUGINS = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) for m in ("daglite_diskcache", "daglite_datasets")),
+    reason="checks the advice given when the plugin is not installed",
+)
+
 
 def counted():  # type: ignore[no-untyped-def]
     runs: list[int] = []
@@ -20,7 +29,60 @@ def counted():  # type: ignore[no-untyped-def]
     return square, runs
 
 
+@d.task(cache=True)
+def cached_triple(x: int) -> int:
+    return 3 * x
+
+
+class FakeDist:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.version = "1.0"
+
+
+class FakeEntryPoint:
+    """An installed ``daglite-diskcache`` (its plugin would provide a cache store)."""
+
+    def __init__(self) -> None:
+        self.name = "diskcache"
+        self.value = "daglite_diskcache.plugin"
+        self.dist = FakeDist("daglite-diskcache")
+
+    def load(self) -> object:
+        return Providers()
+
+
+@pytest.fixture
+def installed_diskcache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglite_core import _plugins
+
+    monkeypatch.setattr(_plugins, "entry_points", lambda: [FakeEntryPoint()])
+
+
 class TestCache:
+    @pytest.mark.parametrize("backend", ["inline", "thread", "process"])
+    def test_cache_mode_off_needs_no_cache_plugin(self, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DAGLITE_CACHE_MODE", "off")
+        assert cached_triple(2) == 6
+        with d.session(backend=backend):
+            assert d.map_tasks(cached_triple, [1, 2]) == [3, 6]
+
+    def test_an_installed_but_disabled_cache_plugin_is_named_as_disabled_not_to_install(self, installed_diskcache: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DAGLITE_PLUGINS_AUTOLOAD", "1")
+        monkeypatch.setenv("DAGLITE_DISABLE_PLUGINS", "diskcache")
+        with d.session(), pytest.raises(d.MissingPluginError) as info:
+            cached_triple(1)
+        assert "daglite-diskcache is installed but disabled by DAGLITE_DISABLE_PLUGINS" in str(info.value)
+        assert "pip install" not in str(info.value)
+        monkeypatch.delenv("DAGLITE_DISABLE_PLUGINS")
+        with d.session(settings=d.DagliteSettings(disable_plugins=("daglite-diskcache",))), pytest.raises(d.MissingPluginError) as info:
+            cached_triple(1)
+        assert "disabled by the session's settings (disable_plugins)" in str(info.value)
+        with d.session(settings=d.DagliteSettings(plugins_autoload=False)), pytest.raises(d.MissingPluginError) as info:
+            cached_triple(1)
+        assert "not loaded (plugins_autoload=False); enable it for a session with session(plugins=['diskcache'])" in str(info.value)
+
+    @_NO_PLUGINS
     def test_cache_true_without_a_provider_names_the_plugin_to_install(self) -> None:
         square, _ = counted()
         with pytest.raises(d.MissingPluginError, match="Task 'square' has cache=True but no cache store plugin.*pip install daglite-diskcache"):
@@ -120,6 +182,7 @@ class TestCache:
 
 
 class TestDatasets:
+    @_NO_PLUGINS
     def test_dataset_without_a_provider_names_the_plugin(self) -> None:
         with pytest.raises(d.MissingPluginError, match="pip install daglite-datasets"):
             d.save_dataset("x.json", 1)
@@ -232,8 +295,11 @@ def test_hook_provide_dataset_formats_through_call_hook() -> None:
 
     with d.session(plugins=[Formats()]):
         assert d.call_hook("provide_dataset_formats") == [["yaml-format"]]
-    with pytest.raises(ValueError, match="not a provider hook"):
+    # Any hook can be called by keyword; its arguments are checked against the spec.
+    with pytest.raises(TypeError, match=r"Hook 'before_node_execute' called with missing argument\(s\) 'metadata', 'reporter'"):
         d.call_hook("before_node_execute")
+    with pytest.raises(ValueError, match=r"Unknown hook 'provide_dataset_format' \(did you mean 'provide_dataset_formats'\?\)"):
+        d.call_hook("provide_dataset_format")
 
 
 def test_hook_provide_backends_adds_a_backend() -> None:

@@ -100,18 +100,18 @@ class TestKinds:
 class TestValidation:
     @pytest.mark.parametrize("bad", [42, "text", None])
     def test_non_callables_are_a_type_error(self, bad: object) -> None:
-        with pytest.raises(TypeError, match="needs a callable"):
+        with pytest.raises(TypeError, match="can only be applied to callable functions.*got"):
             d.task(bad)  # type: ignore[call-overload]
 
     def test_classes_are_a_type_error(self) -> None:
-        with pytest.raises(TypeError, match=r"cannot decorate the class '.*Thing'"):
+        with pytest.raises(TypeError, match=r"callable functions, not the class '.*Thing'"):
 
             @d.task
             class Thing:
                 pass
 
     def test_unknown_name_placeholder_names_task_and_placeholder(self) -> None:
-        with pytest.raises(ValueError, match=r"task 'add-\{z\}' name.*unknown placeholder \{z\}"):
+        with pytest.raises(ValueError, match=r"task 'add-\{z\}' name.*references unknown placeholder \{z\}"):
 
             @d.task(name="add-{z}")
             def f(x: int) -> int:
@@ -122,7 +122,7 @@ class TestValidation:
             d.task(name="a.b")(lambda: 1)
 
     def test_unknown_dataset_placeholder_is_rejected(self) -> None:
-        with pytest.raises(ValueError, match=r"task 'f' dataset.*unknown placeholder \{y\}"):
+        with pytest.raises(ValueError, match=r"task 'f' dataset.*references unknown placeholder \{y\}"):
 
             @d.task(dataset="out/{y}.json")
             def f(x: int) -> int:
@@ -135,7 +135,7 @@ class TestValidation:
         def gen():
             yield 1
 
-        with pytest.raises(ValueError, match=rf"Task 'gen': {option}= is not supported on generator tasks"):
+        with pytest.raises(ValueError, match=rf"not supported for generator tasks: Task 'gen' sets {option}="):
             d.task(**{option: value})(gen)
 
     @pytest.mark.parametrize(("option", "value"), [("retries", -1), ("timeout", -1), ("timeout", 0), ("cache_ttl", -5)])
@@ -149,6 +149,79 @@ class TestValidation:
     def test_non_int_retries_is_a_type_error(self) -> None:
         with pytest.raises(TypeError, match="retries must be an int"):
             d.task(retries=1.5)(lambda: 1)  # type: ignore[call-overload]
+
+
+    def test_unknown_option_names_the_task_and_the_closest_option(self) -> None:
+        with pytest.raises(TypeError, match=r"Task 'fetch': unknown option 'retry' \(did you mean 'retries'\?\)"):
+
+            @d.task(retry=2)  # type: ignore[call-overload]
+            def fetch() -> int:
+                return 1
+
+        with pytest.raises(TypeError, match=r"Task 'renamed': unknown option 'timout' \(did you mean 'timeout'\?\)"):
+            d.task(name="renamed", timout=3)(lambda: 1)  # type: ignore[call-overload]
+        with pytest.raises(TypeError, match=r"Task 'add': unknown option 'cache_dir' \(did you mean 'cache'\?\)"):
+            add.with_options(cache_dir="x")
+
+    def test_an_unknown_backend_is_rejected_when_decorated(self) -> None:
+        with pytest.raises(d.BackendError, match=r"Task 'f': unknown backend 'nope'; known backends: inline, .*process.*thread") as info:
+
+            @d.task(backend="nope")
+            def f() -> int:
+                return 1
+
+        assert info.value.name == "nope"
+        with pytest.raises(d.BackendError, match=r"Task 'g': unknown backend 'thraed' \(did you mean 'thread'\?\)"):
+            d.task(name="g", backend="thraed")(lambda: 1)
+        with pytest.raises(d.BackendError, match="unknown backend 'nope'"):
+            add.with_options(backend="nope")
+        with pytest.raises(TypeError, match="backend must be a backend name"):
+            d.task(backend=3)(lambda: 1)  # type: ignore[call-overload]
+
+    def test_built_in_and_plugin_backends_are_accepted_when_decorated(self) -> None:
+        for name in ("inline", "sequential", "thread", "threading", "process", "multiprocessing"):
+            d.task(backend=name)(lambda: 1)
+
+        class Fancy:
+            name = "fancy"
+            aliases = ("fancy-alias",)
+
+        class Provides:
+            @d.hookimpl
+            def provide_backends(self) -> list[type]:
+                return [Fancy]
+
+        plugin = Provides()
+        d.register_plugins(plugin)
+        try:
+            assert d.task(backend="fancy-alias")(lambda: 1).backend == "fancy-alias"
+        finally:
+            d.unregister_plugins(plugin)
+
+    def test_the_static_built_in_backend_names_match_the_backend_classes(self) -> None:
+        from daglite_core._builtin import BUILTIN
+        from daglite_core._plugins import BUILTIN_BACKENDS
+
+        assert BUILTIN_BACKENDS == {n for cls in BUILTIN.provide_backends() for n in (cls.name, *cls.aliases)}
+
+    def test_map_index_in_a_name_outside_a_map_is_an_error_naming_the_task(self) -> None:
+        @d.task(name="part-{map_index}")
+        def part(x: int) -> int:
+            return x
+
+        for plugins in ([], [RecordingPlugin()]):
+            with d.session(plugins=plugins):
+                with pytest.raises(ValueError, match=r"Task 'part-\{map_index\}' uses \{map_index\} in its name, but this call is not an item of map_tasks"):
+                    part(1)
+                assert d.map_tasks(part, [5, 6]) == [5, 6]
+
+    def test_map_index_in_a_dataset_key_outside_a_map_is_an_error(self) -> None:
+        @d.task(dataset="out/{map_index}.json", dataset_store=object())
+        def saved(x: int) -> int:
+            return x
+
+        with pytest.raises(ValueError, match=r"Task 'saved' dataset key 'out/\{map_index\}.json' uses \{map_index\}, but this call is not an item of map_tasks"):
+            saved(1)
 
 
 class TestNamesAndMetadata:

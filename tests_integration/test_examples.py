@@ -162,7 +162,7 @@ def test_callbacks_example_success_and_failure(tmp_path: Path, env: dict[str, st
 def test_map_example(tmp_path: Path, env: dict[str, str], backend: str) -> None:
     proc = script(tmp_path, env, "map_example.py", "--n", "4", "--backend", backend)
     assert result(proc) == {"powers": [0, 1, 4, 9], "failed_indexes": [1], "lengths": [24, 25, 26, 27]}
-    assert f"map power-{{map_index}}: 4 items on {backend}" in proc.stderr
+    assert f"map power (power-{{map_index}}): 4 items on {backend}" in proc.stderr
     assert "map safe_inverse: done, 1 of 4 failed" in proc.stderr
 
 

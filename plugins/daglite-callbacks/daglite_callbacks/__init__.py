@@ -19,6 +19,15 @@ from ._errors import (
 )
 from ._markers import ERROR_PARAM, RESULTS_PARAM, ErrorValue, ReturnValue
 from ._node import Node
+from ._outbox import (
+    Outbox,
+    OutboxError,
+    PendingCallback,
+    ResumeReport,
+    default_outbox,
+    default_outbox_path,
+    delivery_key,
+)
 from ._signature import Signature, asign, sign
 from ._swarm import Swarm, swarm
 
@@ -31,6 +40,10 @@ __all__ = [
     "ErrorValue",
     "InputError",
     "Node",
+    "Outbox",
+    "OutboxError",
+    "PendingCallback",
+    "ResumeReport",
     "ReturnValue",
     "Signature",
     "SignatureError",
@@ -39,6 +52,9 @@ __all__ = [
     "TaskOutcome",
     "asign",
     "chain",
+    "default_outbox",
+    "default_outbox_path",
+    "delivery_key",
     "sign",
     "swarm",
 ]

@@ -39,6 +39,7 @@ class Chain(Node):
         dispatch: str = "sequential",
         strict: bool | None = None,
         backend: str | None = None,
+        durable: Any = None,
     ) -> None:
         nodes = [as_node(step, f"step {i + 1} of a chain") for i, step in enumerate(steps)]
         if not nodes:
@@ -51,10 +52,25 @@ class Chain(Node):
             nodes[i].guard("success", f"where it receives the result of step {i} {nodes[i - 1].name!r} of {label!r}")
         self.steps = tuple(nodes)
         self.backend = backend
-        self._init_node(label, success_callbacks, error_callbacks, dispatch, strict)
+        self._name_given = name
+        self._init_node(label, success_callbacks, error_callbacks, dispatch, strict, durable)
 
     def __repr__(self) -> str:
         return f"<Chain {self.name!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from ._signature import _rebuild
+
+        options = {
+            "name": self._name_given,
+            "success_callbacks": self.success_callbacks,
+            "error_callbacks": self.error_callbacks,
+            "dispatch": self.dispatch,
+            "strict": self.strict,
+            "backend": self.backend,
+            "durable": self.durable,
+        }
+        return (_rebuild, (Chain, (self.steps,), options))
 
     @property
     def is_async(self) -> bool:
@@ -137,6 +153,7 @@ def chain(
     dispatch: str = "sequential",
     strict: bool | None = None,
     backend: str | None = None,
+    durable: Any = None,
 ) -> Chain:
     """Build a :class:`Chain` of signatures (or tasks, functions, names, chains, swarms).
 
@@ -151,4 +168,5 @@ def chain(
         dispatch=dispatch,
         strict=strict,
         backend=backend,
+        durable=durable,
     )

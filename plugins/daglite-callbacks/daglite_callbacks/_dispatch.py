@@ -25,11 +25,12 @@ import contextvars
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daglite_core import active_session
 
 from ._errors import CallbackError, TaskOutcome
+from ._outbox import _CURRENT, Delivery
 
 if TYPE_CHECKING:
     from ._node import Node, Prepared
@@ -41,39 +42,113 @@ DISPATCH_MODES = ("sequential", "concurrent")
 Preparer = Callable[["Node"], "Prepared"]
 
 
-def _one(callback: Node, prepare: Preparer) -> Exception | None:
+def _one(callback: Node, prepare: Preparer, delivery: Delivery | None = None) -> Exception | None:
+    if delivery is not None:
+        return _one_durable(callback, prepare, delivery)
+    token = _CURRENT.set(None) if _CURRENT.get() is not None else None
     try:
         outcome = callback.outcome_sync(prepare(callback), None)
     except Exception as exc:  # noqa: BLE001 - a callback's failure is reported, not raised here
         return exc
+    finally:
+        if token is not None:
+            _CURRENT.reset(token)
     return None if outcome.ok else outcome.error
 
 
-async def _aone(callback: Node, prepare: Preparer) -> Exception | None:
+def _one_durable(callback: Node, prepare: Preparer, delivery: Delivery) -> Exception | None:
+    with delivery.current():
+        try:
+            try:
+                prepared = prepare(callback)
+            except Exception as exc:  # noqa: BLE001 - rejected input: the delivery happened and failed
+                delivery.finish(exc)
+                return exc
+            outcome = callback.outcome_sync(prepared, None, delivery)
+        except Exception as exc:  # noqa: BLE001 - e.g. a strict CallbackError of its own callbacks
+            delivery.finish(exc)
+            return exc
+        except BaseException:
+            delivery.release()  # interrupted: it did not finish, a resume runs it
+            raise
+    delivery.finish(outcome.error)  # a no-op when its outcome path marked it already
+    return None if outcome.ok else outcome.error
+
+
+async def _aone(callback: Node, prepare: Preparer, delivery: Delivery | None = None) -> Exception | None:
+    token = _CURRENT.set(delivery) if delivery is not None or _CURRENT.get() is not None else None
     try:
+        try:
+            prepared = prepare(callback)
+        except Exception as exc:  # noqa: BLE001 - as in _one
+            if delivery is not None:
+                delivery.finish(exc)
+            return exc
         if callback.is_async:
-            outcome = await callback.outcome_async(prepare(callback), None)
+            outcome = await callback.outcome_async(prepared, None, delivery)
         else:
-            outcome = await asyncio.to_thread(callback.outcome_sync, prepare(callback), None)
+            outcome = await asyncio.to_thread(callback.outcome_sync, prepared, None, delivery)
     except Exception as exc:  # noqa: BLE001 - as in _one
+        if delivery is not None:
+            delivery.finish(exc)
         return exc
+    except BaseException:
+        if delivery is not None:
+            delivery.release()
+        raise
+    finally:
+        if token is not None:
+            _CURRENT.reset(token)
     return None if outcome.ok else outcome.error
 
 
-def dispatch_sync(callbacks: Sequence[Node], prepare: Preparer, mode: str) -> list[Exception | None]:
-    """Run every callback; return each one's failure (or ``None``), in the order given."""
+def dispatch_sync(
+    callbacks: Sequence[Node], prepare: Preparer, mode: str, deliveries: Sequence[Delivery | None] | None = None
+) -> list[Exception | None]:
+    """Run every callback; return each one's failure (or ``None``), in the order given.
+
+    ``deliveries`` (one per callback, ``None`` for one not recorded) are the outbox
+    rows to mark done as each callback finishes.
+    """
+    marks: Sequence[Delivery | None] = deliveries if deliveries is not None else [None] * len(callbacks)
     if mode == "sequential" or len(callbacks) < 2:
-        return [_one(cb, prepare) for cb in callbacks]
+        return [_one(cb, prepare, d) for cb, d in zip(callbacks, marks)]
     with ThreadPoolExecutor(len(callbacks), thread_name_prefix="daglite-callback") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, _one, cb, prepare) for cb in callbacks]
+        futures = [pool.submit(contextvars.copy_context().run, _one, cb, prepare, d) for cb, d in zip(callbacks, marks)]
         return [f.result() for f in futures]
 
 
-async def dispatch_async(callbacks: Sequence[Node], prepare: Preparer, mode: str) -> list[Exception | None]:
+async def dispatch_async(
+    callbacks: Sequence[Node], prepare: Preparer, mode: str, deliveries: Sequence[Delivery | None] | None = None
+) -> list[Exception | None]:
     """:func:`dispatch_sync` on the running loop (sync callbacks in threads)."""
+    marks: Sequence[Delivery | None] = deliveries if deliveries is not None else [None] * len(callbacks)
     if mode == "sequential" or len(callbacks) < 2:
-        return [await _aone(cb, prepare) for cb in callbacks]
-    return list(await asyncio.gather(*(_aone(cb, prepare) for cb in callbacks)))
+        return [await _aone(cb, prepare, d) for cb, d in zip(callbacks, marks)]
+    return list(await asyncio.gather(*(_aone(cb, prepare, d) for cb, d in zip(callbacks, marks))))
+
+
+def deliver_recorded(delivery: Delivery, node: Node, inputs: tuple[Any, ...]) -> Exception | None:
+    """Run one callback taken from the outbox (a resume); report its failure on the logger."""
+    prepare: Preparer
+    if inputs[0] == "success":
+        value = inputs[1]
+
+        def prepare(cb: Node) -> Prepared:
+            return cb.prepare({}, result=value)
+    else:
+        received, error = dict(inputs[1]), inputs[2]
+
+        def prepare(cb: Node) -> Prepared:
+            return cb.prepare(received, error=error, call_wins=False)
+
+    failure = _one(node, prepare, delivery)
+    if failure is not None:
+        logger.error(
+            "Resumed %s callback %r (delivery %s) failed: %s: %s",
+            inputs[0], node.name, delivery.key, type(failure).__name__, failure, exc_info=failure,
+        )
+    return failure
 
 
 def settle(

@@ -20,13 +20,16 @@ Semantics every node follows:
 from __future__ import annotations
 
 import abc
+import pickle
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from ._dispatch import DISPATCH_MODES, dispatch_async, dispatch_sync, settle
+from ._durable import durable_spec, record, resolve_outbox
 from ._errors import CycleError, SignatureError, TaskOutcome
+from ._outbox import Delivery, Outbox
 from ._params import Names
 
 MISSING: Any = object()
@@ -65,6 +68,23 @@ def callback_list(callbacks: Any) -> list[Any]:
     return list(callbacks)
 
 
+def _release(marks: Sequence[Delivery | None]) -> None:
+    for mark in marks:
+        if mark is not None:
+            mark.release()
+
+
+def _check_picklable(where: str, node: Node) -> None:
+    try:
+        pickle.dumps(node, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        msg = (
+            f"Cannot attach {where} to a durable node: it cannot be pickled into the outbox "
+            f"({type(exc).__name__}: {exc}); use module-level tasks and picklable bound kwargs"
+        )
+        raise SignatureError(msg) from exc
+
+
 def as_node(obj: Any, where: str) -> Node:
     """A node for ``obj``: itself, or ``sign(obj)`` for a task, function or task name."""
     if isinstance(obj, Node):
@@ -83,6 +103,7 @@ class Node(abc.ABC):
     name: str
     dispatch: str
     strict: bool | None
+    durable: bool | Outbox | None
 
     def _init_node(
         self,
@@ -91,8 +112,10 @@ class Node(abc.ABC):
         error_callbacks: Iterable[Any],
         dispatch: str,
         strict: bool | None,
+        durable: Any = None,
     ) -> None:
         self.name = name
+        self.durable = durable_spec(self._label(), durable)
         if dispatch not in DISPATCH_MODES:
             msg = f"{self._label()}: dispatch must be one of {', '.join(DISPATCH_MODES)}, got {dispatch!r}"
             raise SignatureError(msg)
@@ -143,6 +166,8 @@ class Node(abc.ABC):
             else:
                 cb.check_receives_error(where, self.received(), self.guaranteed())
             cb.guard(kind, f"where it receives the {'result' if kind == 'success' else 'error'} of {self.name!r}")
+            if self.durable is not None and self.durable is not False:
+                _check_picklable(where, cb)
         (self._success if kind == "success" else self._error).extend(nodes)
 
     # -- static facts (for the checks) ------------------------------------------
@@ -207,20 +232,57 @@ class Node(abc.ABC):
         received, error = dict(outcome.kwargs), outcome.error
         return "error", list(self._error), lambda cb: cb.prepare(received, error=error, call_wins=False)
 
-    def outcome_sync(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
-        """Run it, then dispatch its callbacks (the failing-callback policy applies)."""
-        outcome = self.body_sync(prepared, backend)
+    def outcome_sync(self, prepared: Prepared, backend: str | None, delivery: Delivery | None = None) -> TaskOutcome:
+        """Run it, then dispatch its callbacks (the failing-callback policy applies).
+
+        ``delivery``: when it runs as a durable callback, the outbox row to mark
+        done once it finished (see :mod:`daglite_callbacks._outbox`).
+        """
+        return self.act_sync(self.body_sync(prepared, backend), delivery)
+
+    def act_sync(self, outcome: TaskOutcome, delivery: Delivery | None = None) -> TaskOutcome:
+        """Dispatch the callbacks of ``outcome`` (the second half of :meth:`outcome_sync`)."""
         kind, callbacks, prepare = self._dispatch_args(outcome)
-        if callbacks:
-            settle(self, kind, callbacks, dispatch_sync(callbacks, prepare, self.dispatch), outcome)
+        if not callbacks:
+            if delivery is not None:
+                delivery.finish(outcome.error)
+            return outcome
+        outbox = resolve_outbox(self.durable, delivery)
+        if outbox is None:
+            failures = dispatch_sync(callbacks, prepare, self.dispatch)
+            if delivery is not None:
+                delivery.finish(outcome.error)
+        else:
+            marks = record(self.name, outbox, kind, callbacks, outcome, delivery)
+            try:
+                failures = dispatch_sync(callbacks, prepare, self.dispatch, marks)
+            except BaseException:
+                _release(marks)  # interrupted: what did not finish waits for a resume
+                raise
+        settle(self, kind, callbacks, failures, outcome)
         return outcome
 
-    async def outcome_async(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
+    async def outcome_async(self, prepared: Prepared, backend: str | None, delivery: Delivery | None = None) -> TaskOutcome:
         """:meth:`outcome_sync` on the running loop (sync parts in threads)."""
         outcome = await self.body_async(prepared, backend)
         kind, callbacks, prepare = self._dispatch_args(outcome)
-        if callbacks:
-            settle(self, kind, callbacks, await dispatch_async(callbacks, prepare, self.dispatch), outcome)
+        if not callbacks:
+            if delivery is not None:
+                delivery.finish(outcome.error)
+            return outcome
+        outbox = resolve_outbox(self.durable, delivery)
+        if outbox is None:
+            failures = await dispatch_async(callbacks, prepare, self.dispatch)
+            if delivery is not None:
+                delivery.finish(outcome.error)
+        else:
+            marks = record(self.name, outbox, kind, callbacks, outcome, delivery)
+            try:
+                failures = await dispatch_async(callbacks, prepare, self.dispatch, marks)
+            except BaseException:
+                _release(marks)
+                raise
+        settle(self, kind, callbacks, failures, outcome)
         return outcome
 
     def run(self, **kwargs: Any) -> Any:

@@ -50,7 +50,8 @@ async def acall_inline(task: BaseTask[..., Any], kwargs: dict[str, Any]) -> Any:
     return await call(**kwargs)
 
 
-def _positional(task: BaseTask[..., Any], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+def positional(task: BaseTask[..., Any], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """``kwargs`` as positional arguments of ``task``, or ``None`` when some must stay keywords."""
     bound = task.signature.bind_partial(**kwargs)
     if bound.kwargs:
         return None
@@ -61,7 +62,7 @@ def call_on(task: BaseTask[..., Any], kwargs: dict[str, Any], backend: str | Non
     """Run ``task`` with ``kwargs`` on ``backend`` (``None``/inline: in this thread)."""
     if backend is None or backend in INLINE:
         return call_inline(task, kwargs)
-    args = _positional(task, kwargs)
+    args = positional(task, kwargs)
     if args is None:
         return call_inline(task, kwargs)
     try:

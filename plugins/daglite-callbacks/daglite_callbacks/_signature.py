@@ -16,6 +16,11 @@ from ._params import Names, TaskParams
 from ._run import acall_on, call_on
 from ._validate import make_validators, validate
 
+
+def _rebuild(cls: type[Node], args: tuple[Any, ...], options: dict[str, Any]) -> Node:
+    """Unpickle a node by building it again (its checks run again)."""
+    return cls(*args, **options)
+
 _NUMERIC = {int: (float, complex), float: (complex,)}
 
 
@@ -66,8 +71,10 @@ class Signature(Node):
         model_validators: Any = None,
         dispatch: str = "sequential",
         strict: bool | None = None,
+        durable: Any = None,
     ) -> None:
         self.task = task
+        self._model_validators = model_validators
         self.params = TaskParams.of(task.signature)
         if self.params.positional_only:
             msg = (
@@ -78,7 +85,7 @@ class Signature(Node):
         self.targets = injection_targets(task.func)
         self.validators = make_validators(task.name, model_validators)
         self.kwargs = BoundKwargs(task.name, self._check_names, kwargs)
-        self._init_node(task.name, success_callbacks, error_callbacks, dispatch, strict)
+        self._init_node(task.name, success_callbacks, error_callbacks, dispatch, strict, durable)
 
     def _check_names(self, new: Mapping[str, Any]) -> None:
         if self.validators:
@@ -94,6 +101,18 @@ class Signature(Node):
 
     def __repr__(self) -> str:
         return f"<Signature {self.name!r} kwargs={dict(self.kwargs)!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled into the outbox by reference to its task (module-level tasks only).
+        options = {
+            "success_callbacks": self.success_callbacks,
+            "error_callbacks": self.error_callbacks,
+            "model_validators": self._model_validators,
+            "dispatch": self.dispatch,
+            "strict": self.strict,
+            "durable": self.durable,
+        }
+        return (_rebuild, (Signature, (self.task, self.kwargs.snapshot()), options))
 
     # -- static facts --------------------------------------------------------------
 
@@ -208,6 +227,7 @@ def sign(
     model_validators: Any = None,
     dispatch: str = "sequential",
     strict: bool | None = None,
+    durable: Any = None,
     **kwargs: Any,
 ) -> Signature:
     """Sign a task call: ``sign(task_or_name, **bound_kwargs, <options>)``.
@@ -226,6 +246,10 @@ def sign(
     :param dispatch: ``"sequential"`` (default) or ``"concurrent"``.
     :param strict: raise :class:`CallbackError` when a callback fails; ``None``
         (default) follows the active session's ``strict_hooks``.
+    :param durable: record its callbacks in an outbox before they run, so that a
+        crash cannot lose them (README, "Durable callbacks"): ``True`` (the default
+        outbox), an :class:`Outbox` or a path; ``False`` never; ``None`` (default)
+        inherits from a durable parent, else ``DAGLITE_CALLBACKS_DURABLE``.
 
     Every other keyword is a bound kwarg. A task parameter named like one of these
     options is bound with ``sig.kwargs.update(...)``.
@@ -238,6 +262,7 @@ def sign(
         model_validators=model_validators,
         dispatch=dispatch,
         strict=strict,
+        durable=durable,
     )
 
 
@@ -250,6 +275,7 @@ async def asign(
     model_validators: Any = None,
     dispatch: str = "sequential",
     strict: bool | None = None,
+    durable: Any = None,
     **kwargs: Any,
 ) -> Signature:
     """:func:`sign` for async code (MageFlow's spelling); same arguments and checks."""
@@ -260,5 +286,6 @@ async def asign(
         model_validators=model_validators,
         dispatch=dispatch,
         strict=strict,
+        durable=durable,
         **kwargs,
     )

@@ -9,13 +9,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from daglite_core import active_session
+from daglite_core import BaseTask, MapError, active_session, iter_tasks
 
 from ._chain import container_backend
 from ._errors import SignatureError, SwarmError, TaskOutcome
 from ._node import MISSING, Node, Prepared, as_node
 from ._params import Names
-from ._run import INLINE
+from ._run import INLINE, positional
+
+THREADED = frozenset({"thread", "threads", "threading"})
 
 
 def _positive(where: str, option: str, value: int | None) -> None:
@@ -61,9 +63,11 @@ class Swarm(Node):
       item's bound kwargs win (they are the item's specifics).
     * On the ``inline`` backend ``run()`` runs items one after the other in the
       calling thread and ``arun()`` runs them on the event loop, at most
-      ``max_concurrency`` at a time. On other backends at most
+      ``max_concurrency`` at a time. On ``thread`` at most
       ``max_concurrency`` (default: the session's ``workers``) items run at a time,
-      each on the backend; their callbacks run in the session's process.
+      each a one-item map; on ``process`` and other backends signature items of
+      one task run as one streamed map (see :meth:`_run_grouped`). Callbacks
+      always run in the session's process.
     * Success callbacks fire once, after every item succeeded, with the list of
       results in item order. When any item fails, error callbacks fire once with
       the call's kwargs and a :class:`SwarmError` naming every failed item, which
@@ -87,6 +91,7 @@ class Swarm(Node):
         dispatch: str = "sequential",
         strict: bool | None = None,
         backend: str | None = None,
+        durable: Any = None,
     ) -> None:
         nodes = [as_node(item, f"item {i} of a swarm") for i, item in enumerate(items)]
         if not nodes:
@@ -99,10 +104,27 @@ class Swarm(Node):
         self.max_concurrency = max_concurrency
         self.stop_after_n_failures = stop_after_n_failures
         self.backend = backend
-        self._init_node(label, success_callbacks, error_callbacks, dispatch, strict)
+        self._name_given = name
+        self._init_node(label, success_callbacks, error_callbacks, dispatch, strict, durable)
 
     def __repr__(self) -> str:
         return f"<Swarm {self.name!r} of {len(self.items)} items>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from ._signature import _rebuild
+
+        options = {
+            "max_concurrency": self.max_concurrency,
+            "stop_after_n_failures": self.stop_after_n_failures,
+            "name": self._name_given,
+            "success_callbacks": self.success_callbacks,
+            "error_callbacks": self.error_callbacks,
+            "dispatch": self.dispatch,
+            "strict": self.strict,
+            "backend": self.backend,
+            "durable": self.durable,
+        }
+        return (_rebuild, (Swarm, (self.items,), options))
 
     @property
     def is_async(self) -> bool:
@@ -166,8 +188,12 @@ class Swarm(Node):
             for index in range(len(self.items)):
                 self._run_item(book, prepared, index, backend)
             return self._finish(prepared, book)
-        workers = min(self.max_concurrency or active_session().settings.workers, len(self.items))
-        pending = iter(range(len(self.items)))
+        session_workers = active_session().settings.workers
+        rest = range(len(self.items)) if backend in THREADED else self._run_grouped(book, prepared, backend, session_workers)
+        if not rest:
+            return self._finish(prepared, book)
+        workers = min(self.max_concurrency or session_workers, len(rest))
+        pending = iter(rest)
         take = threading.Lock()
 
         def worker() -> None:
@@ -183,6 +209,61 @@ class Swarm(Node):
             for future in futures:
                 future.result()
         return self._finish(prepared, book)
+
+    def _run_grouped(self, book: _Book, prepared: Prepared, backend: str, workers: int) -> list[int]:
+        """Run signature items as streamed maps, one per task; return the other items' indexes.
+
+        A backend such as ``process`` runs one map at a time, so one-item maps
+        from several threads would run one after another. Items of one task go in
+        one ``iter_tasks`` call instead (the pool runs them side by side; each
+        item's callbacks fire as it finishes). At most ``max_concurrency`` items
+        are in flight: when it is below the pool's size, or when
+        ``stop_after_n_failures`` is set, they go in waves of that many (a wave
+        finishes before the next starts; failures are counted between waves).
+        """
+        groups: dict[int, tuple[BaseTask[..., Any], list[tuple[int, tuple[Any, ...]]]]] = {}
+        rest: list[int] = []
+        for index, item in enumerate(self.items):
+            task = getattr(item, "task", None)
+            args = positional(task, prepared.parts[index].kwargs) if isinstance(task, BaseTask) else None
+            if task is None or not args or task.is_generator:
+                rest.append(index)
+                continue
+            groups.setdefault(id(task), (task, []))[1].append((index, args))
+        width = min(self.max_concurrency or workers, workers)
+        for task, members in groups.values():
+            size = len(members) if width >= workers and self.stop_after_n_failures is None else width
+            for start in range(0, len(members), size):
+                wave = [(index, args) for index, args in members[start:start + size] if book.may_start(index)]
+                if wave:
+                    self._stream_wave(book, prepared, task, wave, backend)
+        return rest
+
+    def _stream_wave(
+        self,
+        book: _Book,
+        prepared: Prepared,
+        task: BaseTask[..., Any],
+        wave: list[tuple[int, tuple[Any, ...]]],
+        backend: str,
+    ) -> None:
+        columns = [list(column) for column in zip(*(args for _, args in wave))]
+        try:
+            for position, value in iter_tasks(task, *columns, backend=backend, ordered=False):
+                self._act_item(book, prepared, wave[position][0], TaskOutcome(True, value))
+        except MapError as exc:
+            for position, error in exc.errors.items():
+                self._act_item(book, prepared, wave[position][0], TaskOutcome(False, error=error))  # type: ignore[arg-type]
+
+    def _act_item(self, book: _Book, prepared: Prepared, index: int, result: TaskOutcome) -> None:
+        kwargs = prepared.parts[index].kwargs
+        outcome = TaskOutcome(result.ok, result.value, result.error, kwargs)
+        try:
+            self.items[index].act_sync(outcome)
+        except BaseException:
+            book.aborted = True
+            raise
+        book.record(index, outcome)
 
     async def body_async(self, prepared: Prepared, backend: str | None) -> TaskOutcome:
         backend = container_backend(self.backend, backend)
@@ -218,6 +299,7 @@ def swarm(
     dispatch: str = "sequential",
     strict: bool | None = None,
     backend: str | None = None,
+    durable: Any = None,
 ) -> Swarm:
     """Build a :class:`Swarm` of signatures (or tasks, functions, names, chains, swarms).
 
@@ -233,4 +315,5 @@ def swarm(
         dispatch=dispatch,
         strict=strict,
         backend=backend,
+        durable=durable,
     )

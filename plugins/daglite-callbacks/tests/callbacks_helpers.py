@@ -118,3 +118,37 @@ def cb_fail_if(value: ReturnValue[int], bad: int) -> int:
 @task
 def cb_total_of(parts: ReturnValue[list[int]]) -> int:
     return sum(parts)
+
+
+@task
+def cb_rendezvous(x: int, folder: str, peers: int) -> int:
+    """Mark this item started, then wait (up to 60 s) until ``peers`` items have started.
+
+    If items ran one at a time, the first would never see its peers and fail: so a
+    swarm whose items all succeed ran ``peers`` of them side by side.
+    """
+    import time
+    from pathlib import Path
+
+    Path(folder, f"started-{x}").touch()
+    deadline = time.monotonic() + 60
+    while len(list(Path(folder).glob("started-*"))) < peers:
+        if time.monotonic() > deadline:
+            msg = f"item {x}: only {len(list(Path(folder).glob('started-*')))} of {peers} items started"
+            raise TimeoutError(msg)
+        time.sleep(0.01)
+    return os.getpid()
+
+
+@task
+def cb_count_running(x: int, folder: str) -> int:
+    """How many items were running (this one included) when this one started."""
+    import time
+    from pathlib import Path
+
+    mine = Path(folder, f"running-{x}")
+    mine.touch()
+    seen = len(list(Path(folder).glob("running-*")))
+    time.sleep(0.3)
+    mine.unlink()
+    return seen

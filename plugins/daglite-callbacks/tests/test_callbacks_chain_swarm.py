@@ -12,12 +12,14 @@ import pytest
 from callbacks_helpers import (
     Log,
     cb_add,
+    cb_count_running,
     cb_double,
     cb_explode,
     cb_fail_if,
     cb_fails_on,
     cb_increment,
     cb_pid_of,
+    cb_rendezvous,
     cb_total_of,
     collector,
     error_collector,
@@ -376,3 +378,40 @@ def test_keyword_only_tasks_in_a_swarm_run_in_the_session_process(backend: str) 
 
     with _session(backend):
         assert swarm([sign(keyword_only), sign(keyword_only)])(x=1) == [os.getpid(), os.getpid()]
+
+
+# -- swarm on the process backend: items side by side (issue 16, item 7) -------------------
+
+
+def test_swarm_on_process_runs_items_side_by_side(tmp_path: Any) -> None:
+    log = Log()
+    items = [sign(cb_rendezvous, x=i, success_callbacks=[collector(log, f"item{i}")]) for i in range(3)]
+    group = swarm(items, max_concurrency=3)
+    with session(backend="process", settings=DagliteSettings(strict_hooks=True, max_workers=3)):
+        pids = group(folder=str(tmp_path), peers=3)
+    assert len(set(pids)) == 3 and os.getpid() not in pids  # three workers at once
+    assert sorted(log.names()) == ["item0", "item1", "item2"]  # each item's own callbacks fired
+    assert {pid for _, (_, pid) in log.entries} == {os.getpid()}
+
+
+def test_swarm_on_process_keeps_at_most_max_concurrency_in_flight(tmp_path: Any) -> None:
+    group = swarm([sign(cb_count_running, x=i) for i in range(4)], max_concurrency=2)
+    with session(backend="process", settings=DagliteSettings(strict_hooks=True, max_workers=4)):
+        seen = group(folder=str(tmp_path))
+    assert max(seen) <= 2
+
+
+def test_swarm_on_process_mixes_grouped_items_and_others(tmp_path: Any) -> None:
+    log = Log()
+    group = swarm(
+        [sign(cb_add, y=1), chain([sign(cb_double), sign(cb_increment)]), sign(cb_fails_on, bad=5), sign(cb_add, y=3)],
+        error_callbacks=[error_collector(log, "err")],
+    )
+    with session(backend="process", settings=DagliteSettings(strict_hooks=True, max_workers=2)), pytest.raises(
+        SwarmError
+    ) as info:
+        group(x=5)
+    assert info.value.failed_indexes == [2]
+    assert "bad item 5" in str(info.value)
+    with session(backend="process", settings=DagliteSettings(strict_hooks=True, max_workers=2)):
+        assert group(x=1) == [2, 3, 1, 4]

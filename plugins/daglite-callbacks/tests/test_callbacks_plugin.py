@@ -18,13 +18,15 @@ def test_entry_point_is_registered_under_the_daglite_group() -> None:
 
 
 @pytest.mark.usefixtures("daglite_isolated")
-def test_listed_as_an_enabled_plugin_with_no_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_listed_as_an_enabled_plugin_with_no_node_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DAGLITE_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("DAGLITE_PLUGINS_AUTOLOAD", raising=False)
     [info] = [p for p in list_plugins() if p.name == "callbacks"]
     assert info.status == "enabled"
     assert info.distribution == "daglite-callbacks"
-    assert info.hooks == ()  # dispatch needs no hook: the core's fast path stays on
+    # Dispatch needs no node hook (the core's fast path stays on): only the CLI and
+    # the opt-in resume at session start.
+    assert set(info.hooks) == {"before_session_start", "provide_cli_commands"}
 
 
 def test_session_can_name_the_plugin_and_signatures_work_in_it() -> None:

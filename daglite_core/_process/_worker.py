@@ -21,18 +21,19 @@ import types
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
 
-from . import _lifecycle
-from ._context import FRAME, SESSION, Frame, SessionState
-from ._map import IN_MAP, execute
-from ._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
-from ._protocols import Outcome, RemoteBatch, WorkItem
-from ._settings import DagliteSettings
+from .. import _lifecycle
+from .._context import FRAME, SESSION, Frame, SessionState
+from .._execute import IN_MAP, execute, runs_fast
+from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._settings import DagliteSettings
 
-_LOCAL_ONLY = frozenset({"before_session_start", "after_session_end"})
+_LOCAL_ONLY = frozenset({"before_session_start", "after_session_end", "node_attempt"})  # node_attempt wraps, runs where the body runs
 Event = tuple[str, tuple[Any, ...]]
 """A recorded hook call: the hook's name and its positional arguments (reporter: ``None``)."""
 RELAYED = tuple(h for h in SPECS if not h.startswith("provide_") and h not in _LOCAL_ONLY)
@@ -83,22 +84,27 @@ class _Recorder:
     """The relay: records observer events for the session's own process.
 
     Events go to a deque (appends and pops are atomic), so a flusher thread can
-    hand them on while the items run (see :class:`_Flusher`).
+    hand them on while the items run (see :class:`_Flusher`). Each batch binds its
+    own deque in a context variable (``batch``): batches of one session that run
+    at once in one process (threads of a Dask worker) keep their events apart.
     """
 
     def __init__(self) -> None:
         self.events: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self.batch: ContextVar[deque[tuple[str, tuple[Any, ...]]] | None] = ContextVar("daglite_relay_batch", default=None)
 
     def entry(self) -> _Entry:
         impls = []
         for hook in RELAYED:
             spec = SPECS[hook]
-            position = _reporter_position(hook)
-            impls.append(_Impl(hook, functools.partial(self._record, hook, position), spec.argnames, "daglite-relay", False, True))
+            impls.append(_Impl(hook, functools.partial(self._record, hook), spec.argnames, "daglite-relay", False, True))
         return _Entry("daglite-relay", self, impls, source="builtin")
 
-    def _record(self, hook: str, position: int, *args: Any) -> None:
-        self.events.append((hook, _swap_reporter(args, position, None)))
+    def _record(self, hook: str, *args: Any) -> None:
+        # The worker's reporter is recorded as is: it pickles as "the reporter of
+        # the session where it is unpickled" (see _context._Reporter.__reduce__).
+        events = self.batch.get()
+        (self.events if events is None else events).append((hook, args))
 
 
 def _reporter_position(hook: str) -> int:
@@ -119,8 +125,7 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
     if found is not None:
         # A later map of the session may bring stores resolved since (another
         # task's cache_store): the session's choice wins over a worker-side provider.
-        _merge(found[0]._cache_stores, config.cache_stores)
-        _merge(found[0]._dataset_stores, config.dataset_stores)
+        found[0].adopt_stores(config.cache_stores, config.dataset_stores)
         return found
     recorder = _Recorder()
     settings = config.settings
@@ -131,26 +136,28 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
         for e in installed.entries
     ]
     shipped = [ref.load() for ref in config.plugins]
-    entries = [*providers, *(_Entry(n, p, parse_plugin(p, n)) for p in shipped for n in [getattr(p, "__name__", type(p).__qualname__)])]
+    # ``on_report`` is the session process's hook: a worker-side plugin gets the
+    # reports in its session-side copy (see replay), never in the worker.
+    entries = [
+        *providers,
+        *(
+            _Entry(n, p, [i for i in parse_plugin(p, n) if i.hook != "on_report"])
+            for p in shipped
+            for n in [getattr(p, "__name__", type(p).__qualname__)]
+        ),
+    ]
     if config.relay:
         entries.append(recorder.entry())
     state = SessionState(
         config.session_id, config.settings, PluginSet(entries, strict),
         cache_store=config.cache_spec, dataset_store=config.dataset_spec, in_worker=True,
     )
-    state._cache_stores.update(config.cache_stores)
-    state._dataset_stores.update(config.dataset_stores)
+    state.adopt_stores(config.cache_stores, config.dataset_stores)
     _states[config.key] = (state, recorder)
     return state, recorder
 
 
-def _merge(made: dict[Any, Any], sent: dict[Any, Any]) -> None:
-    for key, store in sent.items():
-        if key not in made:
-            made[key] = store
-
-
-class RemoteRunner:
+class WorkerRunner:
     """Picklable: runs a batch of items in a worker process (see :class:`Backend`)."""
 
     def __init__(self, task: Any, config: WorkerConfig, backend: str, parent_id: Any, map_id: Any) -> None:
@@ -161,16 +168,19 @@ class RemoteRunner:
         self.map_id = map_id
 
     @classmethod
-    def for_session(cls, runner: Any) -> RemoteRunner:
+    def for_session(cls, runner: Any) -> WorkerRunner:
         state: SessionState = runner.state
         task = runner.task
         coordinator = coordinator_plugins(state)
-        relay = any(getattr(coordinator, hook) for hook in RELAYED)
+        # Relay when a session-side plugin observes worker events, or when any
+        # plugin (a worker-side one too: its session copy) receives reports.
+        relay = any(getattr(coordinator.hook, hook) for hook in RELAYED) or bool(state.plugins.hook.on_report)
         # Resolve the stores the task needs here, so errors surface in the caller.
-        if task.cache:
+        if task.cache and state.settings.cache_mode != "off":  # "off" needs no cache store
             state.cache_store(task.cache_store, task.name)
         if task.dataset is not None:
             state.dataset_store(task.dataset_store, f"Task {task.name!r}")
+        cache_stores, dataset_stores = state.resolved_stores()
         config = WorkerConfig(
             key=f"{state.id}:{id(state)}:{relay}",
             session_id=state.id,
@@ -179,8 +189,8 @@ class RemoteRunner:
             relay=relay,
             cache_spec=state.cache_spec,
             dataset_spec=state.dataset_spec,
-            cache_stores=dict(state._cache_stores),
-            dataset_stores=dict(state._dataset_stores),
+            cache_stores=cache_stores,
+            dataset_stores=dataset_stores,
         )
         return cls(task, config, runner.backend, runner.parent_id, runner.map_id)
 
@@ -195,25 +205,27 @@ class RemoteRunner:
         """
         state, recorder = _worker_state(self.config)
         task = self.task
-        fast = task._plain and not state.observed and not task.is_async and not task.is_generator
-        events = recorder.events = deque()
+        fast = runs_fast(task, state)
+        events: deque[Event] = deque()
+        bound = recorder.batch.set(events)
         flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
         outcomes: list[Outcome] = []
         session = SESSION.set(state)
         in_map = IN_MAP.set(True)
         try:
             if fast:
-                _run_plain(task, items, outcomes, self.backend)
+                _run_plain(task, state, items, outcomes, self.backend, self.parent_id, self.map_id)
             else:
                 backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
                 for item in items:
                     try:
-                        outcomes.append(Outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
+                        outcomes.append(new_outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
                     except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
                         outcomes.append(Outcome(False, error=exc))
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
+            recorder.batch.reset(bound)
             if flusher is not None:
                 flusher.close()
         retire = _lifecycle.abandoned_threads() > 0
@@ -267,7 +279,9 @@ class _Flusher:
         self.flush()
 
 
-def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str) -> None:
+def _run_plain(
+    task: Any, state: SessionState, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str, parent_id: Any, map_id: Any
+) -> None:
     """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
 
     The per-item call of ``execute`` is a third of a trivial item's cost in a
@@ -279,18 +293,21 @@ def _run_plain(task: Any, items: Sequence[WorkItem], outcomes: list[Outcome], ba
         args = item.args
         token = set_frame(Frame(task, args, {}, None, item.index, backend))
         try:
-            outcomes.append(Outcome(True, func(*args)))
+            outcomes.append(new_outcome(True, func(*args)))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-            outcomes.append(Outcome(False, error=_plain_error(task, exc, args)))
+            outcomes.append(_after_failure(task, state, args, exc, item.index, backend, parent_id, map_id))
         finally:
             reset_frame(token)
 
 
-def _plain_error(task: Any, exc: Exception, args: tuple[Any, ...]) -> Exception:
+def _after_failure(
+    task: Any, state: SessionState, args: tuple[Any, ...], exc: Exception, index: int, backend: str, parent_id: Any, map_id: Any
+) -> Outcome:
     try:
-        raise _lifecycle.fast_error(task, exc, args, {}) from exc
+        value = _lifecycle.after_fast_failure(task, state, args, {}, exc, index, backend, parent_id, map_id)
     except Exception as error:  # noqa: BLE001 - the TaskError (or the binding TypeError)
-        return error
+        return Outcome(False, error=error)
+    return new_outcome(True, value)
 
 
 def coordinator_plugins(state: SessionState) -> PluginSet:
@@ -299,18 +316,33 @@ def coordinator_plugins(state: SessionState) -> PluginSet:
     if cached is None:
         plugins = state.plugins
         kept = [e for e in plugins.entries if not runs_in_workers(e.plugin)]
-        cached = plugins if len(kept) == len(plugins.entries) else PluginSet(kept, plugins.strict)
+        cached = plugins.subset(kept)
         state.coordinator_plugins = cached
     return cached
 
 
-def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-    """Fire relayed worker events on the session's non-worker plugins, in order."""
-    plugins = coordinator_plugins(state)
+def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: bool = True) -> None:
+    """Fire relayed worker events on the session's non-worker plugins, in order.
+
+    ``on_report`` goes to every plugin of the session, worker-side ones included
+    (their copy in the session's process), so one plugin can both report from its
+    worker copy and receive the reports.
+
+    ``swap`` puts the session's reporter in each event's reporter argument: events
+    may come unpickled anywhere (a Dask client's thread). The process backend
+    unpickles them in the session's own context, where the recorded reporter
+    already became the session's, and passes ``swap=False``.
+    """
+    notify = coordinator_plugins(state).notify
+    everyone = state.plugins.notify  # on_report: also the session-side copies of worker plugins
+    if not swap:
+        for hook, args in events:
+            (everyone if hook == "on_report" else notify)(hook, *args)
+        return
     reporter = state.reporter
     positions: dict[str, int] = {}
     for hook, args in events:
         position = positions.get(hook)
         if position is None:
             position = positions[hook] = _reporter_position(hook)
-        plugins.notify(hook, *_swap_reporter(args, position, reporter))
+        (everyone if hook == "on_report" else notify)(hook, *_swap_reporter(args, position, reporter))

@@ -4,7 +4,7 @@ The coordinator (the session's process) and each worker exchange one message
 each way per batch:
 
 * coordinator → worker: ``(token, runner_blob, items)`` where ``runner_blob`` is the
-  pickled :class:`~daglite_core._remote.RemoteRunner` of the map (``None`` when the
+  pickled :class:`~daglite_core._process._worker.WorkerRunner` of the map (``None`` when the
   worker already holds the runner of map ``token``) and ``items`` are
   ``(index, args)`` tuples (tuples pickle about 15× faster than ``WorkItem``
   records); ``None`` asks the worker to exit.
@@ -17,20 +17,19 @@ each way per batch:
   result cannot travel becomes its ``on_node_error``); or ``(LOST, message)`` when
   the batch could not even be unpickled in the worker.
 
-Pickling: tasks go by reference (module and qualified name) when the module
-attribute is that task (or a task of the same function, then rebuilt with the
-copy's options), so a module-level task never drags its function by value;
-``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
+Pickling: tasks go by reference (module and qualified name; see
+``BaseTask.__reduce__``), so a module-level task never drags its function by
+value; ``TaskMetadata`` goes as a flat tuple with its own id as an int. When stdlib pickle fails and
 ``cloudpickle`` is importable, it is used instead (closures, lambdas, tasks
 defined in functions).
 """
 
 from __future__ import annotations
 
-import importlib
+import copyreg
 import io
+import itertools
 import pickle
-import sys
 import traceback
 import uuid
 from collections.abc import Sequence
@@ -38,10 +37,10 @@ from typing import Any
 
 import attrs
 
-from ._errors import TaskError
-from ._metadata import TaskMetadata, make_metadata
-from ._protocols import Outcome, RemoteBatch, WorkItem
-from ._task import BaseTask
+from .._errors import TaskError
+from .._metadata import TaskMetadata, make_metadata
+from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._records import uuid_from_int
 
 OK, MIXED, LOST = 0, 1, 2
 EVENTS = b"E"
@@ -70,31 +69,10 @@ class RemoteTraceback(Exception):
     """Set as ``__cause__`` of an error raised in a worker: the worker-side traceback."""
 
     def __str__(self) -> str:
-        return f"\n\nTraceback in the worker process:\n{self.args[0]}"
+        return f"\n\nTraceback in the worker:\n{self.args[0]}"
 
 
 # -- pickling -------------------------------------------------------------------
-
-
-def _module_attr(module: str, qualname: str) -> Any:
-    obj: Any = sys.modules.get(module)
-    for part in qualname.split("."):
-        if obj is None:
-            return None
-        obj = getattr(obj, part, None)
-    return obj
-
-
-def _load_task(module: str, qualname: str, options: dict[str, Any] | None) -> BaseTask[..., Any]:
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, BaseTask):
-        msg = f"{module}.{qualname} is not a daglite task in the worker process (got {type(obj).__name__})"
-        raise pickle.UnpicklingError(msg)
-    if options is None or obj._options == options:
-        return obj
-    return type(obj)(obj.func, **options)
 
 
 _METADATA_FIELDS = (
@@ -102,19 +80,6 @@ _METADATA_FIELDS = (
     "map_id", "session_id",
 )
 _COMPACT_METADATA = tuple(f.name for f in attrs.fields(TaskMetadata)) == _METADATA_FIELDS
-_new = object.__new__
-_set_uuid_int = uuid.UUID.__dict__["int"].__set__
-_set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
-_UUID_SAFE = uuid.SafeUUID.unknown
-
-
-def _uuid(value: int) -> uuid.UUID:
-    made: uuid.UUID = _new(uuid.UUID)
-    _set_uuid_int(made, value)
-    _set_uuid_safe(made, _UUID_SAFE)
-    return made
-
-
 def _load_metadata(
     id_: int, parent: uuid.UUID | None, name: str, backend: str, inputs: dict[str, Any],
     description: str, map_index: int | None, is_async: bool, is_generator: bool,
@@ -122,37 +87,39 @@ def _load_metadata(
 ) -> TaskMetadata:
     """Rebuild a :class:`TaskMetadata` sent compactly (its own id as an int)."""
     return make_metadata(
-        _uuid(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
+        uuid_from_int(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
     )
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles tasks by reference when their module attribute is the task or its twin.
+def _reduce_metadata(obj: TaskMetadata) -> tuple[Any, ...]:
+    """``TaskMetadata`` as a flat tuple with its own id as an int.
 
-    ``TaskMetadata`` (two per item in relayed events) goes as a flat tuple with its
-    own id as an int: about 3x cheaper to pickle and 1.5x to unpickle than the
-    attrs record with its ``UUID`` objects.
+    About 3x cheaper to pickle and 1.5x to unpickle than the attrs record with its
+    ``UUID`` objects (two per item in relayed events). The parent, map and session
+    ids are shared by every item of a batch: sent as objects, pickle's memo sends
+    and rebuilds each once per message.
+    """
+    return (_load_metadata, (
+        obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
+        obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
+    ))
+
+
+_DISPATCH = copyreg.dispatch_table.copy()
+if _COMPACT_METADATA:  # pragma: no branch - a guard if the record's fields change
+    _DISPATCH[TaskMetadata] = _reduce_metadata
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles ``TaskMetadata`` compactly; tasks pickle by reference through their own
+    ``BaseTask.__reduce__`` (the one way a task is pickled, here and anywhere else).
+
+    A ``dispatch_table``, not ``reducer_override``: the C pickler consults it only
+    for objects its own dispatch does not know, where ``reducer_override`` would be
+    a Python call for every tuple, list and dict pickled.
     """
 
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is TaskMetadata and _COMPACT_METADATA:
-            # The parent, map and session ids are shared by every item of a batch:
-            # sent as objects, pickle's memo sends and rebuilds each once per message.
-            return (_load_metadata, (
-                obj.id.int, obj.parent_id, obj.name, obj.backend, obj.inputs,
-                obj.description, obj.map_index, obj.is_async, obj.is_generator, obj.map_id, obj.session_id,
-            ))
-        if isinstance(obj, BaseTask):
-            func = obj.func
-            module = getattr(func, "__module__", None)
-            qualname = getattr(func, "__qualname__", "")
-            if module and "<" not in qualname:
-                found = _module_attr(module, qualname)
-                if found is obj:
-                    return (_load_task, (module, qualname, None))
-                if isinstance(found, BaseTask) and found.func is func:
-                    return (_load_task, (module, qualname, obj._options))
-        return NotImplemented
+    dispatch_table = _DISPATCH
 
 
 def _cloudpickle() -> Any:
@@ -245,7 +212,7 @@ def _result_error(index: int, value: Any, problem: str) -> pickle.PicklingError:
     """The error of a map item whose result cannot be pickled back to the session."""
     return pickle.PicklingError(
         f"item {index}: the result ({type(value).__qualname__}) cannot be pickled "
-        f"to send it back from the worker process ({problem})"
+        f"to send it back from the worker ({problem})"
     )
 
 
@@ -266,21 +233,44 @@ def _portable_event(runner: Any, event: tuple[str, tuple[Any, ...]]) -> tuple[st
     return hook, tuple(a if _problem(a) is None else _stand_in(a) for a in args)
 
 
-def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
-    """A worker's event message: :data:`EVENTS` and the pickled events (stand-ins where needed)."""
+def pack_events(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]]) -> bytes:
+    """Hook events a remote runner emitted, pickled to send to the session's process.
+
+    Public (``daglite_core.pack_events``) for backends that run items elsewhere:
+    what cannot be pickled travels as a stand-in (an :class:`Unpicklable`, a
+    :class:`RemoteError`), and the ``after_node_execute`` of an item of
+    ``runner``'s map whose result cannot travel becomes its ``on_node_error``.
+    :func:`unpack_events` reads it back.
+    """
     try:
-        return EVENTS + dumps(events)
+        return dumps(list(events))
     except Exception:  # noqa: BLE001 - find the culprits one by one
-        return EVENTS + dumps([_portable_event(runner, event) for event in events])
+        return dumps([_portable_event(runner, event) for event in events])
+
+
+def unpack_events(data: bytes | memoryview) -> list[tuple[str, tuple[Any, ...]]]:
+    """The events of :func:`pack_events`, ready for ``ItemRunner.replay``."""
+    return pickle.loads(data)  # type: ignore[no-any-return]
+
+
+def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
+    """A worker's event message: :data:`EVENTS` and the packed events."""
+    return EVENTS + pack_events(runner, events)
 
 
 def decode_events(data: bytes) -> list[tuple[str, tuple[Any, ...]]]:
     """The events of an :data:`EVENTS` message."""
-    return pickle.loads(memoryview(data)[1:])  # type: ignore[no-any-return]
+    return unpack_events(memoryview(data)[1:])
 
 
-def encode_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
-    """The worker's reply for ``batch``: fast when every item succeeded and pickles."""
+def pack_batch(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
+    """A remote batch's outcomes (and its events) pickled to send to the session's process.
+
+    Public (``daglite_core.pack_batch``) for backends that run items elsewhere:
+    fast when every item succeeded and pickles; otherwise built item by item, so
+    that a result, error or hook argument that cannot be pickled fails only its
+    own item (see the module docstring). :func:`unpack_batch` reads it back.
+    """
     outcomes = batch.outcomes
     if all(o.ok for o in outcomes):
         try:
@@ -293,31 +283,6 @@ def encode_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> 
 # -- the coordinator side ---------------------------------------------------------
 
 
-def _ok_maker() -> Any:
-    """``value -> Outcome(True, value)`` at about two thirds of the attrs ``__init__`` cost.
-
-    ``Outcome`` is a frozen slotted record; the attrs ``__init__`` goes through a
-    bound ``object.__setattr__`` per field, this fills the slots directly (the same
-    object results). Runs once per item in the session's process. Falls back to
-    the constructor if the record's fields ever change.
-    """
-    if tuple(f.name for f in attrs.fields(Outcome)) != ("ok", "value", "error"):  # pragma: no cover - guard
-        return lambda value: Outcome(True, value)
-    new = object.__new__
-    slots: Any = Outcome
-    set_ok, set_value, set_error = slots.ok.__set__, slots.value.__set__, slots.error.__set__
-
-    def ok(value: Any) -> Outcome:
-        outcome = new(Outcome)
-        set_ok(outcome, True)
-        set_value(outcome, value)
-        set_error(outcome, None)
-        return outcome
-
-    return ok
-
-
-_ok = _ok_maker()
 
 
 def decode_reply(data: bytes) -> tuple[Any, ...]:
@@ -328,7 +293,7 @@ def decode_reply(data: bytes) -> tuple[Any, ...]:
         return message  # type: ignore[no-any-return]
     _, payload, events, retire = message
     if kind == OK:
-        return OK, RemoteBatch(list(map(_ok, payload)), events, retire)
+        return OK, RemoteBatch(list(map(new_outcome, itertools.repeat(True), payload)), events, retire)
     outcomes = []
     for ok, value, error, text in payload:
         if ok:
@@ -343,3 +308,12 @@ def decode_reply(data: bytes) -> tuple[Any, ...]:
     return MIXED, RemoteBatch(outcomes, events, retire)
 
 
+
+
+def unpack_batch(data: bytes) -> RemoteBatch:
+    """The :class:`RemoteBatch` of :func:`pack_batch`; errors get their worker traceback
+    (a :class:`RemoteTraceback` as the original error's ``__cause__``)."""
+    kind, batch = decode_reply(data)
+    if kind == LOST:  # pragma: no cover - pack_batch never makes one
+        raise pickle.UnpicklingError(batch)
+    return batch  # type: ignore[no-any-return]

@@ -1,6 +1,6 @@
 """The ``process`` backend: ``map_tasks`` items in batches on a pool of worker processes.
 
-Workers: ``settings.workers`` processes of the ``settings.mp_start_method``
+Workers: ``settings.process_workers`` processes of the ``settings.mp_start_method``
 context (else the platform default), started when a map first needs them and
 reused by every map of the session (or of the process, outside a session); a
 session's pool is shut down when the session ends (a stop message, a grace of
@@ -9,7 +9,9 @@ turns: a map called from another thread while one runs waits for it.
 
 Batches: a map's items go out in batches of ``ceil(n / (4 × workers))`` items
 (at most 512), so uneven items still balance while the per-item cost stays near
-``ProcessPoolExecutor.map(chunksize=100)``. The task and the session's worker
+``ProcessPoolExecutor.map(chunksize=100)``. Batches are strided (batch ``k``
+holds items ``k, k + B, k + 2B, ...``): items that are slow together spread over
+every batch. ``iter_tasks`` gets each batch's outcomes as it comes back. The task and the session's worker
 config are pickled once per map and sent once per worker, then only items travel.
 Tasks pickle by reference when importable; what stdlib pickle cannot send goes
 through ``cloudpickle`` when it is installed. A task that cannot be sent at all
@@ -18,8 +20,8 @@ arguments cannot be pickled, or whose result cannot be pickled back, fails alone
 (its error names the task, the item and the cause). A reply that pickles in the
 worker but cannot be unpickled here (a class missing in this process) fails the
 items of its batch; a task the workers cannot unpickle fails every item.
-The wire format is in :mod:`daglite_core._wire`, the workers in
-:mod:`daglite_core._pool`.
+The wire format is in :mod:`daglite_core._process._wire`, the workers in
+:mod:`daglite_core._process._pool`.
 
 Where hooks fire:
 
@@ -29,8 +31,10 @@ Where hooks fire:
   ``node_iteration``, ``on_cache_hit``), dataset hooks and ``on_report``: in the
   worker, for plugins that declare ``daglite_in_workers = True`` (pickled, one copy
   per worker process, kept for the session); for every other plugin they are
-  recorded in the worker and replayed in the session's process, in order, when the
-  item's batch comes back (``reporter.report`` from a worker arrives that way).
+  recorded in the worker and relayed live: a flusher thread in the worker sends
+  what was recorded every 20 ms while the batch runs (and the rest before the
+  reply), and the session's process replays each message as it arrives, in
+  order (``reporter.report`` from a worker arrives that way too).
 * The task body, its cache reads and writes and its dataset saves: in the worker.
 * Items lost with their worker (death, timeout kill) fire ``on_node_error`` in the
   session's process (their worker-side events are lost with the worker).
@@ -49,19 +53,21 @@ Failures and timeouts:
 * A body that raises ``SystemExit`` or ``KeyboardInterrupt`` ends its worker
   process: it fails like a dead worker (the thread backend would re-raise it in
   the caller; a worker cannot hand the session's process an exit).
-* With ``timeout=T`` items go one per batch, and the coordinator gives each batch
-  ``(T + 0.5) × (retries + 1) + 1`` seconds. The worker's own per-attempt timer
-  normally answers first (``TaskTimeoutError``, retries as usual); because the
-  attempt's thread is then abandoned still running, that worker is killed and
-  replaced right after its batch comes back. A body that holds the GIL (or
-  otherwise keeps the worker from answering) is killed with SIGKILL when the
-  batch's deadline passes: the item fails with ``TaskTimeoutError``, the other
-  items go on.
+* With ``timeout=T`` items go one per batch. The worker tells the coordinator
+  when each attempt starts and ends, and the coordinator's deadline is
+  ``T + 1`` seconds from the attempt's start: hooks, cache reads and waits
+  between retries never count. The worker's own per-attempt timer normally
+  answers first (``TaskTimeoutError``, retries as usual); because the attempt's
+  thread is then abandoned still running, that worker is killed and replaced
+  right after its batch comes back. A body that holds the GIL (or otherwise
+  keeps the worker from answering) is killed with SIGKILL when the deadline
+  passes: the item fails with ``TaskTimeoutError``, the other items go on.
 * A worker that exits before it starts (typically: the ``spawn`` start method and
   a script without an ``if __name__ == "__main__":`` guard) is a configuration
   error: ``map_tasks`` raises :class:`WorkerStartError` instead of respawning.
-* Ctrl-C (or any error) in the session's process kills the busy workers; the next
-  map starts fresh ones. Workers ignore ``SIGINT`` themselves.
+* Ctrl-C (or any error, or an ``iter_tasks`` loop left early) in the session's
+  process kills the busy workers; the next map starts fresh ones. Workers ignore
+  ``SIGINT`` themselves, and exit at once when the session's process dies.
 """
 
 from __future__ import annotations
@@ -76,12 +82,12 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
-import attrs
 
-from ._lifecycle import AttemptTimeout
+from .._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from ._protocols import ItemRunner, Outcome, WorkItem
-from ._settings import DagliteSettings
+from .._protocols import ItemRunner, Outcome, WorkItem
+from ._worker import replay
+from .._settings import DagliteSettings
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
 
 MAX_BATCH = 512
@@ -112,7 +118,7 @@ def strided_batches(items: Sequence[WorkItem], size: int) -> list[Batch]:
     leave one worker running them while the others idle at the end.
     """
     count = math.ceil(len(items) / size) if items else 0
-    return [Batch(range(k, len(items), count), items[k::count]) for k in range(count)]
+    return [Batch(range(k, len(items), count), source=items) for k in range(count)]
 
 
 def _how(code: int | None) -> str:
@@ -128,12 +134,30 @@ def _how(code: int | None) -> str:
     return f"exit code {code}"
 
 
-@attrs.frozen(slots=True)
 class Batch:
-    """Items sent together to one worker, and their positions in the map's outcome list."""
+    """Items sent together to one worker, and their positions in the map's outcome list.
 
-    positions: Sequence[int]
-    items: Sequence[WorkItem]
+    Built either from its items, or from the map's items and its positions, read
+    when the batch is first sent (a large map does not build every item up front).
+    """
+
+    __slots__ = ("_items", "_source", "positions")
+
+    def __init__(
+        self, positions: Sequence[int], items: Sequence[WorkItem] | None = None, source: Sequence[WorkItem] | None = None
+    ) -> None:
+        self.positions = positions
+        self._items = items
+        self._source = source
+
+    @property
+    def items(self) -> Sequence[WorkItem]:
+        items = self._items
+        if items is None:
+            source = self._source
+            assert source is not None
+            items = self._items = [source[p] for p in self.positions]
+        return items
 
 
 class ProcessBackend:
@@ -144,7 +168,7 @@ class ProcessBackend:
 
     def __init__(self, settings: DagliteSettings) -> None:
         self.settings = settings
-        self.pool = Pool(settings.workers, settings.mp_start_method)
+        self.pool = Pool(settings.process_workers, settings.mp_start_method)
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
 
@@ -209,6 +233,7 @@ class _MapRun:
     def __init__(self, pool: Pool, runner: ItemRunner, items: Sequence[WorkItem], token: int) -> None:
         self.pool = pool
         self.runner = runner
+        self.state = runner.state  # type: ignore[attr-defined]  # the core's own ItemRunner
         self.token = token
         self.blob = _runner_blob(runner)
         self.timeout = runner.timeout
@@ -347,7 +372,8 @@ class _MapRun:
             data = conn.recv_bytes()
             tag = data[:1]
             if tag == EVENTS:
-                self.runner.replay(decode_events(data))
+                # Unpickled here, in the session's context: the reporters are already its own.
+                replay(self.state, decode_events(data), swap=False)
             elif tag == ATTEMPT:
                 worker.deadline = None if len(data) == 1 else time.monotonic() + float(data[1:]) + ATTEMPT_GRACE
             elif data == READY:

@@ -1,7 +1,7 @@
 """The process backend's worker processes: the worker loop and the pool.
 
 Each worker has its own duplex ``multiprocessing.Pipe`` to the coordinator and
-runs one batch at a time (the messages are in :mod:`daglite_core._wire`); the
+runs one batch at a time (the messages are in :mod:`daglite_core._process._wire`); the
 coordinator knows which batch each worker runs and since when, and watches the
 pipes and the process sentinels together.
 
@@ -28,9 +28,9 @@ import weakref
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from ._lifecycle import set_attempt_watch
-from ._protocols import new_item
-from ._wire import ATTEMPT, LOST, dumps, encode_events, encode_reply, error_text
+from .._lifecycle import set_attempt_watch
+from .._protocols import new_item
+from ._wire import ATTEMPT, LOST, dumps, encode_events, pack_batch, error_text
 
 STOP_GRACE = 2.0
 """Seconds :meth:`Pool.close` waits for the workers to exit before killing them."""
@@ -83,7 +83,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
             continue
         items = list(map(new_item, *zip(*raw))) if raw else []
         emit = functools.partial(_send_events, send, runner)
-        send(encode_reply(runner, items, runner(items, emit)))
+        send(pack_batch(runner, items, runner(items, emit)))
 
 
 def _send_events(send: Any, runner: Any, events: list[Any]) -> None:

@@ -1,0 +1,76 @@
+"""The two tricks the hot paths use to build records, each written once.
+
+* :func:`fast_constructor`: a frozen, slotted attrs record built by writing its
+  slots through their descriptors. attrs' frozen ``__init__`` writes each field
+  with ``object.__setattr__`` (a descriptor lookup per field); calling the slots'
+  own setters gives the same object for about two thirds of the cost. Used for
+  :class:`~daglite_core.TaskMetadata` (one per observed call), ``WorkItem`` (one
+  per map item) and ``Outcome`` (one per process-map item).
+* :func:`uuid_from_int`: a :class:`uuid.UUID` from its 128-bit value without
+  ``UUID.__init__``'s parsing (task ids, ids coming back from workers).
+
+Both produce objects equal to what the ordinary constructors produce; the tests
+check it (``tests/test_records.py``).
+"""
+
+from __future__ import annotations
+
+import linecache
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+R = TypeVar("R")
+
+_new = object.__new__
+_UUID = uuid.UUID
+_set_uuid_int = uuid.UUID.__dict__["int"].__set__
+_set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def uuid_from_int(value: int) -> uuid.UUID:
+    """``uuid.UUID(int=value)`` without the argument parsing (``value`` must fit 128 bits)."""
+    made: uuid.UUID = _new(_UUID)
+    _set_uuid_int(made, value)
+    _set_uuid_safe(made, _UNKNOWN)
+    return made
+
+
+def fast_constructor(cls: type[R]) -> Callable[..., R]:
+    """A function ``(field, ...) -> cls`` taking the fields positionally, in order.
+
+    Fields with a plain default may be left out, as with the class itself. Only
+    for frozen slotted attrs classes without validators, converters, factories
+    or ``__attrs_post_init__``; anything else is refused (``TypeError``) rather
+    than built wrongly. The function's source is registered with :mod:`linecache`
+    so tracebacks and debuggers show it.
+    """
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
+    problems = [
+        f.name for f in fields
+        if f.validator is not None or f.converter is not None or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+    ]
+    if problems or hasattr(cls, "__attrs_post_init__") or "__slots__" not in cls.__dict__:
+        msg = f"fast_constructor({cls.__qualname__}): not a plain frozen slotted record ({problems or 'slots/post-init'})"
+        raise TypeError(msg)
+    namespace: dict[str, Any] = {"_new": _new, "_cls": cls}
+    params, body = [], []
+    for f in fields:
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is attrs.NOTHING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(obj, {f.name})")
+    name = f"make_{cls.__name__}"
+    source = "\n".join([f"def {name}({', '.join(params)}):", "    obj = _new(_cls)", *body, "    return obj", ""])
+    filename = f"<daglite fast constructor {cls.__module__}.{cls.__qualname__}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - generated from the record's fields
+    made: Callable[..., R] = namespace[name]
+    made.__doc__ = f"``{cls.__qualname__}(...)`` built by writing its slots (see :func:`fast_constructor`)."
+    return made

@@ -1,0 +1,106 @@
+"""Which outbox a node's callbacks go through, and recording them there.
+
+``durable=`` of :func:`sign`, :func:`chain` and :func:`swarm`:
+
+* ``True``: the default outbox (:func:`default_outbox`); ``False``: never durable;
+  an :class:`Outbox` or a path: that outbox.
+* ``None`` (default): inherited. A node running as a durable callback (or called
+  while one runs, e.g. a chain's step) records its own callbacks in that outbox,
+  so a durable call's whole callback tree is durable; otherwise ``DAGLITE_CALLBACKS_DURABLE=1`` makes every node durable in
+  the default outbox, and by default nothing is.
+
+Recording never loses an outcome: a callback that cannot be pickled, or an outbox
+that cannot be written, is logged on ``daglite.callbacks`` and the callback is
+dispatched in the process as without durability.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._errors import SignatureError, TaskOutcome
+from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox, dump_payload
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+__all__ = ["durable_spec", "env_durable", "record", "resolve_outbox"]
+
+logger = logging.getLogger("daglite.callbacks")
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def env_durable() -> bool:
+    """``DAGLITE_CALLBACKS_DURABLE`` (default off)."""
+    return os.environ.get("DAGLITE_CALLBACKS_DURABLE", "").strip().lower() in _TRUE
+
+
+def durable_spec(where: str, value: Any) -> bool | Outbox | None:
+    """Check ``durable=``: ``None``, a bool, an :class:`Outbox`, or a path (made an outbox)."""
+    if value is None or isinstance(value, (bool, Outbox)):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return Outbox(value)
+    msg = f"{where}: durable must be True, False, None (inherit), an Outbox or a path, got {type(value).__name__} {value!r}"
+    raise SignatureError(msg)
+
+
+def resolve_outbox(spec: bool | Outbox | None, delivery: Delivery | None) -> Outbox | None:
+    """The outbox a node's callbacks are recorded in, or ``None`` (see the module docstring)."""
+    if spec is None:
+        if delivery is None:
+            delivery = _CURRENT.get()  # a chain step or nested call inside a durable callback
+        if delivery is not None:
+            return delivery.outbox
+        return default_outbox() if env_durable() else None
+    if spec is False:
+        return None
+    if spec is True:
+        return default_outbox()
+    return spec
+
+
+def record(
+    parent: str,
+    outbox: Outbox,
+    kind: str,
+    callbacks: Sequence[Node],
+    outcome: TaskOutcome,
+    then: Delivery | None,
+) -> list[Delivery | None]:
+    """Record ``callbacks`` of ``outcome``; one delivery per callback (``None``: not recorded).
+
+    ``then`` (the delivery of ``parent`` itself, when it runs as a durable
+    callback) is marked done in the same transaction, or right after when it
+    belongs to another outbox.
+    """
+    inputs: tuple[Any, ...] = (
+        ("success", outcome.value) if outcome.ok else ("error", dict(outcome.kwargs), outcome.error)
+    )
+    items: list[tuple[str, bytes]] = []
+    where: list[int] = []
+    for i, cb in enumerate(callbacks):
+        try:
+            items.append((cb.name, dump_payload(cb, inputs)))
+        except Exception as exc:  # noqa: BLE001 - never lose the outcome: dispatch it without durability
+            logger.error(
+                "%s callback %r of %r cannot be recorded in the outbox %s (%s: %s); it runs without durability",
+                kind.capitalize(), cb.name, parent, outbox.path, type(exc).__name__, exc,
+            )
+            continue
+        where.append(i)
+    same = then is not None and then.outbox is outbox
+    marks: list[Delivery | None] = [None] * len(callbacks)
+    try:
+        if items or same:
+            for i, delivery in zip(where, outbox.record(parent, kind, items, then if same else None, outcome.error)):
+                marks[i] = delivery
+    except OutboxError as exc:
+        logger.error("%s; the %s callbacks of %r run without durability", exc, kind, parent)
+    if then is not None:
+        then.finish(outcome.error)  # a no-op when recorded together above
+    return marks

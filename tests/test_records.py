@@ -1,0 +1,62 @@
+"""The record-building tricks of the hot paths give the same objects as the constructors."""
+
+from __future__ import annotations
+
+import linecache
+import uuid
+
+import attrs
+import pytest
+
+import daglite_core as d
+from daglite_core._metadata import make_metadata, new_id
+from daglite_core._protocols import Outcome, WorkItem, new_item, new_outcome
+from daglite_core._records import fast_constructor, uuid_from_int
+
+
+def test_make_metadata_equals_the_constructor() -> None:
+    ids = [uuid.uuid4() for _ in range(4)]
+    args = (ids[0], "n[1]", "thread", {"x": 1}, "doc", 1, ids[1], False, True, ids[2], ids[3])
+    made = make_metadata(*args)
+    built = d.TaskMetadata(*args)
+    assert made == built
+    assert attrs.asdict(made, recurse=False) == attrs.asdict(built, recurse=False)
+    assert type(made) is d.TaskMetadata
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]
+
+
+def test_defaults_apply_as_in_the_class() -> None:
+    assert new_outcome(True, 5) == Outcome(True, 5)
+    assert new_outcome(False, error=ValueError) == Outcome(False, error=ValueError)
+    assert new_item(3, (1, 2)) == WorkItem(3, (1, 2))
+
+
+def test_uuid_from_int_equals_uuid() -> None:
+    for value in (0, 1, 2**64 + 7, 2**128 - 1):
+        made = uuid_from_int(value)
+        assert made == uuid.UUID(int=value)
+        assert str(made) == str(uuid.UUID(int=value)) and hash(made) == hash(uuid.UUID(int=value))
+        assert made.is_safe is uuid.SafeUUID.unknown
+    assert isinstance(new_id(), uuid.UUID) and new_id() != new_id()
+
+
+def test_records_with_validators_or_factories_are_refused() -> None:
+    @attrs.frozen(slots=True)
+    class Checked:
+        x: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen(slots=True)
+    class Factory:
+        x: list[int] = attrs.field(factory=list)
+
+    for cls in (Checked, Factory):
+        with pytest.raises(TypeError, match=cls.__qualname__):
+            fast_constructor(cls)
+
+
+def test_generated_source_is_in_linecache() -> None:
+    code = make_metadata.__code__
+    lines = linecache.getlines(code.co_filename)
+    assert lines and lines[0].startswith("def make_TaskMetadata(")
+    assert any("_set_session_id(obj, session_id)" in line for line in lines)
