@@ -152,6 +152,12 @@ class RichProgress:
                     self._attach_log_handler(display.console)
                     display.start()
         except Exception as exc:  # noqa: BLE001 - progress must never stop a run
+            if display is not None:
+                try:
+                    display.stop()
+                except Exception:  # noqa: BLE001, S110 - already failing; reported below
+                    pass
+            self._detach_log_handler()
             self._drop_drawing()
             self._error(exc)
             display = None

@@ -136,3 +136,20 @@ def test_progress_leaves_configured_logging_alone() -> None:
             assert daglite_logger.handlers == [mine]
     finally:
         daglite_logger.removeHandler(mine)
+
+
+def test_a_display_that_cannot_start_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from daglite_rich import _display, _plugin
+
+    monkeypatch.setattr(_display.PlainDisplay, "start", broken)
+    daglite_logger = logging.getLogger("daglite")
+    before = list(daglite_logger.handlers)
+    out = io.StringIO()
+    progress = RichProgress(file=out, log_handler=True)
+    with session(plugins=[progress]):
+        assert add(1) == 2
+        assert daglite_logger.handlers == before  # the handler attached for it was removed
+    assert _plugin._drawing is None  # another instance may draw
+    assert "switched off after an error: RuntimeError: drawing bug" in caplog.text
+    assert out.getvalue() == ""
+    assert progress.summary_rows()[0].calls == 1  # still recorded
