@@ -7,7 +7,6 @@ pseudo-terminal.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TERMINAL_VARS = ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "TERM", "COLUMNS", "LINES")
+from rich_helpers import TERMINAL_VARS  # noqa: E402 - after the path insert
 
 
 @pytest.fixture(autouse=True)
@@ -30,13 +29,3 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, daglite_isolated: None, tmp_path:
     from daglite_rich import _plugin
 
     _plugin._drawing = None  # a test that failed mid-session must not silence the next one
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """An environment for a child process: no CI or terminal overrides unless given."""
-    from daglite_rich._console import CI_VARIABLES
-
-    env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES and k not in TERMINAL_VARS and not k.startswith("DAGLITE_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env

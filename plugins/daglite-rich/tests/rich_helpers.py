@@ -18,6 +18,17 @@ from typing import Any
 from daglite_core import CACHE_MISS
 
 FAILING = (3, 7)
+TERMINAL_VARS = ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "TERM", "COLUMNS", "LINES")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """An environment for a child process: no CI or terminal overrides unless given."""
+    from daglite_rich._console import CI_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES and k not in TERMINAL_VARS and not k.startswith("DAGLITE_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
 
 
 class DictCache:

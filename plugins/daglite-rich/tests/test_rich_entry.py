@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from daglite_core import list_plugins, register_plugins, session, task
 
-from conftest import child_env
 from daglite_rich import RichProgress, _entry
-from rich_helpers import PYTHON, run_pipe, run_pty
+from rich_helpers import PYTHON, child_env, run_pipe, run_pty
 
 DAGLITE = str(Path(sys.executable).with_name("daglite"))
 

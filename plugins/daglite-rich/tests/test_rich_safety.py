@@ -13,9 +13,8 @@ import pytest
 from daglite_core import map_tasks, session, task
 
 from daglite_rich import RichLogHandler, RichProgress, _draw
-from conftest import child_env
 from daglite_rich._model import RunModel
-from rich_helpers import PYTHON, run_pipe
+from rich_helpers import PYTHON, child_env, run_pipe
 
 
 @task

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import child_env
-from rich_helpers import PYTHON, run_pipe, run_pty
+from rich_helpers import PYTHON, child_env, run_pipe, run_pty
 
 SCRIPT = textwrap.dedent(
     """
