@@ -42,7 +42,7 @@ MILESTONES = (0.1, 0.25, 0.5, 0.75, 0.9)
 its end (``after_map``) prints the last one."""
 
 KEEP_ENDED = 4
-"""Ended maps the live view keeps drawing (the most recent)."""
+"""Ended top-level maps the live view keeps drawing (the most recent); nested ones leave at once."""
 
 _MAP_SUFFIX = re.compile(r"\[\d+\]$")
 
@@ -238,7 +238,8 @@ class RunModel:
             map_ = self.maps.pop(map_id.int, None)
             if map_ is not None:
                 map_.end = now
-                self.ended.append(map_)
+                if not map_.depth:  # nested maps leave the view when they end
+                    self.ended.append(map_)
             return map_
 
     def started(self, metadata: TaskMetadata) -> None:
