@@ -37,7 +37,6 @@ class PlainDisplay:
         self._lock = threading.Lock()
         self._failures = 0
         self._last_call_line = 0.0
-        self._dropped = 0
         self.broken = False
 
     def start(self) -> None:
@@ -71,8 +70,7 @@ class PlainDisplay:
         now = time.monotonic()
         with self._lock:
             if now - self._last_call_line < 1.0 / LINES_PER_SECOND:
-                self._dropped += 1
-                return
+                return  # rate-limited: the summary counts every call
             self._last_call_line = now
         self.line(_text.call_done_line(name, duration))
 

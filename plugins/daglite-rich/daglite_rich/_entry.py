@@ -7,8 +7,8 @@ plugins (the first session, workflow or task call of the process):
 * unset, empty, ``0``/``off``/``false``/``no``: :class:`RunOptions`, which only
   adds ``--progress`` and ``--report`` to ``daglite run``. It implements no task
   hook, so task calls stay unobserved (the core's fast path) and nothing is drawn;
-* ``1``/``on``/``true``/``yes``/``auto``, ``live`` or ``plain``: an
-  :func:`env_progress`, a process-wide :class:`~daglite_rich.RichProgress` in that
+* ``1``/``on``/``true``/``yes``/``auto``, ``live`` or ``plain``: what
+  :func:`env_progress` returns, a process-wide :class:`~daglite_rich.RichProgress` in that
   mode (``1`` means ``auto``) that shows every outermost session of the process,
   plus the two options.
 
