@@ -31,6 +31,8 @@ AREA_OF = {  # case key prefix -> area (one line each)
     "stragglers": "streaming",
     "startup": "startup",
     "callbacks": "callbacks",
+    "bigcache": "bigvalues",
+    "bigdatasets": "bigvalues",
     "progress": "progress",
 }
 

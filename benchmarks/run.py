@@ -43,6 +43,7 @@ AREAS = (  # one line each
     "streaming",
     "startup",
     "callbacks",
+    "bigvalues",
     "progress",
 )
 

@@ -19,10 +19,10 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
 )
-from ._hookspecs import hookimpl, hookspec
+from ._hooks import hookimpl, hookspec
 from ._lifecycle import CacheWarning
 from ._metadata import TaskMetadata
-from ._plugins import (
+from ._hooks import (
     PluginInfo,
     add_hookspecs,
     list_plugins,
@@ -30,13 +30,13 @@ from ._plugins import (
     remove_hookspecs,
     unregister_plugins,
 )
-from ._plugins import set_builtin_plugin as _set_builtin_plugin
+from ._hooks import set_builtin_plugin as _set_builtin_plugin
 from ._miss import CACHE_MISS
 from ._session import Workflow, active_session, async_session, session, workflow
 from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
-_set_builtin_plugin(_BUILTIN)  # the core's backends (see _plugins.set_builtin_plugin)
+_set_builtin_plugin(_BUILTIN)  # the core's backends (see _hooks.set_builtin_plugin)
 
 if TYPE_CHECKING:
     from ._hashing import default_cache_hash

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ._hookspecs import hookimpl
+from ._hooks import hookimpl
 from ._settings import DagliteSettings
 
 

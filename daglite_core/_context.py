@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
-from ._plugins import PluginSet, _registry
+from ._hooks import PluginSet, _registry
 from ._metadata import new_id
 from ._settings import DagliteSettings
 from ._vars import FRAME as FRAME
@@ -147,7 +147,7 @@ class SessionState:
                 if store is None:
                     store = self.plugins.first(hook, spec=spec, settings=self.settings)
                     if store is None:
-                        from ._plugins import missing_plugin_hint
+                        from ._hooks import missing_plugin_hint
 
                         msg = f"{what} no {kind} store plugin is enabled; {missing_plugin_hint(plugin, self.settings)}"
                         raise MissingPluginError(msg)

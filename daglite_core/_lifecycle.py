@@ -20,7 +20,7 @@ from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._metadata import TaskMetadata, make_metadata, new_id
 from ._miss import CACHE_MISS
-from ._plugin_wrappers import run_wrapped, wrap_attempt
+from ._hooks import run_wrapped, wrap_attempt
 from ._templates import fill_key
 
 if TYPE_CHECKING:

@@ -372,7 +372,7 @@ def check_options(task_name: str, options: dict[str, Any]) -> None:
         raise TypeError(msg)
     backend = options.get("backend")
     if isinstance(backend, str):
-        from ._plugins import BUILTIN_BACKENDS, _registry
+        from ._hooks import BUILTIN_BACKENDS, _registry
 
         if backend not in BUILTIN_BACKENDS:
             known = _registry.backend_names() | BUILTIN_BACKENDS

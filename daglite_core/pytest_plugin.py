@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ._context import reset_default_state
-from ._plugins import _registry, register_plugins, unregister_plugins
+from ._hooks import _registry, register_plugins, unregister_plugins
 from . import signing
 from .testing import RecordingPlugin
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 
-from ._hookspecs import hookimpl
-from ._plugin_wrappers import WRAPPER_HOOKS
-from ._plugins import SPECS
+from ._hooks import hookimpl
+from ._hooks import WRAPPER_HOOKS
+from ._hooks import SPECS
 
 __all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from daglite_core._cli_params import split_docstring
+from daglite_core.cli._params import split_docstring
 
 # "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
 # own environment); with it installed the message says it is disabled instead.

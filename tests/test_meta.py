@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import daglite_core as d
-from daglite_core import _hookspecs
-from daglite_core._plugins import SPECS
+from daglite_core._hooks import _specs as _hookspecs
+from daglite_core._hooks._manager import SPECS
 
 HOOKS = sorted(SPECS)
 TESTS = Path(__file__).parent

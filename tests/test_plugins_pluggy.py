@@ -16,7 +16,7 @@ import pluggy
 import pytest
 
 import daglite_core as d
-from daglite_core import _plugins
+import daglite_core._hooks._manager as _plugins
 
 SPEC_ARGS = ("alpha", "beta", "gamma")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import daglite_core as d
-from daglite_core import _plugins
+import daglite_core._hooks._manager as _plugins
 from daglite_core.testing import RecordingPlugin
 
 

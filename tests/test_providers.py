@@ -54,7 +54,7 @@ class FakeEntryPoint:
 
 @pytest.fixture
 def installed_diskcache(monkeypatch: pytest.MonkeyPatch) -> None:
-    from daglite_core import _plugins
+    import daglite_core._hooks._manager as _plugins
 
     monkeypatch.setattr(_plugins, "entry_points", lambda: [FakeEntryPoint()])
 

@@ -200,7 +200,7 @@ class TestValidation:
 
     def test_the_static_built_in_backend_names_match_the_backend_classes(self) -> None:
         from daglite_core._builtin import BUILTIN
-        from daglite_core._plugins import BUILTIN_BACKENDS
+        from daglite_core._hooks._manager import BUILTIN_BACKENDS
 
         assert BUILTIN_BACKENDS == {n for cls in BUILTIN.provide_backends() for n in (cls.name, *cls.aliases)}
 

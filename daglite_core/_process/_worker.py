@@ -29,7 +29,7 @@ import attrs
 from .. import _lifecycle
 from .._context import FRAME, SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute, runs_fast
-from .._plugins import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._settings import DagliteSettings
 

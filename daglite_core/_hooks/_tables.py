@@ -30,10 +30,10 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._errors import PluginError
-from ._vars import SESSION
-from ._plugin_decl import FAILURE_NODE_HOOKS, SPECS, SUCCESS_NODE_HOOKS, _Impl, _Spec, is_provider
-from ._plugin_wrappers import HOOK as WRAPPER_HOOK
+from .._errors import PluginError
+from .._vars import SESSION
+from ._decl import FAILURE_NODE_HOOKS, SPECS, SUCCESS_NODE_HOOKS, _Impl, _Spec, is_provider
+from ._wrappers import HOOK as WRAPPER_HOOK
 
 if TYPE_CHECKING:
     import logging

@@ -50,9 +50,9 @@ if TYPE_CHECKING:
     import argparse
     import uuid
 
-    from ._metadata import TaskMetadata
-    from ._protocols import Backend, CacheStore, DatasetFormat, DatasetStore, Reporter
-    from ._settings import DagliteSettings
+    from .._metadata import TaskMetadata
+    from .._protocols import Backend, CacheStore, DatasetFormat, DatasetStore, Reporter
+    from .._settings import DagliteSettings
 
 PROJECT_NAME = "daglite"
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from ._plugins import PluginInfo
+from .._hooks import PluginInfo
 
 
 def core_version() -> str:

@@ -34,8 +34,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ._session import Workflow
-from ._task import BaseTask
+from .._session import Workflow
+from .._task import BaseTask
 
 
 class TargetError(Exception):

@@ -1,19 +1,19 @@
 """The ``daglite`` command line.
 
 Commands: ``run``, ``list``, ``describe``, ``plugins``, plus those plugins add
-through :func:`~daglite_core._hookspecs.provide_cli_commands`. Exit codes: 0
+through :func:`~daglite_core._hooks._specs.provide_cli_commands`. Exit codes: 0
 success, 1 a task (or the workflow) failed, 2 a usage error (bad target, unknown
 option, bad value, unknown backend or plugin), 130 interrupted.
 
 Decisions (each fixes something daglite's CLI did):
 
-* ``run`` (see :mod:`daglite_core._cli_run`) builds options from the workflow's
+* ``run`` (see :mod:`daglite_core.cli._run`) builds options from the workflow's
   signature, has flags for the session (``--backend``, ``--cache-store``,
   ``--dataset-store``, ``--cache-mode``, ``--max-workers``, ``--plugin``) and
   prints the result on stdout (``repr``, or JSON with ``--json``); messages go to
   stderr. A failure is one line naming the task; ``--traceback`` adds the
   traceback.
-* ``list`` imports only the module it is given (see :mod:`daglite_core._cli_target`).
+* ``list`` imports only the module it is given (see :mod:`daglite_core.cli._target`).
 * A plugin whose ``provide_cli_commands`` raises loses its commands, with a
   warning; the rest of the command line (``daglite plugins`` above all) still works.
 * ``daglite plugins`` exits with 1 when a plugin failed to load (after listing
@@ -33,10 +33,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ._cli_info import plugins_json, plugins_text, version_text
-from ._cli_params import ParameterError, describe_parameters, show_default, split_docstring
-from ._cli_run import PROG, USAGE_ERROR, RunSetupError, UsageError, cmd_run, err, guarded_hook, run_options
-from ._cli_target import (
+from ._info import plugins_json, plugins_text, version_text
+from ._params import ParameterError, describe_parameters, show_default, split_docstring
+from ._run import PROG, USAGE_ERROR, RunSetupError, UsageError, cmd_run, err, guarded_hook, run_options
+from ._target import (
     TargetError,
     TargetImportError,
     find_workflows,
@@ -45,9 +45,9 @@ from ._cli_target import (
     resolve_runnable,
     unsearched_submodules,
 )
-from ._plugins import list_plugins
-from ._session import Workflow
-from ._settings import DagliteSettings
+from .._hooks import list_plugins
+from .._session import Workflow
+from .._settings import DagliteSettings
 
 __all__ = ["main"]
 
@@ -172,7 +172,7 @@ def _missing_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> st
         return None
     if command in getattr(parser, "daglite_commands").choices:
         return None
-    from ._plugins import missing_plugin_hint
+    from .._hooks import missing_plugin_hint
 
     return f"'{PROG} {command}' is added by the {distribution} plugin, which is not available: {missing_plugin_hint(distribution, DagliteSettings())}"
 

@@ -25,13 +25,13 @@ import sys
 import traceback
 from typing import Any
 
-from ._cli_info import result_text
-from ._cli_params import Parameter, add_parameters, collect_arguments, split_docstring
-from ._cli_target import resolve_runnable
-from ._errors import BackendError, PluginError, TaskError
-from ._context import call_hook
-from ._session import Workflow, session
-from ._settings import CACHE_MODES, DagliteSettings
+from ._info import result_text
+from ._params import Parameter, add_parameters, collect_arguments, split_docstring
+from ._target import resolve_runnable
+from .._errors import BackendError, PluginError, TaskError
+from .._context import call_hook
+from .._session import Workflow, session
+from .._settings import CACHE_MODES, DagliteSettings
 
 PROG = "daglite"
 USAGE_ERROR = 2

@@ -1,6 +1,6 @@
 """New-style hook wrappers around each attempt of a task's body (``node_attempt``).
 
-A plugin implements :func:`~daglite_core._hookspecs.node_attempt` as pluggy's
+A plugin implements :func:`~daglite_core._hooks._specs.node_attempt` as pluggy's
 new-style wrapper, a generator marked ``@hookimpl(wrapper=True)`` that yields once::
 
     @hookimpl(wrapper=True)
@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._plugin_tables import PluginSet
+    from ._tables import PluginSet
 
 HOOK = "node_attempt"
 WRAPPER_HOOKS = frozenset({HOOK})

@@ -3,9 +3,9 @@
 pluggy supplies the markers (``@hookspec``, ``@hookimpl`` and their options) and
 their semantics. The layers, each importing only those below it:
 
-* :mod:`daglite_core._plugin_decl`: specs and implementations are read and
+* :mod:`daglite_core._hooks._decl`: specs and implementations are read and
   validated (pluggy's rules, daglite's stricter checks);
-* :mod:`daglite_core._plugin_tables`: a :class:`PluginSet` compiles one scope's
+* :mod:`daglite_core._hooks._tables`: a :class:`PluginSet` compiles one scope's
   plugins into per-hook tables and dispatches (isolating observer failures);
 * this module: the process-wide registry (entry points of the ``daglite`` group,
   loaded lazily, and ``register_plugins``), plugin listings, ``call_hook`` and the
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import PluginError
-from ._plugin_decl import (
+from .._errors import PluginError
+from ._decl import (
     NODE_HOOKS,
     SPECS,
     _Impl,
@@ -40,12 +40,12 @@ from ._plugin_decl import (
     plugin_name,
     spec_changed,
 )
-from ._plugin_tables import FailureLog, HookTables, PluginSet, _Entry, _logger
+from ._tables import FailureLog, HookTables, PluginSet, _Entry, _logger
 
 if TYPE_CHECKING:
     import importlib.metadata
 
-    from ._settings import DagliteSettings
+    from .._settings import DagliteSettings
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -70,6 +70,7 @@ __all__ = [
     "register_plugins",
     "remove_hookspecs",
     "session_entries",
+    "set_builtin_plugin",
     "unregister_plugins",
 ]
 
@@ -238,7 +239,7 @@ class _Registry:
             return len(self.entries) != before
 
     def _load_entry_points(self) -> None:
-        from ._settings import DagliteSettings
+        from .._settings import DagliteSettings
 
         settings = DagliteSettings()
         self.loaded = True

@@ -1,8 +1,8 @@
 """Hook declarations: the specs (what hooks exist) and plugins' implementations of them.
 
 This module reads ``@hookspec`` / ``@hookimpl`` markers and validates them; it
-calls nothing. Dispatch lives in :mod:`daglite_core._plugin_tables`, the registry
-and entry points in :mod:`daglite_core._plugins`.
+calls nothing. Dispatch lives in :mod:`daglite_core._hooks._tables`, the registry
+and entry points in :mod:`daglite_core._hooks._manager`.
 
 The rules are pluggy's, checked by ``tests/test_plugins_pluggy.py`` against a real
 ``pluggy.PluginManager``:
@@ -22,7 +22,7 @@ Where daglite is stricter than pluggy (each is a mistake pluggy only reports
 later, or never):
 
 * wrappers (new-style, ``wrapper=True``) are accepted on ``node_attempt`` only
-  (see :mod:`daglite_core._plugin_wrappers`), which takes nothing else;
+  (see :mod:`daglite_core._hooks._wrappers`), which takes nothing else;
   old-style ``hookwrapper=True`` is rejected;
 * an implementation of a hook no spec declares is an error when it is
   registered (pluggy: when ``check_pending`` is called), unless marked
@@ -43,9 +43,9 @@ import inspect
 import types
 from typing import Any, Callable, NamedTuple
 
-from . import _hookspecs
-from ._errors import PluginError
-from ._plugin_wrappers import WRAPPER_HOOKS
+from . import _specs as _hookspecs
+from .._errors import PluginError
+from ._wrappers import WRAPPER_HOOKS
 
 _IMPL_ATTR = f"{_hookspecs.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hookspecs.PROJECT_NAME}_spec"
