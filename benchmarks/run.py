@@ -44,6 +44,7 @@ AREAS = (  # one line each
     "startup",
     "callbacks",
     "bigvalues",
+    "progress",
 )
 
 

@@ -52,9 +52,12 @@ TARGETS = [
     Row("pickle dataset load, 1e6-row DataFrame (verified)", "bigdatasets.core_load_pickle", "bigdatasets.pandas_load_pickle", 1.3, "read_pickle"),
     Row("parquet dataset save, 1e6-row DataFrame (atomic)", "bigdatasets.core_save_parquet", "bigdatasets.pandas_save_parquet", 1.3, "to_parquet + fsync"),
     Row("parquet dataset load, 1e6-row DataFrame", "bigdatasets.core_load_parquet", "bigdatasets.pandas_load_parquet", 1.3, "read_parquet"),
+    Row("10,000-item thread map with RichProgress", "progress.thread_rich", "progress.thread_bare", 1.3, "same map, no plugin"),
 ]
 
 INFO = [
+    Row("10,000-item thread map with RichProgress, against a no-op observer", "progress.thread_rich", "progress.thread_observer", 0.0, "1 no-op observer"),
+    Row("10,000-item thread map with a no-op observer (what observing costs in the core)", "progress.thread_observer", "progress.thread_bare", 0.0, "no plugin"),
     Row("task call in a session, 3 observer plugins (DESIGN §8)", "calls.core_plugin3", "calls.f_hook", 0.0, "F_hook"),
     Row("task call in a session, no plugin, against a plain call", "calls.core_session", "calls.f_call", 0.0, "F_call"),
     Row("map_tasks thread, per item, 1 observer plugin", "fanout.core_thread_observed", "fanout.tpe_submit", 0.0, "TPE submit+result"),
