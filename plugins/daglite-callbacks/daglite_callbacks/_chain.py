@@ -58,6 +58,9 @@ class Chain(Node):
     def __repr__(self) -> str:
         return f"<Chain {self.name!r}>"
 
+    def frozen_options(self) -> bool:
+        return self.backend is None or isinstance(self.backend, str)
+
     def __reduce__(self) -> tuple[Any, ...]:
         from ._signature import _rebuild
 

@@ -57,20 +57,22 @@ def _one(callback: Node, prepare: Preparer, delivery: Delivery | None = None) ->
 
 
 def _one_durable(callback: Node, prepare: Preparer, delivery: Delivery) -> Exception | None:
-    with delivery.current():
+    token = _CURRENT.set(delivery)  # delivery_key() inside (not Delivery.current(): the hot path)
+    try:
         try:
-            try:
-                prepared = prepare(callback)
-            except Exception as exc:  # noqa: BLE001 - rejected input: the delivery happened and failed
-                delivery.finish(exc)
-                return exc
-            outcome = callback.outcome_sync(prepared, None, delivery)
-        except Exception as exc:  # noqa: BLE001 - e.g. a strict CallbackError of its own callbacks
+            prepared = prepare(callback)
+        except Exception as exc:  # noqa: BLE001 - rejected input: the delivery happened and failed
             delivery.finish(exc)
             return exc
-        except BaseException:
-            delivery.release()  # interrupted: it did not finish, a resume runs it
-            raise
+        outcome = callback.outcome_sync(prepared, None, delivery)
+    except Exception as exc:  # noqa: BLE001 - e.g. a strict CallbackError of its own callbacks
+        delivery.finish(exc)
+        return exc
+    except BaseException:
+        delivery.release()  # interrupted: it did not finish, a resume runs it
+        raise
+    finally:
+        _CURRENT.reset(token)
     delivery.finish(outcome.error)  # a no-op when its outcome path marked it already
     return None if outcome.ok else outcome.error
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SignatureError, TaskOutcome
-from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox, dump_payload
+from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox, payload
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -83,9 +84,16 @@ def record(
     )
     items: list[tuple[str, bytes]] = []
     where: list[int] = []
+    failure: Exception | None = None
+    try:
+        tail = pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - reported per callback below
+        tail, failure = b"", exc
     for i, cb in enumerate(callbacks):
         try:
-            items.append((cb.name, dump_payload(cb, inputs)))
+            if failure is not None:
+                raise failure
+            items.append((cb.name, payload(cb, tail)))
         except Exception as exc:  # noqa: BLE001 - never lose the outcome: dispatch it without durability
             logger.error(
                 "%s callback %r of %r cannot be recorded in the outbox %s (%s: %s); it runs without durability",

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self
 
+from . import _generation
 from ._errors import SignatureError
 
 Checker = Callable[[Mapping[str, Any]], None]
@@ -49,6 +50,7 @@ class BoundKwargs(dict[str, Any]):
         with self._lock:
             self._validate(new)
             super().update(new)
+            _generation.bump()
 
     async def aupdate(self, *args: Any, **kwargs: Any) -> None:
         """``update`` for async code (MageFlow's spelling); applies at once."""
@@ -65,6 +67,33 @@ class BoundKwargs(dict[str, Any]):
     def __ior__(self, other: Iterable[Any]) -> Self:  # type: ignore[override,misc]
         self.update(other)
         return self
+
+    def __delitem__(self, name: str) -> None:
+        with self._lock:
+            super().__delitem__(name)
+            _generation.bump()
+
+    def pop(self, *args: Any) -> Any:
+        with self._lock:
+            value = super().pop(*args)
+            _generation.bump()
+            return value
+
+    def popitem(self) -> tuple[str, Any]:
+        with self._lock:
+            item = super().popitem()
+            _generation.bump()
+            return item
+
+    def clear(self) -> None:
+        with self._lock:
+            super().clear()
+            _generation.bump()
+
+    def frozen(self) -> bool:
+        """Whether every bound value is immutable (see :func:`._generation.frozen_value`)."""
+        with self._lock:
+            return all(_generation.frozen_value(value) for value in self.values())
 
     def snapshot(self) -> dict[str, Any]:
         """A plain copy, taken atomically."""

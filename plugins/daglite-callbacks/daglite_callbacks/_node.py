@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from . import _generation
 from ._dispatch import DISPATCH_MODES, dispatch_async, dispatch_sync, settle
 from ._durable import durable_spec, record, resolve_outbox
 from ._errors import CycleError, SignatureError, TaskOutcome
@@ -132,6 +133,33 @@ class Node(abc.ABC):
     def _label(self) -> str:
         return f"{type(self).__name__} {self.name!r}"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        _generation.bump()  # a changed option invalidates every cached pickle
+
+    # -- pickling into the outbox -----------------------------------------------
+
+    def frozen_options(self) -> bool:
+        """Whether its own options cannot change behind its back (see :meth:`pickled`)."""
+        return True
+
+    def pickled(self) -> bytes:
+        """``pickle.dumps(self)``, cached while no node changed and every bound value is immutable.
+
+        See :mod:`daglite_callbacks._generation`: any change to any node
+        invalidates the cache; a tree binding a mutable value (a list, a dict, an
+        object) is pickled afresh every time, so the outbox records what a call
+        would run now.
+        """
+        generation = _generation.current()
+        cached: tuple[int, bytes] | None = self.__dict__.get("_pickle_cache")
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        blob = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        if all(node.frozen_options() for node in _reachable(self)):
+            self.__dict__["_pickle_cache"] = (generation, blob)
+        return blob
+
     # -- callbacks ---------------------------------------------------------------
 
     @property
@@ -169,6 +197,7 @@ class Node(abc.ABC):
             if self.durable is not None and self.durable is not False:
                 _check_picklable(where, cb)
         (self._success if kind == "success" else self._error).extend(nodes)
+        _generation.bump()
 
     # -- static facts (for the checks) ------------------------------------------
 

@@ -1,49 +1,70 @@
-"""The outbox: callbacks waiting for delivery, in a local SQLite database.
+"""The outbox: callbacks waiting for delivery, in a local SQLite database fed by journals.
 
 Protocol (the README's "Durable callbacks" has the user's view):
 
 1. **Record before acting.** When a durable node's call has its final outcome and
-   callbacks to fire, one row per callback is written *before* any of them runs:
-   a persisted callback signature with its idempotency key
+   callbacks to fire, one record per callback is written *before* any of them
+   runs: a persisted callback signature with its idempotency key
    ``<signature id>:<outcome>:<position>`` (the signature id is the id of that
-   call of the parent, one per call, since nodes are templates), the pickled and
-   HMAC-signed callback and input (see :mod:`daglite_core.signing`), state
-   ``running`` and this process as its owner. The key is the primary key, so one
-   outcome can never be recorded twice.
-2. **Mark after finishing.** A callback's row becomes ``done`` only after it
+   call of the parent, one per call, since nodes are templates), the pickled
+   callback and input, state ``running`` and this process as its owner. All the
+   records of one outcome are one event (one journal line, see below).
+2. **Mark after finishing.** A callback's record becomes ``done`` only after it
    finished: after its body and, when it is durable itself, after its own
-   callbacks were recorded (in the same transaction), so a resumer never runs a
+   callbacks were recorded (the same event), so a resumer never runs a
    callback's body again because one of *its* callbacks was still waiting.
-3. **Claim to resume.** A resumer takes over the rows of one parent call at once
+3. **Journal, then fold.** A dispatching process writes no database
+   transaction: it appends each event (records, done mark, release) to its own
+   append-only journal with one ``os.write`` (:mod:`._journal`; every line
+   HMAC-signed with :mod:`daglite_core.signing`, verified before unpickling).
+   Events are **folded** into the ``signatures`` table lazily, in one
+   ``BEGIN IMMEDIATE`` transaction per journal: when the process compacts its
+   journal (:meth:`Outbox.close`, and at interpreter exit: fold, then delete the
+   file), and by anyone who reads the outbox (``pending``, ``resume``, ``sweep``,
+   ``count_done``, :meth:`Outbox.flush`), live writers' journals included. The
+   ``journals`` table keeps, per file, the offset folded so far, updated in the
+   same transaction as the rows: an event is folded exactly once however many
+   processes fold at once. Folded rows keep the signed payload (signed when
+   folded; a planted row is never unpickled either).
+4. **Claim to resume.** A resumer takes over the rows of one parent call at once
    with one atomic ``UPDATE ... WHERE owner IS <the dead owner we saw>`` inside a
-   ``BEGIN IMMEDIATE`` transaction; a second resumer's update then matches nothing.
-   Rows held by a live process are never taken (see :mod:`._owner`).
-4. **TTL.** Every row expires: ``active_ttl`` after it was recorded while waiting,
+   ``BEGIN IMMEDIATE`` transaction that first folds the dead owners' journals
+   (so a done mark still in a journal is seen before anything is claimed); a
+   second resumer's update then matches nothing. Rows held by a live process are
+   never taken (see :mod:`._owner`). The journal of a dead process is deleted
+   once folded.
+5. **TTL.** Every row expires: ``active_ttl`` after it was recorded while waiting,
    ``done_ttl`` after it finished. :meth:`Outbox.sweep` (also run when an outbox is
    first opened in a process, and before every resume) deletes expired rows and
-   logs how many waiting callbacks were dropped unrun.
+   logs how many waiting callbacks were dropped unrun. Records still only in a
+   live process's journal are swept once folded.
 
 The at-least-once window that remains: a callback that finished but whose
-process died before its ``done`` mark committed (microseconds), or that was
-killed while running, runs again on resume. A callback that must never repeat
-an effect can use :func:`delivery_key` as its own idempotency key.
+process died before its ``done`` mark was written (one ``os.write``, microseconds),
+or that was killed while running, runs again on resume. A callback that must
+never repeat an effect can use :func:`delivery_key` as its own idempotency key.
 
-The database uses WAL mode, ``synchronous=NORMAL`` by default: a killed process
-loses nothing that was committed; a power cut may lose the last commits but never
-corrupts the file (``synchronous=FULL`` through ``DAGLITE_CALLBACKS_SYNC=full``
-survives that too, at the price of an fsync per commit).
+Durability (the ``synchronous`` knob, ``DAGLITE_CALLBACKS_SYNC``): a process
+killed (even with SIGKILL) loses nothing it wrote: journal lines are in the page
+cache, committed rows in the WAL. With ``"normal"`` (default) and ``"off"`` a
+power cut or kernel crash may lose the last events (journal lines not yet written
+back, the last commits), never corrupts the database: a lost record is an outcome
+whose callbacks are lost, a lost done mark a callback that runs again.
+``"full"`` ``fdatasync``-s every journal line and every commit, so an event is
+on disk before the next step starts.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextvars
+import io
 import logging
 import os
 import pickle
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +74,7 @@ import attrs
 
 from daglite_core import signing
 
+from ._journal import Journal, journal_dir, journal_for, journals, read_journal, writers
 from ._owner import is_alive, owner_token
 
 if TYPE_CHECKING:
@@ -99,10 +121,16 @@ CREATE TABLE IF NOT EXISTS signatures (
     error     TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS signatures_run ON signatures (run_id, position);
+CREATE TABLE IF NOT EXISTS journals (
+    name      TEXT PRIMARY KEY,
+    owner     TEXT NOT NULL,
+    folded    INTEGER NOT NULL,
+    updated   REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 _INSERT = (
-    "INSERT INTO signatures (key, run_id, position, parent, callback, outcome, state, owner, attempts,"
+    "INSERT OR IGNORE INTO signatures (key, run_id, position, parent, callback, outcome, state, owner, attempts,"
     " payload, created, expires) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, 1, ?, ?, ?)"
 )
 _FINISH = (
@@ -288,7 +316,11 @@ class Outbox:
     :param done_ttl: seconds a finished callback's row is kept (default
         ``DAGLITE_CALLBACKS_DONE_TTL`` or 3 hours).
     :param synchronous: SQLite's ``synchronous`` in WAL mode: ``"normal"``
-        (default, or ``DAGLITE_CALLBACKS_SYNC``), ``"full"`` or ``"off"``.
+        (default, or ``DAGLITE_CALLBACKS_SYNC``), ``"full"`` or ``"off"``; the
+        journals follow it (``"full"``: ``fdatasync`` after every line).
+
+    Events are appended to this process's journal in ``<path>.journals/`` and
+    folded into the database later (see the module docstring).
 
     One connection per process, shared by its threads under a lock; every
     process (and every fork) opens its own. Safe to use from several processes.
@@ -313,8 +345,11 @@ class Outbox:
             msg = f"Outbox {str(self.path)!r}: synchronous must be one of {', '.join(_SYNC_MODES)}, got {sync!r}"
             raise OutboxError(msg)
         self.synchronous = sync
+        self._fsync = sync == "full"
+        self._journals = journal_dir(self.path)
         self._lock = threading.RLock()
         self._conn: tuple[int, sqlite3.Connection] | None = None
+        self._writer: Journal | None = None
 
     def __repr__(self) -> str:
         return f"<Outbox {str(self.path)!r}>"
@@ -362,13 +397,34 @@ class Outbox:
                 raise OutboxError(msg) from exc
 
     def close(self) -> None:
-        """Close this process's connection (reopened on next use)."""
+        """Compact this process's journal of this outbox (fold it, delete it), then close the connection.
+
+        Both are reopened on next use. Also done for every outbox at interpreter exit.
+        """
+        self.compact()
         with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None and conn[0] == os.getpid():
                 conn[1].close()
 
-    # -- the hot path -------------------------------------------------------------
+    # -- the hot path: journal events ------------------------------------------------
+
+    def _journal(self) -> Journal:
+        journal = self._writer
+        if journal is not None and journal.pid == os.getpid():
+            return journal
+        with self._lock:
+            self._db()  # creates the database (0600) and sweeps, once per process
+            journal = self._writer = journal_for(self._journals, owner_token(), self)
+        _compact_at_exit()
+        return journal
+
+    def _append(self, body: tuple[Any, ...]) -> None:
+        try:
+            self._journal().append(body, self._fsync)
+        except OSError as exc:
+            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
+            raise OutboxError(msg) from exc
 
     def record(
         self,
@@ -378,62 +434,122 @@ class Outbox:
         then: Delivery | None = None,
         then_error: BaseException | None = None,
     ) -> list[Delivery]:
-        """Record ``items`` (callback name, signed payload), claimed by this process.
+        """Record ``items`` (callback name, unsigned payload: :func:`payload`), claimed by this process.
 
-        ``then`` (a delivery of this outbox) is marked done in the same
-        transaction (``then_error``: its failure, if it failed).
+        ``then`` (a delivery of this outbox) is marked done in the same event
+        (``then_error``: its failure, if it failed). One journal line.
         """
-        signature_id = uuid.uuid4().hex
+        signature_id = os.urandom(16).hex()
         now = time.time()
-        owner = owner_token()
-        expires = now + self.active_ttl
-        rows = [
-            (f"{signature_id}:{outcome}:{i}", signature_id, i, parent, name, outcome, owner, payload, now, expires)
-            for i, (name, payload) in enumerate(items)
-        ]
-        if len(rows) == 1 and then is None:
-            with self._lock:
-                try:
-                    self._db().execute(_INSERT, rows[0])
-                except sqlite3.Error as exc:
-                    msg = f"Callbacks outbox {str(self.path)!r}: {type(exc).__name__}: {exc}"
-                    raise OutboxError(msg) from exc
-        else:
-            with self._transaction() as db:
-                db.executemany(_INSERT, rows)
-                if then is not None:
-                    self._finish_in(db, then, then_error, now)
-            if then is not None:
-                then.finished = True
-        return [Delivery(self, row[0], signature_id) for row in rows]
-
-    def _finish_in(self, db: sqlite3.Connection, delivery: Delivery, error: BaseException | None, now: float) -> None:
-        changed = db.execute(
-            _FINISH,
-            (now, now + self.done_ttl, int(error is not None), _error_text(error), delivery.key, owner_token()),
-        ).rowcount
-        if changed != 1:
-            logger.warning("Callbacks outbox %s: delivery %s was no longer held by this process when it finished",
-                           self.path, delivery.key)
+        mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
+        self._append(("R", owner_token(), signature_id, outcome, parent, now, now + self.active_ttl, tuple(items), mark))
+        if then is not None:
+            then.finished = True
+        return [Delivery(self, f"{signature_id}:{outcome}:{i}", signature_id) for i in range(len(items))]
 
     def finish(self, delivery: Delivery, error: BaseException | None) -> None:
-        """Mark ``delivery`` done (only if this process still holds it)."""
-        with self._lock:
-            try:
-                self._finish_in(self._db(), delivery, error, time.time())
-            except sqlite3.Error as exc:
-                msg = f"Callbacks outbox {str(self.path)!r}: {type(exc).__name__}: {exc}"
-                raise OutboxError(msg) from exc
+        """Mark ``delivery`` done (applied when folded, only if this process still holds it then)."""
+        self._append(("D", owner_token(), delivery.key, time.time(), int(error is not None), _error_text(error)))
         delivery.finished = True
 
     def release(self, delivery: Delivery) -> None:
         """Give ``delivery`` back (state ``pending``, no owner) so that a resume runs it."""
-        with self._lock:
-            try:
-                self._db().execute(_RELEASE, (delivery.key, owner_token()))
-            except sqlite3.Error as exc:
-                logger.error("Callbacks outbox %s: could not release %s: %s", self.path, delivery.key, exc)
+        try:
+            self._append(("X", owner_token(), delivery.key))
+        except OutboxError as exc:
+            logger.error("%s; could not release %s (a resume runs it once this process is gone)", exc, delivery.key)
         delivery.finished = True
+
+    # -- folding journals ----------------------------------------------------------
+
+    def _fold(self, db: sqlite3.Connection, path: Path, owner: str) -> int:
+        """Fold the events of one journal not folded yet (inside a transaction); return how many."""
+        name = path.name
+        row = db.execute("SELECT folded FROM journals WHERE name = ?", (name,)).fetchone()
+        offset = int(row[0]) if row is not None else 0
+        try:
+            events, end, rejected = read_journal(path, offset, owner)
+        except FileNotFoundError:
+            return 0
+        for why in rejected:
+            logger.warning("Callbacks outbox %s: journal %s: a line was rejected (%s); it is ignored",
+                           self.path, path.name, why)
+        if end == offset:
+            return 0
+        for event in events:
+            kind = event[0]
+            if kind == "R":
+                _, _, signature_id, outcome, parent, created, expires, items, mark = event
+                db.executemany(_INSERT, [
+                    (f"{signature_id}:{outcome}:{i}", signature_id, i, parent, name_, outcome, owner,
+                     signing.sign(raw), created, expires)
+                    for i, (name_, raw) in enumerate(items)
+                ])
+                if mark is not None:
+                    self._finish_row(db, owner, *mark)
+            elif kind == "D":
+                self._finish_row(db, owner, *event[2:])
+            else:
+                db.execute(_RELEASE, (event[2], owner))
+        db.execute("INSERT OR REPLACE INTO journals (name, owner, folded, updated) VALUES (?, ?, ?, ?)",
+                   (name, owner, end, time.time()))
+        return len(events)
+
+    def _finish_row(self, db: sqlite3.Connection, owner: str, key: str, finished: float, failed: int, error: str | None) -> None:
+        changed = db.execute(_FINISH, (finished, finished + self.done_ttl, failed, error, key, owner)).rowcount
+        if changed != 1:
+            logger.warning("Callbacks outbox %s: delivery %s was no longer held by its process when it finished",
+                           self.path, key)
+
+    def flush(self) -> int:
+        """Fold every journal (live processes' too) into the database; return how many events.
+
+        Journals of processes that are gone are deleted once folded. ``pending``,
+        ``resume``, ``sweep`` and ``count_done`` do this first; call it to read the
+        database directly.
+        """
+        with self._transaction() as db:
+            found = journals(self._journals)
+            folded = sum(self._fold(db, path, owner) for path, owner in found)
+        self._drop_dead(found)
+        return folded
+
+    def _drop_dead(self, found: Sequence[tuple[Path, str]]) -> None:
+        """Delete folded journals whose process is gone (they never grow again)."""
+        me = owner_token()
+        for path, owner in found:
+            if owner != me and not is_alive(owner):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    logger.warning("Callbacks outbox %s: cannot delete the folded journal %s: %s", self.path, path, exc)
+
+    def compact(self) -> None:
+        """Fold this process's journal of this outbox and delete it (the next event starts a new one).
+
+        Errors are logged: the journal then stays, and is folded by whoever reads
+        the outbox (a resume once this process is gone).
+        """
+        journal = self._writer
+        if journal is None or journal.pid != os.getpid():
+            return
+        with journal.lock:
+            path = journal.path
+            if path is None:
+                return
+            try:
+                with self._transaction() as db:
+                    self._fold(db, path, journal.owner)
+            except OutboxError as exc:
+                logger.error("%s; its journal %s is kept (folded later)", exc, path)
+                return
+            journal.detach()
+            try:
+                path.unlink()
+            except OSError as exc:
+                logger.warning("Callbacks outbox %s: cannot delete the compacted journal %s: %s", self.path, path, exc)
 
     # -- maintenance ----------------------------------------------------------------
 
@@ -444,6 +560,11 @@ class Outbox:
                 "SELECT count(*) FROM signatures WHERE expires <= ? AND state != 'done'", (now,)
             ).fetchone()[0]
             swept = db.execute("DELETE FROM signatures WHERE expires <= ?", (now,)).rowcount
+            # Offsets of journals deleted a while ago (names are never reused).
+            present = {path.name for path, _ in journals(self._journals)}
+            stale = [name for (name,) in db.execute("SELECT name FROM journals WHERE updated < ?", (now - 3600,))
+                     if name not in present]
+            db.executemany("DELETE FROM journals WHERE name = ?", [(name,) for name in stale])
         if dropped:
             logger.warning(
                 "Callbacks outbox %s: %d recorded callback(s) expired unrun (active TTL %.0f s) and were dropped",
@@ -452,16 +573,23 @@ class Outbox:
         return int(swept)
 
     def sweep(self) -> int:
-        """Delete expired rows (waiting past ``active_ttl``, done past ``done_ttl``); return how many."""
+        """Fold the journals, then delete expired rows (waiting past ``active_ttl``, done past ``done_ttl``); return how many."""
+        self.flush()
         with self._lock:
             return self._sweep(self._db())
 
-    def pending(self) -> list[PendingCallback]:
-        """Every recorded callback that has not finished, oldest first."""
+    def pending(self, *, include_done: bool = False) -> list[PendingCallback]:
+        """Every recorded callback that has not finished (``include_done``: finished ones too), oldest first.
+
+        Journals are folded first, so records still only in a journal are listed:
+        those of a live process as ``running`` with ``owner_alive`` (in flight).
+        """
+        self.flush()
+        where = "" if include_done else " WHERE state != 'done'"
         with self._lock:
             rows = self._db().execute(
                 "SELECT key, run_id, parent, callback, outcome, position, state, owner, attempts, created,"
-                " expires, error FROM signatures WHERE state != 'done' ORDER BY created, run_id, position"
+                f" expires, error FROM signatures{where} ORDER BY created, run_id, position"
             ).fetchall()
         return [
             PendingCallback(
@@ -473,7 +601,8 @@ class Outbox:
         ]
 
     def count_done(self) -> int:
-        """How many finished rows are kept (until their ``done_ttl``)."""
+        """How many finished rows are kept (until their ``done_ttl``); folds the journals first."""
+        self.flush()
         with self._lock:
             return int(self._db().execute("SELECT count(*) FROM signatures WHERE state = 'done'").fetchone()[0])
 
@@ -483,6 +612,9 @@ class Outbox:
         me = owner_token()
         marks = ", ".join("?" * len(dead)) or "NULL"
         with self._transaction() as db:
+            for owner in dead:  # a done mark still in a dead owner's journal is seen first
+                for path, token in journals(self._journals, owner):
+                    self._fold(db, path, token)
             db.execute(
                 "UPDATE signatures SET state = 'running', owner = ?, attempts = attempts + 1, error = NULL"
                 f" WHERE run_id = ? AND state IN ('pending', 'running') AND (owner IS NULL OR owner IN ({marks}))",
@@ -511,6 +643,7 @@ class Outbox:
         from ._dispatch import deliver_recorded
 
         run = deliver or deliver_recorded
+        self.flush()
         with self._lock:
             db = self._db()
             swept = self._sweep(db)
@@ -561,12 +694,45 @@ def _rebuild_outbox(path: str, active_ttl: float, done_ttl: float, synchronous: 
     return Outbox(path, active_ttl=active_ttl, done_ttl=done_ttl, synchronous=synchronous)
 
 
+def payload(node: Node, inputs_pickle: bytes) -> bytes:
+    """The unsigned payload of a callback: its pickle (cached, :meth:`Node.pickled`) then its input's.
+
+    ``inputs_pickle`` is the pickle of ``("success", value)`` or ``("error", kwargs,
+    error)``, made once per outcome for all its callbacks. Signed when folded.
+    """
+    return node.pickled() + inputs_pickle
+
+
 def dump_payload(node: Node, inputs: tuple[Any, ...]) -> bytes:
-    """The signed pickle of a callback and its input (``("success", value)`` or ``("error", kwargs, error)``)."""
-    return signing.sign(pickle.dumps((node, inputs), protocol=pickle.HIGHEST_PROTOCOL))
+    """The signed payload of a callback and its input, as stored in the database."""
+    return signing.sign(payload(node, pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)))
 
 
 def load_payload(blob: bytes) -> tuple[Node, tuple[Any, ...]]:
-    """Verify, then unpickle, a payload written by :func:`dump_payload`."""
-    node, inputs = pickle.loads(signing.verify(blob))  # noqa: S301 - verified first
+    """Verify, then unpickle, a stored payload (two pickles: the callback, then its input)."""
+    stream = io.BytesIO(signing.verify(blob))
+    node = pickle.Unpickler(stream).load()  # noqa: S301 - verified first
+    inputs = pickle.Unpickler(stream).load()  # noqa: S301 - verified first
     return node, inputs
+
+
+_exit_registered: list[int] = []
+
+
+def _compact_at_exit() -> None:
+    """Register (once per process) the compaction of this process's journals at interpreter exit."""
+    pid = os.getpid()
+    if pid in _exit_registered:
+        return
+    _exit_registered.append(pid)
+    atexit.register(_compact_all, pid)
+
+
+def _compact_all(pid: int) -> None:
+    if os.getpid() != pid:  # a forked child inherited the handler: its journals are its own
+        return
+    for journal in writers():
+        try:
+            journal.outbox.compact()
+        except Exception as exc:  # noqa: BLE001 - at exit: report, a resume folds it later
+            logger.error("Callbacks outbox: compacting journal %s at exit failed: %s", journal.path, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
@@ -15,6 +16,12 @@ from ._node import MISSING, Node, Prepared
 from ._params import Names, TaskParams
 from ._run import acall_on, call_on
 from ._validate import make_validators, validate
+
+
+def _as_list(spec: Any) -> list[Any]:
+    if spec is None:
+        return []
+    return list(spec) if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
 
 
 def _rebuild(cls: type[Node], args: tuple[Any, ...], options: dict[str, Any]) -> Node:
@@ -113,6 +120,11 @@ class Signature(Node):
             "durable": self.durable,
         }
         return (_rebuild, (Signature, (self.task, self.kwargs.snapshot()), options))
+
+    def frozen_options(self) -> bool:
+        # Validators are pickled by reference when they are functions or classes.
+        plain = all(isinstance(v, type) or inspect.isfunction(v) for v in _as_list(self._model_validators))
+        return plain and self.kwargs.frozen()
 
     # -- static facts --------------------------------------------------------------
 

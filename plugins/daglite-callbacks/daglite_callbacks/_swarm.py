@@ -110,6 +110,9 @@ class Swarm(Node):
     def __repr__(self) -> str:
         return f"<Swarm {self.name!r} of {len(self.items)} items>"
 
+    def frozen_options(self) -> bool:
+        return self.backend is None or isinstance(self.backend, str)
+
     def __reduce__(self) -> tuple[Any, ...]:
         from ._signature import _rebuild
 

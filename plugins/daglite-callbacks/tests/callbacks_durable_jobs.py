@@ -96,6 +96,7 @@ SEEN: list[Any] = []
 def _states(path: str) -> dict[str, str]:
     import sqlite3
 
+    Outbox(path).flush()  # fold the journals (this process's included) into the database
     db = sqlite3.connect(path)
     try:
         return dict(db.execute("SELECT key, state FROM signatures ORDER BY created, position").fetchall())

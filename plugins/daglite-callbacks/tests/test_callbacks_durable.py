@@ -29,6 +29,7 @@ from daglite_callbacks import (
     delivery_key,
     sign,
 )
+from daglite_callbacks import _outbox
 from daglite_callbacks import plugin as callbacks_plugin
 
 from daglite_core import session, signing, task
@@ -47,6 +48,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)
     jobs.SEEN.clear()
     yield
+    _outbox._compact_all(os.getpid())  # this test's journals, while its signing key is set
     signing.reset()
 
 
@@ -64,6 +66,7 @@ def _job(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def _rows(path: Path) -> list[tuple[Any, ...]]:
+    Outbox(path).flush()  # fold the journals (this process's included) into the database
     db = sqlite3.connect(path)
     try:
         return db.execute("SELECT key, state, owner, attempts, failed FROM signatures ORDER BY created, position").fetchall()
@@ -240,6 +243,7 @@ def test_tampered_payload_is_rejected_never_unpickled(tmp_path: Path) -> None:
     path = tmp_path / "ob.sqlite3"
     result = _job("run", str(path), str(tmp_path / "log.txt"), "3", "cb_first@1")
     assert result.returncode == -9, result.stderr
+    Outbox(path).flush()  # the dead process's journal into the database
     db = sqlite3.connect(path)
     db.execute("UPDATE signatures SET payload = ? WHERE position = 0 AND state != 'done'", (b"\x00" * 40,))
     db.commit()
@@ -316,6 +320,7 @@ def test_a_callback_killed_while_running_runs_again_at_least_once(tmp_path: Path
     # callback killed after its effect but before its done mark by deleting the mark.
     result = _job("run", str(path), str(tmp_path / "log.txt"), "1", "cb_second@0")
     assert result.returncode == -9
+    Outbox(path).flush()  # the dead process's journal into the database
     db = sqlite3.connect(path)
     db.execute("UPDATE signatures SET state = 'running', finished = NULL WHERE position = 0")
     db.commit()
