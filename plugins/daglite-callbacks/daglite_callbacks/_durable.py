@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SignatureError, TaskOutcome
-from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox, payload
+from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -82,7 +82,7 @@ def record(
     inputs: tuple[Any, ...] = (
         ("success", outcome.value) if outcome.ok else ("error", dict(outcome.kwargs), outcome.error)
     )
-    items: list[tuple[str, bytes]] = []
+    items: list[tuple[str, bytes, bool, bytes]] = []
     where: list[int] = []
     failure: Exception | None = None
     try:
@@ -93,7 +93,7 @@ def record(
         try:
             if failure is not None:
                 raise failure
-            items.append((cb.name, payload(cb, tail)))
+            items.append((cb.name, *cb.pickle_state(), tail))
         except Exception as exc:  # noqa: BLE001 - never lose the outcome: dispatch it without durability
             logger.error(
                 "%s callback %r of %r cannot be recorded in the outbox %s (%s: %s); it runs without durability",

@@ -151,14 +151,19 @@ class Node(abc.ABC):
         object) is pickled afresh every time, so the outbox records what a call
         would run now.
         """
+        return self.pickle_state()[0]
+
+    def pickle_state(self) -> tuple[bytes, bool]:
+        """:meth:`pickled` and whether that pickle is the cached one (the same object while it stays valid)."""
         generation = _generation.current()
         cached: tuple[int, bytes] | None = self.__dict__.get("_pickle_cache")
         if cached is not None and cached[0] == generation:
-            return cached[1]
+            return cached[1], True
         blob = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
         if all(node.frozen_options() for node in _reachable(self)):
             self.__dict__["_pickle_cache"] = (generation, blob)
-        return blob
+            return blob, True
+        return blob, False
 
     # -- callbacks ---------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import io
+import itertools
 import logging
 import os
 import pickle
@@ -100,6 +101,9 @@ DEFAULT_ACTIVE_TTL = 7 * 24 * 3600.0
 DEFAULT_DONE_TTL = 3 * 3600.0
 """Seconds a delivered callback's row is kept (for ``pending --all`` and audits): 3 hours."""
 
+DEFAULT_JOURNAL_MAX = 64 * 1024 * 1024
+"""Bytes after which a process compacts its journal while it runs (about 200,000 callbacks)."""
+
 _SYNC_MODES = ("off", "normal", "full")
 
 _SCHEMA = """
@@ -126,6 +130,12 @@ CREATE TABLE IF NOT EXISTS journals (
     owner     TEXT NOT NULL,
     folded    INTEGER NOT NULL,
     updated   REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal_nodes (
+    name      TEXT NOT NULL,
+    ref       INTEGER NOT NULL,
+    blob      BLOB NOT NULL,
+    PRIMARY KEY (name, ref)
 ) WITHOUT ROWID;
 """
 
@@ -302,6 +312,17 @@ def _ensure_private_dir(directory: Path) -> None:
             continue
 
 
+_ids: list[Any] = []
+
+
+def _new_id() -> str:
+    """A new signature id: 32 hex digits, a random per-process prefix and a counter (unique, cheap)."""
+    pid = os.getpid()
+    if not _ids or _ids[0] != pid:
+        _ids[:] = [pid, os.urandom(10).hex(), itertools.count()]
+    return f"{_ids[1]}{next(_ids[2]) & 0xFFFFFFFFFFFF:012x}"
+
+
 def _error_text(error: BaseException | None) -> str | None:
     return None if error is None else f"{type(error).__name__}: {error}"[:2000]
 
@@ -346,6 +367,7 @@ class Outbox:
             raise OutboxError(msg)
         self.synchronous = sync
         self._fsync = sync == "full"
+        self.journal_max = _env_float("DAGLITE_CALLBACKS_JOURNAL_MAX", DEFAULT_JOURNAL_MAX)
         self._journals = journal_dir(self.path)
         self._lock = threading.RLock()
         self._conn: tuple[int, sqlite3.Connection] | None = None
@@ -421,36 +443,63 @@ class Outbox:
 
     def _append(self, body: tuple[Any, ...]) -> None:
         try:
-            self._journal().append(body, self._fsync)
+            size = self._journal().append(body, self._fsync)
         except OSError as exc:
             msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
             raise OutboxError(msg) from exc
+        if size > self.journal_max:
+            self.compact()
 
     def record(
         self,
         parent: str,
         outcome: str,
-        items: Sequence[tuple[str, bytes]],
+        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes]],
         then: Delivery | None = None,
         then_error: BaseException | None = None,
     ) -> list[Delivery]:
-        """Record ``items`` (callback name, unsigned payload: :func:`payload`), claimed by this process.
+        """Record ``items``, claimed by this process: one journal event.
 
-        ``then`` (a delivery of this outbox) is marked done in the same event
-        (``then_error``: its failure, if it failed). One journal line.
+        An item is ``(callback name, node pickle, cached, input pickle)`` (a cached
+        node pickle is journalled once per file) or ``(callback name, unsigned
+        payload)``. ``then`` (a delivery of this outbox) is marked done in the
+        same event (``then_error``: its failure, if it failed).
         """
-        signature_id = os.urandom(16).hex()
+        journal = self._writer
+        if journal is None or journal.pid != os.getpid():
+            journal = self._journal()
+        signature_id = _new_id()
         now = time.time()
         mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
-        self._append(("R", owner_token(), signature_id, outcome, parent, now, now + self.active_ttl, tuple(items), mark))
+        head = ("R", journal.owner, signature_id, outcome, parent, now, now + self.active_ttl)
+        full = [item if len(item) == 4 else (item[0], item[1], False, b"") for item in items]
+        try:
+            size = journal.append_record(head, full, mark, self._fsync)  # type: ignore[arg-type]
+        except OSError as exc:
+            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
+            raise OutboxError(msg) from exc
         if then is not None:
             then.finished = True
-        return [Delivery(self, f"{signature_id}:{outcome}:{i}", signature_id) for i in range(len(items))]
+        deliveries = [Delivery(self, f"{signature_id}:{outcome}:{i}", signature_id) for i in range(len(full))]
+        if size > self.journal_max:
+            self.compact()
+        return deliveries
 
     def finish(self, delivery: Delivery, error: BaseException | None) -> None:
         """Mark ``delivery`` done (applied when folded, only if this process still holds it then)."""
-        self._append(("D", owner_token(), delivery.key, time.time(), int(error is not None), _error_text(error)))
+        journal = self._writer
+        if journal is None or journal.pid != os.getpid():
+            journal = self._journal()
+        body = ("D", journal.owner, delivery.key, time.time(), 0, None) if error is None else (
+            "D", journal.owner, delivery.key, time.time(), 1, _error_text(error))
+        try:
+            size = journal.append(body, self._fsync)
+        except OSError as exc:
+            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
+            raise OutboxError(msg) from exc
         delivery.finished = True
+        if size > self.journal_max:
+            self.compact()
 
     def release(self, delivery: Delivery) -> None:
         """Give ``delivery`` back (state ``pending``, no owner) so that a resume runs it."""
@@ -471,22 +520,38 @@ class Outbox:
             events, end, rejected = read_journal(path, offset, owner)
         except FileNotFoundError:
             return 0
-        for why in rejected:
-            logger.warning("Callbacks outbox %s: journal %s: a line was rejected (%s); it is ignored",
-                           self.path, path.name, why)
+        if rejected:
+            logger.warning("Callbacks outbox %s: journal %s: %d line(s) rejected and ignored (%s)",
+                           self.path, path.name, len(rejected), "; ".join(rejected[:3]))
         if end == offset:
             return 0
+        nodes: dict[int, bytes] = {}
         for event in events:
             kind = event[0]
             if kind == "R":
                 _, _, signature_id, outcome, parent, created, expires, items, mark = event
-                db.executemany(_INSERT, [
-                    (f"{signature_id}:{outcome}:{i}", signature_id, i, parent, name_, outcome, owner,
-                     signing.sign(raw), created, expires)
-                    for i, (name_, raw) in enumerate(items)
-                ])
+                rows = []
+                for i, (name_, ref, data) in enumerate(items):
+                    if ref >= 0:
+                        node = nodes.get(ref)
+                        if node is None:
+                            found = db.execute("SELECT blob FROM journal_nodes WHERE name = ? AND ref = ?",
+                                               (name, ref)).fetchone()
+                            if found is None:
+                                logger.warning("Callbacks outbox %s: journal %s: a record refers to a missing node;"
+                                               " it is ignored", self.path, name)
+                                continue
+                            node = nodes[ref] = bytes(found[0])
+                        data = node + data
+                    rows.append((f"{signature_id}:{outcome}:{i}", signature_id, i, parent, name_, outcome, owner,
+                                 signing.sign(data), created, expires))
+                db.executemany(_INSERT, rows)
                 if mark is not None:
                     self._finish_row(db, owner, *mark)
+            elif kind == "N":
+                nodes[event[2]] = event[3]
+                db.execute("INSERT OR REPLACE INTO journal_nodes (name, ref, blob) VALUES (?, ?, ?)",
+                           (name, event[2], event[3]))
             elif kind == "D":
                 self._finish_row(db, owner, *event[2:])
             else:
@@ -565,6 +630,7 @@ class Outbox:
             stale = [name for (name,) in db.execute("SELECT name FROM journals WHERE updated < ?", (now - 3600,))
                      if name not in present]
             db.executemany("DELETE FROM journals WHERE name = ?", [(name,) for name in stale])
+            db.executemany("DELETE FROM journal_nodes WHERE name = ?", [(name,) for name in stale])
         if dropped:
             logger.warning(
                 "Callbacks outbox %s: %d recorded callback(s) expired unrun (active TTL %.0f s) and were dropped",
