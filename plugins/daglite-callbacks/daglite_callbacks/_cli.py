@@ -97,7 +97,7 @@ def _pending(args: argparse.Namespace) -> int:
     print(f"{len(rows)} callback(s) wait:")
     for row in rows:
         holder = (
-            "held by a live process" if row.owner_alive
+            "in flight (held by a live process)" if row.owner_alive
             else "claimable (its process is gone)" if row.state == "running"
             else "claimable" if row.state == "pending" else row.state
         )
