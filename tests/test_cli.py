@@ -7,6 +7,9 @@ put on the subprocess's ``PYTHONPATH``, so nothing is installed.
 
 from __future__ import annotations
 
+# "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
+# own environment); with it installed the message says it is disabled instead.
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,10 +20,6 @@ from pathlib import Path
 import pytest
 
 from daglite_core.cli._params import split_docstring
-
-# "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
-# own environment); with it installed the message says it is disabled instead.
-import importlib.util
 
 _NO_PLUGINS = pytest.mark.skipif(
     any(importlib.util.find_spec(m) for m in ("daglite_diskcache", "daglite_datasets")),

@@ -484,7 +484,7 @@ class Outbox:
         marks = ", ".join("?" * len(dead)) or "NULL"
         with self._transaction() as db:
             db.execute(
-                "UPDATE signatures SET state = 'running', owner = ?, attempts = attempts + 1, error = NULL"
+                "UPDATE signatures SET state = 'running', owner = ?, attempts = attempts + 1, error = NULL"  # noqa: S608 - only "?" marks are formatted in
                 f" WHERE run_id = ? AND state IN ('pending', 'running') AND (owner IS NULL OR owner IN ({marks}))",
                 (me, signature_id, *dead),
             )
@@ -498,8 +498,8 @@ class Outbox:
     def _mark(self, key: str, state: str, error: str) -> None:
         with self._lock:
             self._db().execute(
-                f"UPDATE signatures SET state = '{state}', owner = NULL, error = ? WHERE key = ? AND owner = ?",
-                (error, key, owner_token()),
+                "UPDATE signatures SET state = ?, owner = NULL, error = ? WHERE key = ? AND owner = ?",
+                (state, error, key, owner_token()),
             )
 
     def resume(self, deliver: Callable[[Delivery, Node, tuple[Any, ...]], BaseException | None] | None = None) -> ResumeReport:
@@ -535,7 +535,7 @@ class Outbox:
             claimed = self._claim(signature_id, sorted(owners))
             pending = [Delivery(self, key, signature_id) for key, _ in claimed]
             try:
-                for delivery, (key, payload) in zip(pending, [c for c in claimed]):
+                for delivery, (key, payload) in zip(pending, [c for c in claimed], strict=True):
                     try:
                         node, inputs = load_payload(payload)
                     except signing.SignatureError as exc:
