@@ -1,7 +1,7 @@
 """Protocols for what plugins supply: cache stores, dataset stores and formats, backends.
 
 The core only ever talks to these through the methods below; plugins provide
-concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspecs`).
+concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core._hooks._specs`).
 """
 
 from __future__ import annotations
