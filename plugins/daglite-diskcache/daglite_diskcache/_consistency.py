@@ -111,7 +111,7 @@ def _check_files(directory: str, known: set[str], fix: bool, problems: list[str]
                     unlink_inside(directory, path)
                 except OSError as exc:
                     left.append(f"unknown file: {path} could not be removed ({type(exc).__name__}: {exc})")
-    for dirpath, dirs, files in os.walk(directory, topdown=False):
+    for dirpath, _dirs, _files in os.walk(directory, topdown=False):
         if dirpath == directory or os.listdir(dirpath):
             continue
         problems.append(f"empty directory: {dirpath}")
