@@ -42,7 +42,7 @@ class Findings:
 
 def check_cache(cache: diskcache.Cache, *, fix: bool) -> Findings:
     """Check ``cache``'s database and value files (see the module docstring)."""
-    sql = cache._sql  # noqa: SLF001
+    sql = cache._sql
     directory = str(cache.directory)
     problems: list[str] = []
     left: list[str] = []
