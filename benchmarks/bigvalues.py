@@ -128,9 +128,9 @@ def _datasets(env: Env) -> list[Case]:
         _fsynced(to_file)(plain)
         store.save(key, frame)
         samplers: dict[str, Callable[[], Any]] = {
-            f"bigdatasets.pandas_save_{name}": lambda f=to_file: _fsynced(f)(plain),
+            f"bigdatasets.pandas_save_{name}": lambda f=to_file, p=plain: _fsynced(f)(p),
             f"bigdatasets.core_save_{name}": lambda s=store, k=key: s.save(k, frame),
-            f"bigdatasets.pandas_load_{name}": lambda r=read: r(plain),
+            f"bigdatasets.pandas_load_{name}": lambda r=read, p=plain: r(p),
             f"bigdatasets.core_load_{name}": lambda s=store, k=key: s.load(k),
         }
         cases += [Case(k, label, _once(samplers[k]), batch=True, profile=samplers[k]) for k, label in keys]

@@ -19,18 +19,19 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
 )
-from ._hooks import hookimpl, hookspec
-from ._lifecycle import CacheWarning
-from ._metadata import TaskMetadata
 from ._hooks import (
     PluginInfo,
     add_hookspecs,
+    hookimpl,
+    hookspec,
     list_plugins,
     register_plugins,
     remove_hookspecs,
     unregister_plugins,
 )
 from ._hooks import set_builtin_plugin as _set_builtin_plugin
+from ._lifecycle import CacheWarning
+from ._metadata import TaskMetadata
 from ._miss import CACHE_MISS
 from ._session import Workflow, active_session, async_session, session, workflow
 from ._settings import DagliteSettings
@@ -39,8 +40,8 @@ from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStrea
 _set_builtin_plugin(_BUILTIN)  # the core's backends (see _hooks.set_builtin_plugin)
 
 if TYPE_CHECKING:
-    from ._hashing import default_cache_hash
     from ._execute import run_coroutine
+    from ._hashing import default_cache_hash
     from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
     from ._process._wire import (
         RemoteError,

@@ -20,7 +20,7 @@ class _ProcessBackendOnDemand:
     name: ClassVar[str] = "process"
     aliases: ClassVar[tuple[str, ...]] = ("processes", "multiprocessing")
 
-    def __new__(cls, settings: DagliteSettings) -> Any:  # noqa: D102 - see the class
+    def __new__(cls, settings: DagliteSettings) -> Any:
         from ._process import ProcessBackend
 
         return ProcessBackend(settings)

@@ -19,8 +19,8 @@ from ._vars import FRAME as FRAME
 from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
-    from ._protocols import Backend, CacheStore, DatasetStore
     from ._metadata import TaskMetadata
+    from ._protocols import Backend, CacheStore, DatasetStore
     from ._task import BaseTask
 
 

@@ -495,7 +495,7 @@ def _identity(func: Any) -> tuple[bytes, str]:
             _enc_seq(b"(", func.__defaults__ or (), out, memo)
             _enc_dict(func.__kwdefaults__ or {}, out, memo)
             cells = func.__closure__ or ()
-            for var, cell in zip(func.__code__.co_freevars, cells):
+            for var, cell in zip(func.__code__.co_freevars, cells, strict=True):
                 _enc_str(var, out)
                 try:
                     value = cell.cell_contents

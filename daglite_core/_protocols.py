@@ -1,14 +1,14 @@
 """Protocols for what plugins supply: cache stores, dataset stores and formats, backends.
 
 The core only ever talks to these through the methods below; plugins provide
-concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core.hookspecs`).
+concrete classes through the ``provide_*`` hooks (see :mod:`daglite_core._hooks._specs`).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, overload, runtime_checkable
+from typing import IO, Any, ClassVar, Protocol, overload, runtime_checkable
 
 import attrs
 
@@ -16,9 +16,6 @@ from ._miss import CACHE_MISS
 from ._records import fast_constructor
 
 __all__ = ["CACHE_MISS"]  # re-exported for plugins that import it from here
-
-if TYPE_CHECKING:
-    from ._settings import DagliteSettings
 
 
 @runtime_checkable

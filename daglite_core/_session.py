@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
-from ._metadata import new_id
 from ._hooks import _registry, session_entries
+from ._metadata import new_id
 from ._settings import DagliteSettings
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from . import signing
 from ._context import reset_default_state
 from ._hooks import _registry, register_plugins, unregister_plugins
-from . import signing
 from .testing import RecordingPlugin
 
 

@@ -12,9 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._hooks import hookimpl
-from ._hooks import WRAPPER_HOOKS
-from ._hooks import SPECS
+from ._hooks import SPECS, WRAPPER_HOOKS, hookimpl
 
 __all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
 

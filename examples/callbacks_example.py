@@ -17,7 +17,6 @@ import sys
 from typing import Any
 
 from daglite_callbacks import ErrorValue, ReturnValue, chain, sign, swarm
-
 from daglite_core import task, workflow
 
 
@@ -74,7 +73,7 @@ def callbacks_demo(symbol: str = "ACME", days: int = 5, fail: bool = False) -> d
         [sign(fetch_prices, symbol=s) for s in symbols], max_concurrency=2,
         success_callbacks=[sign(announce_batch, channel="batch")],
     )(days=days)
-    return {"prices": prices, "mean": mean, "swarm": dict(zip(symbols, every))}
+    return {"prices": prices, "mean": mean, "swarm": dict(zip(symbols, every, strict=True))}
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from daglite_callbacks import ErrorValue, ReturnValue, sign
-
 from daglite_core import TaskMetadata, hookimpl, map_tasks, session, task, workflow
 
 REGIONS = ("north", "south", "east", "west", "central", "coast", "mountain", "islands")
@@ -85,7 +84,7 @@ class CacheReport:
 @task(name="generate-{region}", cache=True, dataset="raw/{region}.csv")
 def generate_sales(region: str, rows: int, seed: int) -> list[dict[str, Any]]:
     """Deterministic fake orders for one region, with ~4% bad rows to clean up."""
-    rng = random.Random(f"{seed}:{region}")
+    rng = random.Random(f"{seed}:{region}")  # noqa: S311 - reproducible fake data, not secrets
     start = date(2024, 1, 1)
     orders = []
     for i in range(rows):

@@ -1,26 +1,33 @@
-"""The ``daglite`` command line, run as a subprocess (core only, no plugin installed).
+"""The ``daglite`` command line (core only, no plugin installed).
 
+Tests call ``daglite_core.cli.main(argv)`` in this process (the ``daglite`` fixture:
+working directory, environment and ``sys.path`` set for the call and restored after,
+modules it imported from the test's files forgotten, plugins reset); a few smoke
+tests run the console script and ``python -m daglite_core.cli`` in a subprocess.
 Workflows live in small files written to ``tmp_path``; plugins that the CLI must
-discover are fake distributions (a ``.dist-info`` directory with entry points)
-put on the subprocess's ``PYTHONPATH``, so nothing is installed.
+discover are fake distributions (a ``.dist-info`` directory with entry points) on
+``PYTHONPATH`` (prepended to ``sys.path`` in process), so nothing is installed.
 """
 
 from __future__ import annotations
 
+# "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
+# own environment); with it installed the message says it is disabled instead.
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from daglite_core import cli
 from daglite_core.cli._params import split_docstring
-
-# "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
-# own environment); with it installed the message says it is disabled instead.
-import importlib.util
+from daglite_core.pytest_plugin import _reset as reset_daglite
 
 _NO_PLUGINS = pytest.mark.skipif(
     any(importlib.util.find_spec(m) for m in ("daglite_diskcache", "daglite_datasets")),
@@ -147,17 +154,64 @@ def not_a_workflow() -> int:
 
 
 def _env(**extra: str) -> dict[str, str]:
+    """Environment variables set for one CLI call, on top of the test's environment."""
+    return dict(extra)
+
+
+class Result(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Daglite:
+    """``daglite ARGS`` in ``cwd``: ``cli.main(argv)`` run in this process, output captured."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, base: Path) -> None:
+        self.capsys, self.monkeypatch, self.base = capsys, monkeypatch, str(base)
+
+    def __call__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+        self.capsys.readouterr()
+        modules = set(sys.modules)
+        path = list(sys.path)
+        with self.monkeypatch.context() as patch:
+            patch.chdir(cwd)
+            patch.setenv("COLUMNS", "80")  # argparse wraps help as in a pipe
+            for name, value in (env or {}).items():
+                if name == "PYTHONPATH":
+                    for entry in reversed(value.split(os.pathsep)):
+                        patch.syspath_prepend(entry)
+                else:
+                    patch.setenv(name, value)
+            try:
+                code = cli.main(list(args))
+            finally:
+                sys.path[:] = path
+                for name in set(sys.modules) - modules:  # the test's workflow and plugin modules
+                    if (getattr(sys.modules[name], "__file__", None) or "").startswith(self.base):
+                        del sys.modules[name]
+                reset_daglite()  # plugins loaded for this call are forgotten, as by a new process
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err)
+
+
+@pytest.fixture
+def daglite(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daglite]:
+    yield Daglite(capsys, monkeypatch, tmp_path_factory.getbasetemp())
+
+
+def _subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env.update(extra)
     return env
 
 
-def daglite(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m daglite_core.cli ARGS`` in ``cwd``."""
+def daglite_subprocess(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m daglite_core.cli ARGS`` in ``cwd`` (smoke tests)."""
     return subprocess.run(
         [sys.executable, "-m", "daglite_core.cli", *args],
-        cwd=cwd, capture_output=True, text=True, env=env or _env(), timeout=120, check=False,
+        cwd=cwd, capture_output=True, text=True, env=_subprocess_env(**(env or {})), timeout=120, check=False,
     )
 
 
@@ -170,7 +224,7 @@ def project(tmp_path: Path) -> Path:
 # -- run: options typed from the signature -------------------------------------
 
 
-def test_run_file_target_converts_every_option_type(project: Path) -> None:
+def test_run_file_target_converts_every_option_type(project: Path, daglite: Daglite) -> None:
     proc = daglite(
         project, "run", "flows.py:squares", "--n", "3", "--scale", "2", "--verbose",
         "--ids", "4", "5", "--out", "x/y", "--mode", "slow", "--color", "BLUE", "--tags", "a", "b",
@@ -182,7 +236,7 @@ def test_run_file_target_converts_every_option_type(project: Path) -> None:
     })
 
 
-def test_run_defaults_and_negative_flag_and_json(project: Path) -> None:
+def test_run_defaults_and_negative_flag_and_json(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:squares", "--n", "2", "--no-verbose", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {
@@ -191,14 +245,14 @@ def test_run_defaults_and_negative_flag_and_json(project: Path) -> None:
     }
 
 
-def test_run_module_colon_and_dotted_targets_from_the_working_directory(project: Path) -> None:
+def test_run_module_colon_and_dotted_targets_from_the_working_directory(project: Path, daglite: Daglite) -> None:
     assert daglite(project, "run", "flows:squares", "--n", "2").returncode == 0
     dotted = daglite(project, "run", "flows.async_squares", "--n", "4")
     assert dotted.returncode == 0, dotted.stderr
     assert dotted.stdout.strip() == "[0, 1, 4, 9]"
 
 
-def test_run_target_inside_a_package_uses_its_dotted_name(tmp_path: Path) -> None:
+def test_run_target_inside_a_package_uses_its_dotted_name(tmp_path: Path, daglite: Daglite) -> None:
     pkg = tmp_path / "src" / "mypkg"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
@@ -210,14 +264,14 @@ def test_run_target_inside_a_package_uses_its_dotted_name(tmp_path: Path) -> Non
     assert proc.stdout.strip() == "'mypkg.flows'"
 
 
-def test_run_prints_nothing_for_none_but_null_as_json(project: Path) -> None:
+def test_run_prints_nothing_for_none_but_null_as_json(project: Path, daglite: Daglite) -> None:
     plain = daglite(project, "run", "flows.py:nothing")
     assert (plain.returncode, plain.stdout) == (0, "")
     as_json = daglite(project, "run", "flows.py:nothing", "--json")
     assert (as_json.returncode, as_json.stdout.strip()) == (0, "null")
 
 
-def test_run_help_shows_the_docstring_and_typed_parameters(project: Path) -> None:
+def test_run_help_shows_the_docstring_and_typed_parameters(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:squares", "--help")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -232,13 +286,13 @@ def test_run_help_shows_the_docstring_and_typed_parameters(project: Path) -> Non
     assert "--backend NAME" in out and "--plugin NAME" in out
 
 
-def test_run_without_target_help_lists_run_options(project: Path) -> None:
+def test_run_without_target_help_lists_run_options(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "--help")
     assert proc.returncode == 0
     assert "--cache-store" in proc.stdout and "TARGET" in proc.stdout
 
 
-def test_run_backend_flag_sets_the_session_backend(project: Path) -> None:
+def test_run_backend_flag_sets_the_session_backend(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:backends", "--backend", "thread", "--max-workers", "2")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['worker', 'worker']"
@@ -246,14 +300,14 @@ def test_run_backend_flag_sets_the_session_backend(project: Path) -> None:
     assert inline.stdout.strip() == "['main', 'main']"
 
 
-def test_run_parameter_with_inexpressible_type_and_default_is_left_out(project: Path) -> None:
+def test_run_parameter_with_inexpressible_type_and_default_is_left_out(project: Path, daglite: Daglite) -> None:
     helped = daglite(project, "run", "flows.py:hidden", "--help")
     assert "Not settable from the command line" in helped.stdout and "conn (object)" in helped.stdout
     ran = daglite(project, "run", "flows.py:hidden", "--n", "5")
     assert (ran.returncode, ran.stdout.strip()) == (0, "5")
 
 
-def test_run_annotation_unresolvable_at_run_time_leaves_only_that_parameter_out(project: Path) -> None:
+def test_run_annotation_unresolvable_at_run_time_leaves_only_that_parameter_out(project: Path, daglite: Daglite) -> None:
     ran = daglite(project, "run", "flows.py:late_hint", "--n", "4")
     assert (ran.returncode, ran.stdout.strip()) == (0, "4")
     helped = " ".join(daglite(project, "run", "flows.py:late_hint", "--help").stdout.split())
@@ -263,7 +317,7 @@ def test_run_annotation_unresolvable_at_run_time_leaves_only_that_parameter_out(
 # -- run: failures and exit codes --------------------------------------------------
 
 
-def test_task_failure_exits_1_with_one_line_naming_the_task(project: Path) -> None:
+def test_task_failure_exits_1_with_one_line_naming_the_task(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:failing", "--x", "7")
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
@@ -273,21 +327,21 @@ def test_task_failure_exits_1_with_one_line_naming_the_task(project: Path) -> No
     assert proc.stdout == ""
 
 
-def test_traceback_flag_prints_the_traceback(project: Path) -> None:
+def test_traceback_flag_prints_the_traceback(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:failing", "--traceback")
     assert proc.returncode == 1
     assert "Traceback (most recent call last)" in proc.stderr
     assert "raise ValueError" in proc.stderr
 
 
-def test_workflow_body_failure_exits_1_naming_the_workflow(project: Path) -> None:
+def test_workflow_body_failure_exits_1_naming_the_workflow(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:broken_body")
     assert proc.returncode == 1
     assert "workflow 'broken_body' failed: KeyError: 'missing'" in proc.stderr
 
 
 @_NO_PLUGINS
-def test_missing_plugin_is_a_run_failure_that_says_what_to_install(project: Path) -> None:
+def test_missing_plugin_is_a_run_failure_that_says_what_to_install(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "run", "flows.py:saves", env=_env(DAGLITE_PLUGINS_AUTOLOAD="0"))
     assert proc.returncode == 1
     assert "pip install daglite-datasets" in proc.stderr
@@ -313,26 +367,26 @@ def test_missing_plugin_is_a_run_failure_that_says_what_to_install(project: Path
         ([], "daglite run needs a TARGET"),
     ],
 )
-def test_usage_errors_exit_2_naming_the_culprit(project: Path, args: list[str], message: str) -> None:
+def test_usage_errors_exit_2_naming_the_culprit(project: Path, args: list[str], message: str, daglite: Daglite) -> None:
     proc = daglite(project, "run", *args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_unknown_command_and_option_exit_2(project: Path) -> None:
+def test_unknown_command_and_option_exit_2(project: Path, daglite: Daglite) -> None:
     assert daglite(project, "frobnicate").returncode == 2
     assert daglite(project, "plugins", "--bogus").returncode == 2
     assert daglite(project).returncode == 2
 
 
-def test_malformed_environment_variable_is_a_usage_error(project: Path) -> None:
+def test_malformed_environment_variable_is_a_usage_error(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "plugins", env=_env(DAGLITE_MAX_WORKERS="lots"))
     assert proc.returncode == 2
     assert "DAGLITE_MAX_WORKERS='lots' is not an integer" in proc.stderr
 
 
-def test_module_that_raises_on_import_shows_its_traceback(tmp_path: Path) -> None:
+def test_module_that_raises_on_import_shows_its_traceback(tmp_path: Path, daglite: Daglite) -> None:
     (tmp_path / "bad.py").write_text("import definitely_not_installed_xyz\n")
     proc = daglite(tmp_path, "run", "bad.py:wf")
     assert proc.returncode == 1
@@ -340,7 +394,7 @@ def test_module_that_raises_on_import_shows_its_traceback(tmp_path: Path) -> Non
     assert "Traceback" in proc.stderr
 
 
-def test_package_that_raises_on_import_of_a_dotted_target_shows_its_traceback(tmp_path: Path) -> None:
+def test_package_that_raises_on_import_of_a_dotted_target_shows_its_traceback(tmp_path: Path, daglite: Daglite) -> None:
     (tmp_path / "badpkg").mkdir()
     (tmp_path / "badpkg" / "__init__.py").write_text("raise RuntimeError('broken package')\n")
     proc = daglite(tmp_path, "run", "badpkg.flows.wf")
@@ -352,7 +406,7 @@ def test_console_script_runs_a_workflow(project: Path) -> None:
     script = Path(sys.executable).with_name("daglite")
     proc = subprocess.run(
         [str(script), "run", "flows.py:squares", "--n", "2"],
-        cwd=project, capture_output=True, text=True, env=_env(), timeout=120, check=False,
+        cwd=project, capture_output=True, text=True, env=_subprocess_env(), timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "'squares': [0.0, 1.0]" in proc.stdout
@@ -361,7 +415,7 @@ def test_console_script_runs_a_workflow(project: Path) -> None:
 # -- list and describe -------------------------------------------------------------
 
 
-def test_list_file_shows_each_workflow_with_its_summary(project: Path) -> None:
+def test_list_file_shows_each_workflow_with_its_summary(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "list", "flows.py")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -378,7 +432,7 @@ def test_list_file_shows_each_workflow_with_its_summary(project: Path) -> None:
     }
 
 
-def test_list_package_does_not_import_its_submodules(tmp_path: Path) -> None:
+def test_list_package_does_not_import_its_submodules(tmp_path: Path, daglite: Daglite) -> None:
     pkg = tmp_path / "pipelines"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(
@@ -392,7 +446,7 @@ def test_list_package_does_not_import_its_submodules(tmp_path: Path) -> None:
     assert "not searched (list one by name): pipelines.heavy" in proc.stderr
 
 
-def test_list_directory_that_is_not_a_package_names_its_files(tmp_path: Path) -> None:
+def test_list_directory_that_is_not_a_package_names_its_files(tmp_path: Path, daglite: Daglite) -> None:
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "a.py").write_text("")
     proc = daglite(tmp_path, "list", "flows/")
@@ -400,14 +454,14 @@ def test_list_directory_that_is_not_a_package_names_its_files(tmp_path: Path) ->
     assert "'flows/' is a directory, not a package (no __init__.py); name one of its files: flows/a.py" in proc.stderr
 
 
-def test_list_module_without_workflows_says_so(tmp_path: Path) -> None:
+def test_list_module_without_workflows_says_so(tmp_path: Path, daglite: Daglite) -> None:
     (tmp_path / "empty.py").write_text("x = 1\n")
     proc = daglite(tmp_path, "list", "empty.py")
     assert (proc.returncode, proc.stdout) == (0, "")
     assert "no workflows in empty.py" in proc.stderr
 
 
-def test_describe_shows_name_description_and_parameters(project: Path) -> None:
+def test_describe_shows_name_description_and_parameters(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "describe", "flows.py:squares")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -424,7 +478,7 @@ def test_describe_shows_name_description_and_parameters(project: Path) -> None:
     }]
 
 
-def test_describe_bad_target_exits_2(project: Path) -> None:
+def test_describe_bad_target_exits_2(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "describe", "flows.py:nope")
     assert proc.returncode == 2
     assert "has no attribute 'nope'" in proc.stderr
@@ -522,7 +576,7 @@ def _plugin_env(site: Path, **extra: str) -> dict[str, str]:
     return _env(**{"PYTHONPATH": str(site), "DAGLITE_PLUGINS_AUTOLOAD": "1", **extra})
 
 
-def test_plugins_lists_enabled_disabled_and_failed(project: Path, plugin_site: Path) -> None:
+def test_plugins_lists_enabled_disabled_and_failed(project: Path, plugin_site: Path, daglite: Daglite) -> None:
     proc = daglite(project, "plugins", "--json", env=_plugin_env(plugin_site, DAGLITE_DISABLE_PLUGINS="quiet"))
     assert proc.returncode == 1, proc.stderr  # the broken plugin failed to load
     by_name = {p["name"]: p for p in json.loads(proc.stdout)}
@@ -542,16 +596,17 @@ def test_plugins_lists_enabled_disabled_and_failed(project: Path, plugin_site: P
     assert "hooks:  provide_cli_commands, provide_run_options, provide_run_plugins" in text
 
 
-def test_plugins_all_disabled_when_autoload_is_off(project: Path, plugin_site: Path) -> None:
+def test_plugins_all_disabled_when_autoload_is_off(project: Path, plugin_site: Path, daglite: Daglite) -> None:
     proc = daglite(project, "plugins", "--json", env=_plugin_env(plugin_site, DAGLITE_PLUGINS_AUTOLOAD="0"))
     fake = next(p for p in json.loads(proc.stdout) if p["name"] == "fake")
     assert (fake["status"], fake["reason"]) == ("disabled", "DAGLITE_PLUGINS_AUTOLOAD=0")
 
 
 def test_version_lists_the_core_and_each_enabled_plugin(project: Path, plugin_site: Path) -> None:
+    # A smoke test in a new interpreter: entry points found on PYTHONPATH, python -m.
     from daglite_core import __version__
 
-    proc = daglite(project, "--version", env=_plugin_env(plugin_site))
+    proc = daglite_subprocess(project, "--version", env=_plugin_env(plugin_site))
     assert proc.returncode == 0, proc.stderr
     core, plugins = proc.stdout.splitlines()
     assert core == f"daglite-core {__version__}"
@@ -561,17 +616,25 @@ def test_version_lists_the_core_and_each_enabled_plugin(project: Path, plugin_si
     # Enabled entry-point plugins only: not the failed one, not the builtin.
     assert {"fake_plugin-1.2.0", "observer_plugin-0.1", "quiet_plugin-2.0"} <= set(listed)
     assert not any(item.startswith(("broken_plugin", "daglite-core")) for item in listed)
-    bare = daglite(project, "--version", env=_env(DAGLITE_PLUGINS_AUTOLOAD="0"))
+    bare = daglite_subprocess(project, "--version", env=_env(DAGLITE_PLUGINS_AUTOLOAD="0"))
     assert bare.stdout.splitlines()[1] == "plugins: none"
 
 
-def test_hook_provide_cli_commands_adds_a_subcommand_whose_exit_code_is_kept(project: Path, plugin_site: Path) -> None:
+def test_version_in_process_matches_the_installed_distribution(project: Path, daglite: Daglite) -> None:
+    from importlib.metadata import version
+
+    proc = daglite(project, "--version", env=_env(DAGLITE_PLUGINS_AUTOLOAD="0"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"daglite-core {version('daglite-core')}", "plugins: none"]
+
+
+def test_hook_provide_cli_commands_adds_a_subcommand_whose_exit_code_is_kept(project: Path, plugin_site: Path, daglite: Daglite) -> None:
     proc = daglite(project, "hello", "world", env=_plugin_env(plugin_site))
     assert (proc.returncode, proc.stdout) == (3, "hello world\n")
     assert "hello" in daglite(project, "--help", env=_plugin_env(plugin_site)).stdout
 
 
-def test_hook_provide_run_options_and_provide_run_plugins_add_a_session_plugin(project: Path, plugin_site: Path) -> None:
+def test_hook_provide_run_options_and_provide_run_plugins_add_a_session_plugin(project: Path, plugin_site: Path, daglite: Daglite) -> None:
     env = _plugin_env(plugin_site)
     assert "--shout" in daglite(project, "run", "flows.py:squares", "--help", env=env).stdout
     quiet = daglite(project, "run", "flows.py:failing", "--help", env=env)
@@ -586,7 +649,7 @@ def test_hook_provide_run_options_and_provide_run_plugins_add_a_session_plugin(p
     assert "Plugin 'fake' raised in provider hook 'provide_run_plugins': LookupError: unlucky" in raising.stderr
 
 
-def test_plugin_flag_loads_a_disabled_plugin_for_the_run(project: Path, plugin_site: Path) -> None:
+def test_plugin_flag_loads_a_disabled_plugin_for_the_run(project: Path, plugin_site: Path, daglite: Daglite) -> None:
     env = _plugin_env(plugin_site, DAGLITE_PLUGINS_AUTOLOAD="0")
     without = daglite(project, "run", "flows.py:nothing", env=env)
     assert "OBSERVER" not in without.stderr
@@ -595,7 +658,7 @@ def test_plugin_flag_loads_a_disabled_plugin_for_the_run(project: Path, plugin_s
     assert "OBSERVER session started" in with_flag.stderr
 
 
-def test_hook_provide_cli_commands_that_raises_does_not_break_the_cli(project: Path, plugin_site: Path) -> None:
+def test_hook_provide_cli_commands_that_raises_does_not_break_the_cli(project: Path, plugin_site: Path, daglite: Daglite) -> None:
     _fake_distribution(plugin_site, "raising_plugin", "1.0", "[daglite]\nraising = raising_plugin\n", {"raising_plugin": RAISING_COMMANDS})
     proc = daglite(project, "plugins", env=_plugin_env(plugin_site))
     assert proc.returncode == 1  # the fixture's 'broken' plugin failed to load; the listing is whole
@@ -624,14 +687,14 @@ def test_split_docstring_reads_sphinx_and_google_parameter_docs() -> None:
 
 
 @_NO_PLUGINS
-def test_cache_command_without_the_plugin_names_the_plugin_to_install(project: Path) -> None:
+def test_cache_command_without_the_plugin_names_the_plugin_to_install(project: Path, daglite: Daglite) -> None:
     proc = daglite(project, "cache", "stats", env=_env(DAGLITE_PLUGINS_AUTOLOAD="1", PYTHONPATH=str(project / "empty")))
     assert proc.returncode == 2
     assert "'daglite cache' is added by the daglite-diskcache plugin" in proc.stderr
     assert "pip install daglite-diskcache" in proc.stderr
 
 
-def test_cache_command_of_an_installed_but_disabled_plugin_says_it_is_disabled(project: Path, tmp_path: Path) -> None:
+def test_cache_command_of_an_installed_but_disabled_plugin_says_it_is_disabled(project: Path, tmp_path: Path, daglite: Daglite) -> None:
     site = tmp_path / "cache_site"
     _fake_distribution(site, "daglite-diskcache", "9.9", "[daglite]\ndiskcache = fake_diskcache\n", {"fake_diskcache": QUIET_PLUGIN})
     env = _plugin_env(site, DAGLITE_DISABLE_PLUGINS="diskcache")
@@ -641,7 +704,7 @@ def test_cache_command_of_an_installed_but_disabled_plugin_says_it_is_disabled(p
     assert "pip install" not in proc.stderr
 
 
-def test_plugins_exits_non_zero_when_a_plugin_failed_to_load(project: Path, tmp_path: Path) -> None:
+def test_plugins_exits_non_zero_when_a_plugin_failed_to_load(project: Path, tmp_path: Path, daglite: Daglite) -> None:
     site = tmp_path / "ok_site"
     _fake_distribution(site, "quiet_plugin", "2.0", "[daglite]\nquiet = quiet_plugin\n", {"quiet_plugin": QUIET_PLUGIN})
     assert daglite(project, "plugins", env=_plugin_env(site)).returncode == 0

@@ -85,7 +85,7 @@ class TestTypedParams:
         assert d.workflow(typed).get_typed_params()["x"] is int
 
     def test_unresolvable_annotations_count_as_absent(self) -> None:
-        def broken(x: "NoSuchType", y: int) -> None:  # type: ignore[name-defined]  # noqa: F821
+        def broken(x: NoSuchType, y: int) -> None:  # type: ignore[name-defined]  # noqa: F821
             pass
 
         wf = d.workflow(broken)

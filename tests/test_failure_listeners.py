@@ -4,7 +4,6 @@ and still sees (and may retry) every failure, direct or mapped, on every backend
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from daglite_core import default_cache_hash
-from daglite_core import _hashing
+
+from daglite_core import _hashing, default_cache_hash
 from daglite_core._hashing import UnhashableInputError
 
 

@@ -294,7 +294,7 @@ def test_iter_tasks_failures_are_named_after_every_item_ran(backend: str) -> Non
     with d.session(backend=backend, plugins=[recorder], settings=settings()):
         got = []
         with pytest.raises(d.MapError) as caught:
-            for index, value in d.iter_tasks(fails_on, range(10), [(2, 5)] * 10, ordered=False):
+            for index, _value in d.iter_tasks(fails_on, range(10), [(2, 5)] * 10, ordered=False):
                 got.append(index)
         assert sorted(got) == [0, 1, 3, 4, 6, 7, 8, 9]
         assert caught.value.failed_indexes == [2, 5]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 import daglite_core as d
 from daglite_core.testing import RecordingPlugin
 
 from core_stores import MemoryCache, MemoryDatasets, Providers
-
-import importlib.util
 
 # "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
 # own environment); with it installed the message says it is disabled instead.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+import attrs
 import pytest
 
 import daglite_core as d
@@ -167,7 +167,7 @@ class TestSettings:
 def test_settings_evolve() -> None:
     s = d.DagliteSettings(backend="inline").evolve(backend="thread")
     assert s.backend == "thread"
-    with pytest.raises(Exception):  # noqa: B017, PT011 - attrs FrozenInstanceError
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
         s.backend = "x"  # type: ignore[misc]
 
 

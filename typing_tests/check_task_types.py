@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, assert_type
 
-
 import daglite_core as d
 
 

@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from . import _specs as _hookspecs
 from .._errors import PluginError
+from . import _specs as _hookspecs
 from ._wrappers import WRAPPER_HOOKS
 
 _IMPL_ATTR = f"{_hookspecs.PROJECT_NAME}_impl"
@@ -188,7 +189,7 @@ def collect_specs(namespace: object, *, checked: bool) -> dict[str, _Spec]:
                 raise ValueError(msg)
         required, defaulted, _ = signature_names(found[1])
         func = inspect.unwrap(found[1])
-        defaults = dict(zip(defaulted, func.__defaults__ or ())) if defaulted else {}
+        defaults = dict(zip(defaulted, func.__defaults__ or (), strict=True)) if defaulted else {}
         specs[attr] = _Spec(attr, (*required, *defaulted), bool(opts.get("firstresult")), defaults, namespace)
     return specs
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._errors import PluginError
 from .._vars import SESSION
@@ -267,7 +267,7 @@ class PluginSet:
             raise TypeError(msg)
         args = [kwargs[a] if a in kwargs else spec.defaults[a] for a in spec.argnames]
         if is_provider(hook):
-            values = dict(zip(spec.argnames, args))
+            values = dict(zip(spec.argnames, args, strict=True))
             return self.first(hook, **values) if spec.firstresult else self.collect(hook, **values)
         answers = []
         for func, name in getattr(self.hook, hook):

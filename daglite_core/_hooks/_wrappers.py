@@ -86,7 +86,7 @@ def _exit_error(plugins: PluginSet, opened: _Open, error: BaseException) -> None
             gen.throw(error)
         except StopIteration:
             continue  # swallowed: the error propagates all the same
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # the error itself, the wrapper's own failure, or an interrupt
             if exc is error:
                 continue
             if not isinstance(exc, Exception):

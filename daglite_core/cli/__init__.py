@@ -33,6 +33,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from .._hooks import list_plugins
+from .._session import Workflow
+from .._settings import DagliteSettings
 from ._info import plugins_json, plugins_text, version_text
 from ._params import ParameterError, describe_parameters, show_default, split_docstring
 from ._run import PROG, USAGE_ERROR, RunSetupError, UsageError, cmd_run, err, guarded_hook, run_options
@@ -45,9 +48,6 @@ from ._target import (
     resolve_runnable,
     unsearched_submodules,
 )
-from .._hooks import list_plugins
-from .._session import Workflow
-from .._settings import DagliteSettings
 
 __all__ = ["main"]
 
@@ -170,7 +170,7 @@ def _missing_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> st
     distribution = PLUGIN_COMMANDS.get(command or "")
     if distribution is None:
         return None
-    if command in getattr(parser, "daglite_commands").choices:
+    if command in getattr(parser, "daglite_commands").choices:  # noqa: B009 - set by build_parser, unknown to mypy
         return None
     from .._hooks import missing_plugin_hint
 

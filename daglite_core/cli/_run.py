@@ -25,13 +25,13 @@ import sys
 import traceback
 from typing import Any
 
+from .._context import call_hook
+from .._errors import BackendError, PluginError, TaskError
+from .._session import Workflow, session
+from .._settings import CACHE_MODES, DagliteSettings
 from ._info import result_text
 from ._params import Parameter, add_parameters, collect_arguments, split_docstring
 from ._target import resolve_runnable
-from .._errors import BackendError, PluginError, TaskError
-from .._context import call_hook
-from .._session import Workflow, session
-from .._settings import CACHE_MODES, DagliteSettings
 
 PROG = "daglite"
 USAGE_ERROR = 2
@@ -123,7 +123,7 @@ def cmd_run(first: argparse.Namespace, run_argv: list[str]) -> int:
             result = call(*positional, **keywords)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
-        except (Exception, KeyboardInterrupt) as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported; sets the exit status
             return _failed(exc, runnable.name, args.traceback)
     try:
         text = result_text(result, args.json)
@@ -157,7 +157,7 @@ def _session_options(runnable: Any, args: argparse.Namespace) -> dict[str, Any]:
         answers = call_hook("provide_run_plugins", args=args)
     except PluginError as exc:  # names the plugin
         raise RunSetupError(str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - a plugin error, reported as such
+    except Exception as exc:  # a plugin error, reported as such
         msg = f"a plugin's provide_run_plugins hook raised: {type(exc).__name__}: {exc}"
         raise RunSetupError(msg) from exc
     provided = [p for answer in answers for p in answer]

@@ -7,10 +7,10 @@ import io
 import time
 
 import pytest
+from daglite_timing import TimingPlugin
 
 import daglite_core as d
 from daglite_core.testing import RecordingPlugin
-from daglite_timing import TimingPlugin
 
 
 @d.task

@@ -114,9 +114,9 @@ def dispatch_sync(
     """
     marks: Sequence[Delivery | None] = deliveries if deliveries is not None else [None] * len(callbacks)
     if mode == "sequential" or len(callbacks) < 2:
-        return [_one(cb, prepare, d) for cb, d in zip(callbacks, marks)]
+        return [_one(cb, prepare, d) for cb, d in zip(callbacks, marks, strict=True)]
     with ThreadPoolExecutor(len(callbacks), thread_name_prefix="daglite-callback") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, _one, cb, prepare, d) for cb, d in zip(callbacks, marks)]
+        futures = [pool.submit(contextvars.copy_context().run, _one, cb, prepare, d) for cb, d in zip(callbacks, marks, strict=True)]
         return [f.result() for f in futures]
 
 
@@ -126,8 +126,8 @@ async def dispatch_async(
     """:func:`dispatch_sync` on the running loop (sync callbacks in threads)."""
     marks: Sequence[Delivery | None] = deliveries if deliveries is not None else [None] * len(callbacks)
     if mode == "sequential" or len(callbacks) < 2:
-        return [await _aone(cb, prepare, d) for cb, d in zip(callbacks, marks)]
-    return list(await asyncio.gather(*(_aone(cb, prepare, d) for cb, d in zip(callbacks, marks))))
+        return [await _aone(cb, prepare, d) for cb, d in zip(callbacks, marks, strict=True)]
+    return list(await asyncio.gather(*(_aone(cb, prepare, d) for cb, d in zip(callbacks, marks, strict=True))))
 
 
 def deliver_recorded(delivery: Delivery, node: Node, inputs: tuple[Any, ...]) -> Exception | None:
@@ -161,7 +161,7 @@ def settle(
     outcome: TaskOutcome,
 ) -> None:
     """Apply the failing-callback policy: log each failure once, or raise in strict mode."""
-    failed = [(cb.name, err) for cb, err in zip(callbacks, failures) if err is not None]
+    failed = [(cb.name, err) for cb, err in zip(callbacks, failures, strict=True) if err is not None]
     if not failed:
         return
     strict = node.strict if node.strict is not None else active_session().settings.strict_hooks

@@ -105,7 +105,7 @@ def record(
     marks: list[Delivery | None] = [None] * len(callbacks)
     try:
         if items or same:
-            for i, delivery in zip(where, outbox.record(parent, kind, items, then if same else None, outcome.error)):
+            for i, delivery in zip(where, outbox.record(parent, kind, items, then if same else None, outcome.error), strict=True):
                 marks[i] = delivery
     except OutboxError as exc:
         logger.error("%s; the %s callbacks of %r run without durability", exc, kind, parent)

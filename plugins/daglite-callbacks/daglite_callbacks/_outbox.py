@@ -682,7 +682,7 @@ class Outbox:
                 for path, token in journals(self._journals, owner):
                     self._fold(db, path, token)
             db.execute(
-                "UPDATE signatures SET state = 'running', owner = ?, attempts = attempts + 1, error = NULL"
+                "UPDATE signatures SET state = 'running', owner = ?, attempts = attempts + 1, error = NULL"  # noqa: S608 - only "?" marks are formatted in
                 f" WHERE run_id = ? AND state IN ('pending', 'running') AND (owner IS NULL OR owner IN ({marks}))",
                 (me, signature_id, *dead),
             )
@@ -696,8 +696,8 @@ class Outbox:
     def _mark(self, key: str, state: str, error: str) -> None:
         with self._lock:
             self._db().execute(
-                f"UPDATE signatures SET state = '{state}', owner = NULL, error = ? WHERE key = ? AND owner = ?",
-                (error, key, owner_token()),
+                "UPDATE signatures SET state = ?, owner = NULL, error = ? WHERE key = ? AND owner = ?",
+                (state, error, key, owner_token()),
             )
 
     def resume(self, deliver: Callable[[Delivery, Node, tuple[Any, ...]], BaseException | None] | None = None) -> ResumeReport:
@@ -734,7 +734,7 @@ class Outbox:
             claimed = self._claim(signature_id, sorted(owners))
             pending = [Delivery(self, key, signature_id) for key, _ in claimed]
             try:
-                for delivery, (key, payload) in zip(pending, [c for c in claimed]):
+                for delivery, (key, payload) in zip(pending, [c for c in claimed], strict=True):
                     try:
                         node, inputs = load_payload(payload)
                     except signing.SignatureError as exc:

@@ -250,7 +250,7 @@ class Swarm(Node):
         wave: list[tuple[int, tuple[Any, ...]]],
         backend: str,
     ) -> None:
-        columns = [list(column) for column in zip(*(args for _, args in wave))]
+        columns = [list(column) for column in zip(*(args for _, args in wave), strict=True)]
         try:
             for position, value in iter_tasks(task, *columns, backend=backend, ordered=False):
                 self._act_item(book, prepared, wave[position][0], TaskOutcome(True, value))

@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 from daglite_callbacks import ErrorValue, ReturnValue, chain, sign, swarm
-
 from daglite_core import TaskError, session, task
 
 

@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 from daglite_callbacks import ErrorValue, Outbox, ReturnValue, delivery_key, sign
-
 from daglite_core import hookimpl, session, task
 
 

@@ -9,8 +9,8 @@ import os
 from typing import Any
 
 import attrs
-from daglite_callbacks import ErrorValue, ReturnValue
 
+from daglite_callbacks import ErrorValue, ReturnValue
 from daglite_core import CACHE_MISS, task
 
 

@@ -9,6 +9,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from daglite_callbacks import (
+    Chain,
+    ReturnValue,
+    SignatureError,
+    Swarm,
+    SwarmError,
+    chain,
+    sign,
+    swarm,
+)
+from daglite_core import BackendError, DagliteSettings, TaskError, session, task
+from daglite_core.testing import RecordingPlugin
+
 from callbacks_helpers import (
     Log,
     cb_add,
@@ -24,19 +38,6 @@ from callbacks_helpers import (
     collector,
     error_collector,
 )
-from daglite_callbacks import (
-    Chain,
-    ReturnValue,
-    SignatureError,
-    Swarm,
-    SwarmError,
-    chain,
-    sign,
-    swarm,
-)
-
-from daglite_core import BackendError, DagliteSettings, TaskError, session, task
-from daglite_core.testing import RecordingPlugin
 
 BACKENDS = ["inline", "thread", "process"]
 

@@ -8,15 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from callbacks_helpers import (
-    DictStore,
-    Log,
-    cb_add,
-    cb_double,
-    cb_explode,
-    collector,
-    error_collector,
-)
+
 from daglite_callbacks import (
     CallbackError,
     CycleError,
@@ -26,9 +18,18 @@ from daglite_callbacks import (
     chain,
     sign,
 )
-
 from daglite_core import DagliteSettings, TaskError, session, task
 from daglite_core.testing import RecordingPlugin
+
+from callbacks_helpers import (
+    DictStore,
+    Log,
+    cb_add,
+    cb_double,
+    cb_explode,
+    collector,
+    error_collector,
+)
 
 LAX = DagliteSettings(strict_hooks=False)
 STRICT = DagliteSettings(strict_hooks=True)

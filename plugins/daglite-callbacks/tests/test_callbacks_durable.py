@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import callbacks_durable_jobs as jobs
-from callbacks_durable_jobs import cb_first, cb_parent
+
 from daglite_callbacks import (
     Outbox,
     ReturnValue,
@@ -31,8 +30,10 @@ from daglite_callbacks import (
 )
 from daglite_callbacks import _outbox
 from daglite_callbacks import plugin as callbacks_plugin
-
 from daglite_core import session, signing, task
+
+import callbacks_durable_jobs as jobs
+from callbacks_durable_jobs import cb_first, cb_parent
 
 HERE = Path(__file__).parent
 

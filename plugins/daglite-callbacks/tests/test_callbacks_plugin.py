@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
-from callbacks_helpers import cb_double
-from daglite_callbacks import sign
 
+from daglite_callbacks import sign
 from daglite_core import list_plugins, session
+
+from callbacks_helpers import cb_double
 
 
 def test_entry_point_is_registered_under_the_daglite_group() -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import daglite_callbacks
 import pytest
-from callbacks_helpers import Point, cb_add, cb_double
-from daglite_callbacks import InputError, Signature, SignatureError, asign, sign
 
+import daglite_callbacks
+from daglite_callbacks import InputError, Signature, SignatureError, asign, sign
 from daglite_core import DagliteSettings, TaskError, session, task
 from daglite_core.testing import RecordingPlugin
+
+from callbacks_helpers import Point, cb_add, cb_double
 
 LAX = DagliteSettings(strict_hooks=False)
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
+
 from daglite_core import ItemRunner, Outcome, TaskError, TaskTimeoutError, WorkItem
 
 from . import _router
@@ -152,7 +153,7 @@ class DaskMap:
             )
         except Exception as exc:  # noqa: BLE001 - arguments that cannot be pickled
             if len(batch.items) > 1:
-                for position, item in zip(batch.positions, batch.items):
+                for position, item in zip(batch.positions, batch.items, strict=True):
                     self._submit(Batch(next(self.numbers), (position,), (item,)))
                 return
             item = batch.items[0]
@@ -244,7 +245,7 @@ class DaskMap:
         lone = batch is self.quarantined
         if lone:
             self.quarantined = None
-        for position, item in zip(batch.positions, batch.items):
+        for position, item in zip(batch.positions, batch.items, strict=True):
             losses = self.losses[position] = self.losses.get(position, 0) + 1
             if lone and losses >= SINGLE_LOSSES:
                 lost = DaskWorkerLostError(
@@ -300,7 +301,7 @@ class DaskMap:
 
     def _fail(self, batch: Batch, error: BaseException) -> Iterator[tuple[int, Outcome]]:
         self._forget(batch)
-        for position, item in zip(batch.positions, batch.items):
+        for position, item in zip(batch.positions, batch.items, strict=True):
             yield position, self.runner.fail(item, error)
 
     def _forget(self, batch: Batch) -> None:
@@ -311,7 +312,7 @@ class DaskMap:
 
     def _settle(self, batch: Batch, outcomes: Sequence[Outcome]) -> Iterator[tuple[int, Outcome]]:
         self._forget(batch)
-        yield from zip(batch.positions, outcomes)
+        yield from zip(batch.positions, outcomes, strict=True)
 
 
 def _runner_blob(runner: ItemRunner) -> bytes:

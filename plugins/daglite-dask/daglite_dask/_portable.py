@@ -51,7 +51,7 @@ def dumps(obj: Any) -> bytes:
     """Pickle ``obj`` (stdlib pickle, else cloudpickle)."""
     try:
         return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever stdlib pickle refuses, cloudpickle tries
         import cloudpickle  # type: ignore[import-untyped,unused-ignore]
 
         return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]

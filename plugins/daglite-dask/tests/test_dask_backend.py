@@ -25,9 +25,9 @@ from dask_tasks import (
     slow_record,
     wait_for_gate,
 )
+
 from daglite_core import DagliteSettings, MapError, TaskTimeoutError, hookimpl, iter_tasks, map_tasks, session
 from daglite_core.testing import RecordingPlugin
-
 from daglite_dask import DaskBackend, RemoteTraceback, Unpicklable
 
 

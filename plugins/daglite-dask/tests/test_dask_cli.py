@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from daglite_core import list_plugins, session
 from daglite_core.cli import main
-
 from daglite_dask import DaskBackend
 
 PIPELINE = '''

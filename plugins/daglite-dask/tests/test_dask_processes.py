@@ -6,15 +6,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import dask
+import distributed
 import pytest
 from dask_tasks import die_on_three, inc, where
+
 from daglite_core import DagliteSettings, MapError, map_tasks, session
 from daglite_core.testing import RecordingPlugin
-
 from daglite_dask import DaskBackend, DaskWorkerLostError
-
-import distributed
-import dask
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +82,7 @@ def test_cache_and_datasets_from_worker_processes(
     pytest.importorskip("daglite_diskcache")
     pytest.importorskip("daglite_datasets")
     from dask_tasks import cached_square, saved_square
+
     from daglite_core import load_dataset
 
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(tmp_path / "signing.key"))

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+
 from daglite_core import DatasetFormat
 
 from ._errors import DatasetFormatError

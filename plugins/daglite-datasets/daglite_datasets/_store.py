@@ -145,7 +145,7 @@ class FileDatasetStore:
         provided = tuple(fmt for answer in answers for fmt in answer)
         registry = self._registry
         if registry is not None and len(registry.provided) == len(provided) and all(
-            a is b for a, b in zip(registry.provided, provided)
+            a is b for a, b in zip(registry.provided, provided, strict=True)
         ):
             return registry
         registry = FormatRegistry.build(answers)

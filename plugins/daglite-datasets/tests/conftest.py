@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daglite_core import signing
 
+from daglite_core import signing
 from daglite_datasets import FileDatasetStore
 
 

@@ -15,8 +15,8 @@ from typing import IO, Any
 
 import attrs
 import pytest
-from daglite_core import hookimpl, session
 
+from daglite_core import hookimpl, session
 from daglite_datasets import DatasetSaveError, FileDatasetStore
 
 

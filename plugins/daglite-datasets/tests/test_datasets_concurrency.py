@@ -51,7 +51,7 @@ def test_threads_and_processes_write_one_key(store: FileDatasetStore, root: Path
                 for key in keys:
                     _check(store, key)
                 reads.append(1)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
                 errors.append(exc)
                 return
 

@@ -9,8 +9,8 @@ from typing import IO, Any
 
 import attrs
 import pytest
-from daglite_core import hookimpl, load_dataset, save_dataset, session
 
+from daglite_core import hookimpl, load_dataset, save_dataset, session
 from daglite_datasets import (
     DatasetFormatError,
     DatasetLoadError,
@@ -223,9 +223,8 @@ def test_a_provider_answering_a_non_format_is_named(store: FileDatasetStore) -> 
 
 
 def test_builtins_come_through_the_hook(root: Path) -> None:
-    from daglite_core import call_hook
-
     import daglite_datasets.plugin as plugin
+    from daglite_core import call_hook
 
     answered = [fmt.name for answer in call_hook("provide_dataset_formats") for fmt in answer]
     assert {"pickle", "json", "text", "bytes", "csv"} <= set(answered)

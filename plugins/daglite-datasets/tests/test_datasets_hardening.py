@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 import daglite_datasets
-from daglite_datasets import DatasetKeyError, DatasetSaveError, FileDatasetStore
-from daglite_datasets import _root
+from daglite_datasets import DatasetKeyError, DatasetSaveError, FileDatasetStore, _root
 from daglite_datasets import _store as store_module
 
 

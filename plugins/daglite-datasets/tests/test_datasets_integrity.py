@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daglite_core import load_dataset, session, signing
 
+from daglite_core import load_dataset, session, signing
 from daglite_datasets import DatasetIntegrityError, DatasetLoadError, FileDatasetStore
 
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from daglite_core import TaskError, load_dataset, map_tasks, save_dataset, session, task
 
+from daglite_core import TaskError, load_dataset, map_tasks, save_dataset, session, task
 from daglite_datasets import DatasetKeyError, FileDatasetStore
 
 # (key, words the rule must contain)

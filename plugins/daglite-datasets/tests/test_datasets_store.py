@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from daglite_core import DagliteSettings, DatasetStore, MissingPluginError, load_dataset, save_dataset, session, task
 
 import daglite_datasets
+from daglite_core import DagliteSettings, DatasetStore, MissingPluginError, load_dataset, save_dataset, session, task
 from daglite_datasets import DatasetKeyError, DatasetNotFoundError, FileDatasetStore
 from daglite_datasets.plugin import provide_dataset_store
 

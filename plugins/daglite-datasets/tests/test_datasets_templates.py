@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from daglite_core import load_dataset, map_tasks, save_dataset, session, task
 from daglite_core.testing import RecordingPlugin
-
 from daglite_datasets import FileDatasetStore
 
 DATASET_HOOKS = ["before_dataset_save", "after_dataset_save", "before_dataset_load", "after_dataset_load"]
@@ -25,7 +25,7 @@ def test_map_fills_the_template_from_arguments_and_map_index(root: Path, backend
     recorder = RecordingPlugin(hooks=DATASET_HOOKS)
     with session(dataset_store=root, plugins=[recorder]):
         results = map_tasks(summarise, regions, [1, 2, 3, 4], backend=backend)
-    assert results == [{"region": r, "value": v * 10} for r, v in zip(regions, [1, 2, 3, 4])]
+    assert results == [{"region": r, "value": v * 10} for r, v in zip(regions, [1, 2, 3, 4], strict=True)]
     store = FileDatasetStore(root)
     assert store.list() == ["results/apac/3.json", "results/eu/0.json", "results/eu/2.json", "results/us/1.json"]
     assert json.loads((root / "results/eu/2.json").read_text()) == {"region": "eu", "value": 30}

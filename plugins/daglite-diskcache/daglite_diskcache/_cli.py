@@ -113,9 +113,9 @@ def _stats(args: argparse.Namespace) -> int:
     if store is None:
         return 0
     try:
-        cache = store._handle()  # noqa: SLF001
+        cache = store._handle()
         now = time.time()
-        rows = cache._sql("SELECT key, raw, expire_time FROM Cache").fetchall()  # noqa: SLF001
+        rows = cache._sql("SELECT key, raw, expire_time FROM Cache").fetchall()
         volume = cache.volume()
     except sqlite3.DatabaseError as exc:
         return _unreadable(store.directory, exc)
@@ -141,7 +141,7 @@ def _clear(args: argparse.Namespace) -> int:
         return 0
     try:
         if args.expired:
-            count = int(store._handle().expire(retry=True))  # noqa: SLF001
+            count = int(store._handle().expire(retry=True))
         elif args.function:
             count = store.clear(prefix=f"{args.function}:")
         else:
@@ -162,7 +162,7 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     store = DiskCacheStore(directory)
     try:
-        opened = store._open(recover_corrupt=args.fix)  # noqa: SLF001
+        opened = store._open(recover_corrupt=args.fix)
         if opened.moved_to is not None:
             print(f"Database was unreadable ({opened.cause}); moved aside to {opened.moved_to}; "
                   f"{directory} now holds an empty cache", file=out)
@@ -174,7 +174,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.fix:
             for key in bad:
                 cache.delete(key, retry=True)
-            cache._sql("DELETE FROM Cache WHERE raw = 0")  # noqa: SLF001 - never written by daglite
+            cache._sql("DELETE FROM Cache WHERE raw = 0")
     except sqlite3.DatabaseError as exc:
         if is_corruption(exc) and not args.fix:
             return _unreadable(directory, exc)
@@ -209,7 +209,7 @@ def _bad_entries(store: DiskCacheStore, cache: Any) -> dict[str, str]:
     inside the directory, never a planted path, symlink, FIFO or device.
     """
     bad: dict[str, str] = {}
-    rows = cache._sql("SELECT key, raw, mode, filename, value FROM Cache").fetchall()  # noqa: SLF001
+    rows = cache._sql("SELECT key, raw, mode, filename, value FROM Cache").fetchall()
     for key, raw, mode, filename, value in rows:
         if not raw or not isinstance(key, str):
             bad[repr(key)] = "pickled key, not written by daglite"

@@ -42,7 +42,7 @@ class Findings:
 
 def check_cache(cache: diskcache.Cache, *, fix: bool) -> Findings:
     """Check ``cache``'s database and value files (see the module docstring)."""
-    sql = cache._sql  # noqa: SLF001
+    sql = cache._sql
     directory = str(cache.directory)
     problems: list[str] = []
     left: list[str] = []
@@ -111,7 +111,7 @@ def _check_files(directory: str, known: set[str], fix: bool, problems: list[str]
                     unlink_inside(directory, path)
                 except OSError as exc:
                     left.append(f"unknown file: {path} could not be removed ({type(exc).__name__}: {exc})")
-    for dirpath, dirs, files in os.walk(directory, topdown=False):
+    for dirpath, _dirs, _files in os.walk(directory, topdown=False):
         if dirpath == directory or os.listdir(dirpath):
             continue
         problems.append(f"empty directory: {dirpath}")

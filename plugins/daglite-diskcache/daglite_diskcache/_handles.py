@@ -175,7 +175,7 @@ def recover(
     if opened.moved_to is not None:
         return opened
     try:  # the reopened handle may still see the same broken file
-        opened.cache._sql("SELECT COUNT(*) FROM Cache").fetchall()  # noqa: SLF001
+        opened.cache._sql("SELECT COUNT(*) FROM Cache").fetchall()
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):
             raise

@@ -48,9 +48,9 @@ from typing import IO, Any
 
 import attrs
 import diskcache  # type: ignore[import-untyped]
-from daglite_core import CACHE_MISS
 from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW  # type: ignore[import-untyped]
 
+from daglite_core import CACHE_MISS
 from daglite_core.signing import SigningKeyError
 
 from . import _trouble
@@ -134,7 +134,8 @@ class DiskCacheStore:
         self._due = 0.0  # monotonic time of the next check that the directory is still there
         self._paused_until = 0.0  # after a store-wide problem: see _trouble
         update = EVICTION_POLICY[eviction_policy]["get"]
-        self._update = None if update is None else f"UPDATE Cache SET {update} WHERE rowid = ?"
+        # ``update`` comes from diskcache's own EVICTION_POLICY table, never from input.
+        self._update = None if update is None else f"UPDATE Cache SET {update} WHERE rowid = ?"  # noqa: S608
 
     # -- configuration --------------------------------------------------------
 
@@ -256,7 +257,7 @@ class DiskCacheStore:
             if opened.moved_to is not None:
                 raise CacheEntryError(self._moved(opened), key=key, directory=str(self._directory))
         try:
-            rows = cache._sql(_SELECT, (key, time.time())).fetchall()  # noqa: SLF001 - see module doc
+            rows = cache._sql(_SELECT, (key, time.time())).fetchall()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc) and self._vanished(cache):
                 return self.get(key)  # reopened on a recreated directory (at most once: it is new)
@@ -290,7 +291,7 @@ class DiskCacheStore:
         except _Transient as exc:
             msg = f"cache entry {key} in {self._directory} could not be read ({_describe(exc.__cause__)})"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc.__cause__
-        except Exception as exc:  # noqa: BLE001 - every failure to load is a dropped entry
+        except Exception as exc:
             self._drop(cache, key, rowid, stored, filename)
             msg = f"cache entry {key} in {self._directory} is unreadable ({_describe(exc)}); removed"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
@@ -298,7 +299,7 @@ class DiskCacheStore:
             # Access bookkeeping for LRU/LFU eviction is best effort: a busy database
             # must not turn a good hit into an error, let alone a dropped entry.
             with contextlib.suppress(sqlite3.Error, diskcache.Timeout):
-                cache._sql(self._update.format(now=time.time()), (rowid,))  # noqa: SLF001
+                cache._sql(self._update.format(now=time.time()), (rowid,))
         return value
 
     def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
@@ -321,8 +322,10 @@ class DiskCacheStore:
             except sqlite3.OperationalError:
                 if not self._vanished(cache):
                     raise
-                assert self._cache is not None
-                _write(self._cache, key, sealed, ttl)
+                cache = self._cache
+                if cache is None:  # pragma: no cover - _vanished reopened it or raised
+                    raise
+                _write(cache, key, sealed, ttl)
         except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
             kind = _trouble.is_store_wide_write_error(exc)
             if kind is None:
@@ -360,7 +363,7 @@ class DiskCacheStore:
 
     def keys(self) -> Iterator[str]:
         """Every stored key (including expired ones not yet evicted)."""
-        rows = self._handle()._sql("SELECT key FROM Cache WHERE raw = 1").fetchall()  # noqa: SLF001
+        rows = self._handle()._sql("SELECT key FROM Cache WHERE raw = 1").fetchall()
         for (key,) in rows:
             if isinstance(key, str):
                 yield key
@@ -386,7 +389,7 @@ class DiskCacheStore:
             return os.fdopen(open_value(self._config.directory, filename), "rb")
         except FileNotFoundError:
             select = "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1"
-            current = cache._sql(select, (key,)).fetchall()  # noqa: SLF001
+            current = cache._sql(select, (key,)).fetchall()
             if not current or tuple(current[0]) != (rowid, filename):  # diskcache updates rows in place
                 return None
             raise
@@ -398,10 +401,10 @@ class DiskCacheStore:
         try:
             # diskcache rewrites a key's row in place: match the write we read, too.
             delete = "DELETE FROM Cache WHERE rowid = ? AND key = ? AND store_time = ? AND filename IS ?"
-            cache._sql(delete, (rowid, key, stored, filename))  # noqa: SLF001
+            cache._sql(delete, (rowid, key, stored, filename))
             if filename:
                 cache.disk.remove(filename)
-        except Exception:  # noqa: BLE001, S110 - the entry stays unreadable; the next get tries again
+        except Exception:  # noqa: BLE001, S110 - best effort: the entry was already reported as unreadable
             pass
 
 

@@ -14,9 +14,9 @@ import timeit
 from typing import Any
 
 import diskcache
+
 from daglite_core import CACHE_MISS, default_cache_hash, session, task
 from daglite_core.signing import sign, verify
-
 from daglite_diskcache import DiskCacheStore
 
 
@@ -65,7 +65,9 @@ def main() -> None:
     }
     with session(cache_store=memory):
         add_mem(1, 2)
-    memory_hit = lambda: add_mem(1, 2)  # noqa: E731
+    def memory_hit() -> int:
+        return add_mem(1, 2)
+
     best = dict.fromkeys([*cases, "task hit, in-memory store (core floor)"], float("inf"))
     with session(cache_store=store):
         add(1, 2)

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daglite_core import register_plugins
 
 import daglite_diskcache.plugin
+from daglite_core import register_plugins, signing
 from daglite_diskcache import _handles, _paths, _trouble
-from daglite_core import signing
 
 
 @pytest.fixture(autouse=True)

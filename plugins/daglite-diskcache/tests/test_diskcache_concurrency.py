@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daglite_core import map_tasks, session, task
 
+from daglite_core import map_tasks, session, task
 from daglite_diskcache import DiskCacheStore
 
 
@@ -24,7 +24,7 @@ def test_many_threads_share_one_store(cache_dir: Path) -> None:
             for i in range(150):
                 store.set(f"t.f:{t}-{i}", (t, i))
                 assert store.get(f"t.f:{t}-{i}") == (t, i)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
@@ -91,7 +91,7 @@ def test_several_processes_on_one_directory(cache_dir: Path, tmp_path: Path, sub
         for w in range(4)
     ]
     outputs = [p.communicate(timeout=240) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert out.strip() == "ok"
         assert "Warning" not in err

@@ -15,8 +15,8 @@ from typing import Any
 
 import diskcache
 import pytest
-from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, signing, task
 
+from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, signing, task
 from daglite_diskcache import CacheEntryError, CacheWriteError, DiskCacheStore, _handles
 
 BIG = 100_000  # above diskcache's 32 KiB threshold: stored as a .val file

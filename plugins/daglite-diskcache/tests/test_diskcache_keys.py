@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from daglite_core import default_cache_hash
 
 

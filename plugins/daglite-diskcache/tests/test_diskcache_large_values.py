@@ -11,9 +11,9 @@ from typing import Any
 import diskcache
 import numpy as np
 import pytest
+
 from daglite_core import CACHE_MISS
 from daglite_core.signing import sign
-
 from daglite_diskcache import CacheEntryError, DiskCacheStore
 
 MB = 2**20

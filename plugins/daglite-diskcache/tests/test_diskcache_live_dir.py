@@ -12,8 +12,8 @@ from typing import Any
 
 import diskcache
 import pytest
-from daglite_core import CacheWarning, session, task
 
+from daglite_core import CacheWarning, session, task
 from daglite_diskcache import DiskCacheStore, DiskCacheWarning, _store
 
 
@@ -78,7 +78,7 @@ def test_threads_started_after_the_removal_cache_again(cache_dir: Path) -> None:
         try:
             with session(cache_store=cache_dir):
                 results.append((double(x), double(x)))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
             errors.append(exc)
 
     with pytest.warns(DiskCacheWarning, match="removed while in use") as record:

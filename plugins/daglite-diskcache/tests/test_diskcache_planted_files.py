@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sqlite3
 import stat
 import threading
@@ -22,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daglite_core import CacheWarning, default_cache_hash, session, task
 
+from daglite_core import CacheWarning, default_cache_hash, session, task
 from daglite_diskcache import DiskCacheStore, _handles, plugin
 
 BIG = 100_000  # stored as a .val file
@@ -160,7 +159,7 @@ def within(seconds: float, action: Callable[[], Any], planted: Planted) -> Any:
     def run() -> None:
         try:
             result["value"] = action()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
             result["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)

@@ -8,9 +8,8 @@ import sys
 import weakref
 from pathlib import Path
 
-from daglite_core import default_cache_hash
-
 import daglite_diskcache
+from daglite_core import default_cache_hash
 
 CHILD = """
 import sys

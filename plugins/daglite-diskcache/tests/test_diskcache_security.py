@@ -11,11 +11,10 @@ from typing import Any
 
 import diskcache
 import pytest
-from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, task
-from daglite_core.signing import sign
 
+from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, signing, task
+from daglite_core.signing import sign
 from daglite_diskcache import CacheEntryError, DiskCacheStore, plugin
-from daglite_core import signing
 
 MARKER_ENV = "DAGLITE_TEST_MARKER"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from daglite_core import session, task
 from daglite_core.testing import RecordingPlugin
-
 from daglite_diskcache import DiskCacheStore
 
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from daglite_core import CACHE_MISS, CacheStore, DagliteSettings
 
+from daglite_core import CACHE_MISS, CacheStore, DagliteSettings
 from daglite_diskcache import DEFAULT_RELATIVE_DIR, DiskCacheStore, DiskCacheWarning, StoreConfig, plugin
 
 

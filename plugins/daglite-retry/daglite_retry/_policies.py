@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
+
 from daglite_core import Reporter, TaskMetadata, hookimpl
 
 from ._policy import Decision, RetryPolicy

@@ -10,8 +10,8 @@ from typing import Any
 from daglite_core import Reporter, TaskMetadata, hookimpl
 
 from ._cli import RunOptions
-from ._policy import Decision
 from ._policies import report
+from ._policy import Decision
 from ._records import EVENT, CallRetries, RetryEvent, RetrySummary, error_text
 
 logger = logging.getLogger("daglite.retry")

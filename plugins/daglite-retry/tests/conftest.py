@@ -6,8 +6,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from daglite_core import signing
 
+from daglite_core import signing
 from daglite_retry import reporter
 
 

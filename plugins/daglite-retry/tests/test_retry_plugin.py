@@ -7,9 +7,9 @@ import logging
 import pickle
 import time
 
-import daglite_core as d
 import pytest
 
+import daglite_core as d
 from daglite_retry import RetryEvent, RetryPolicies, RetryPolicy, RetrySummary, exponential, fixed, reporter
 
 from conftest import FakeClock

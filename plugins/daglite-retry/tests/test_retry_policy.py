@@ -5,10 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from retry_helpers import is_transient
 
 from daglite_retry import RetryPolicy, exponential, fixed
-
-from retry_helpers import is_transient
 
 
 def test_fixed_delay_is_the_same_before_every_retry() -> None:

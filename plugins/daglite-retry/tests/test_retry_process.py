@@ -6,13 +6,12 @@ import logging
 import os
 from pathlib import Path
 
-import daglite_core as d
 import pytest
-
-from daglite_retry import EVENT, RetryEvent, RetryPolicies, fixed, reporter
-
 import retry_helpers
 from retry_helpers import broken, flaky, is_transient, waits_for_report
+
+import daglite_core as d
+from daglite_retry import EVENT, RetryEvent, RetryPolicies, fixed, reporter
 
 
 def _events(caplog: pytest.LogCaptureFixture) -> list[RetryEvent]:

@@ -15,8 +15,9 @@ from ._records import Failure, TaskSummary
 if TYPE_CHECKING:
     import uuid
 
-    from daglite_core import TaskMetadata
     from rich.console import Console
+
+    from daglite_core import TaskMetadata
 
     from ._display import LiveDisplay, PlainDisplay
 
@@ -215,7 +216,7 @@ class RichProgress:
     def _write_report(self, model: RunModel, display: LiveDisplay | PlainDisplay | None) -> None:
         from ._report import write_report
 
-        assert self.report is not None
+        assert self.report is not None  # noqa: S101 - called only when a report was asked for (for mypy)
         try:
             write_report(self.report, model.tree())
         except Exception as exc:  # noqa: BLE001 - the run's result matters more than its picture

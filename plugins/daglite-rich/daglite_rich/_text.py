@@ -64,7 +64,7 @@ def summary_text(rows: Sequence[TaskSummary], failures: Sequence[Failure], failu
         table = [COLUMNS, *(summary_cells(r) for r in rows)]
         widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
         for line in table:
-            cells = [line[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(line[1:], widths[1:])]
+            cells = [line[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(line[1:], widths[1:], strict=True)]
             lines.append("  ".join(cells).rstrip())
     lines.extend(failure_lines(failures, failure_count))
     return "\n".join(lines)

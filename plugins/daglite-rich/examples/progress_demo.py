@@ -13,13 +13,12 @@ import sys
 import time
 
 from daglite_core import MapError, map_tasks, session, task
-
 from daglite_rich import RichProgress
 
 
 @task(retries=1)
 def fetch(page: int) -> list[int]:
-    time.sleep(random.uniform(0.01, 0.05))
+    time.sleep(random.uniform(0.01, 0.05))  # noqa: S311 - simulated latency
     if page in (7, 19):
         raise ConnectionError(f"page {page}: connection reset")
     return list(range(page % 5 + 1))

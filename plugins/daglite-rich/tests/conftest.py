@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rich_helpers import TERMINAL_VARS  # noqa: E402 - after the path insert
+from rich_helpers import TERMINAL_VARS  # after the path insert
 
 
 @pytest.fixture(autouse=True)

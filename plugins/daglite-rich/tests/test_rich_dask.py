@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from daglite_core import MapError, map_tasks, session, task
 
+from daglite_core import MapError, map_tasks, session, task
 from daglite_rich import Failure, RichProgress
 
 daglite_dask = pytest.importorskip("daglite_dask")

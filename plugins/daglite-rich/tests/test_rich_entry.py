@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from daglite_core import list_plugins, register_plugins, session, task
 
+from daglite_core import list_plugins, register_plugins, session, task
 from daglite_rich import RichProgress, _entry
+
 from rich_helpers import PYTHON, child_env, run_pipe, run_pty
 
 DAGLITE = str(Path(sys.executable).with_name("daglite"))

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daglite_core import MapError, map_tasks, session, task
 
+from daglite_core import MapError, map_tasks, session, task
 from daglite_rich import RichProgress
 from daglite_rich._report import write_report
 

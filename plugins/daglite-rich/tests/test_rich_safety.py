@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any
-
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from daglite_core import map_tasks, session, task
 
+from daglite_core import map_tasks, session, task
 from daglite_rich import RichLogHandler, RichProgress, _draw
 from daglite_rich._model import RunModel
+
 from rich_helpers import PYTHON, child_env, run_pipe
 
 

@@ -6,9 +6,10 @@ import io
 import re
 
 import pytest
-from daglite_core import DagliteSettings, MapError, map_tasks, session, task
 
+from daglite_core import DagliteSettings, MapError, map_tasks, session, task
 from daglite_rich import Failure, RichProgress, TaskSummary
+
 from rich_helpers import FAILING, DictCache
 
 

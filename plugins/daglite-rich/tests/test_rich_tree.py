@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from daglite_core import DagliteSettings, map_tasks, session, task
 
+from daglite_core import DagliteSettings, map_tasks, session, task
 from daglite_rich import RichProgress
 from daglite_rich._model import RunModel
 
