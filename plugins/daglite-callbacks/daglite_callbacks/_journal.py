@@ -49,8 +49,8 @@ import os
 import pickle
 import secrets
 import threading
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from daglite_core import signing

@@ -474,7 +474,7 @@ class Outbox:
         head = ("R", journal.owner, signature_id, outcome, parent, now, now + self.active_ttl)
         full = [item if len(item) == 4 else (item[0], item[1], False, b"") for item in items]
         try:
-            size = journal.append_record(head, full, mark, self._fsync)  # type: ignore[arg-type]
+            size = journal.append_record(head, full, mark, self._fsync)
         except OSError as exc:
             msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
             raise OutboxError(msg) from exc
@@ -651,11 +651,11 @@ class Outbox:
         those of a live process as ``running`` with ``owner_alive`` (in flight).
         """
         self.flush()
-        where = "" if include_done else " WHERE state != 'done'"
         with self._lock:
             rows = self._db().execute(
                 "SELECT key, run_id, parent, callback, outcome, position, state, owner, attempts, created,"
-                f" expires, error FROM signatures{where} ORDER BY created, run_id, position"
+                " expires, error FROM signatures WHERE ? OR state != 'done' ORDER BY created, run_id, position",
+                (int(include_done),),
             ).fetchall()
         return [
             PendingCallback(

@@ -23,12 +23,12 @@ from daglite_callbacks import (
     Outbox,
     ReturnValue,
     SignatureError,
+    _outbox,
     chain,
     default_outbox_path,
     delivery_key,
     sign,
 )
-from daglite_callbacks import _outbox
 from daglite_callbacks import plugin as callbacks_plugin
 from daglite_core import session, signing, task
 

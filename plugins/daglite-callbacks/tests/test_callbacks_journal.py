@@ -12,13 +12,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import callbacks_durable_jobs as jobs
 import pytest
-from callbacks_durable_jobs import cb_first, cb_parent
-from daglite_callbacks import Outbox, sign
-from daglite_callbacks import _journal, _outbox
 
+from daglite_callbacks import Outbox, _journal, _outbox, sign
 from daglite_core import signing
+
+import callbacks_durable_jobs as jobs
+from callbacks_durable_jobs import cb_first, cb_parent
 
 HERE = Path(__file__).parent
 
