@@ -1,8 +1,9 @@
-"""daglite-callbacks: a durable dispatch (through the SQLite outbox) against the same dispatch without it.
+"""daglite-callbacks: a durable dispatch (through the outbox's journal) against the same dispatch without it.
 
 One operation is ``sig(i=1)`` for a signature with one success callback, in a
 session with no plugin: the task call, the callback's task call, and (durable)
-recording the callback in the outbox before it runs plus marking it done after.
+recording the callback in this process's outbox journal before it runs plus marking it done after
+(two signed lines, one ``os.write`` each; the journal is folded into SQLite when the outbox closes).
 Task bodies are trivial, so the figure is the outbox's whole cost against the
 smallest possible dispatch. The outbox lives in the run's scratch directory
 (``synchronous=NORMAL``, the default).
