@@ -44,8 +44,11 @@ def live_view(snapshot: Snapshot) -> RenderableType:
         if snapshot.hidden_bars:
             parts.append(Text(f"  ... {snapshot.hidden_bars} more maps", style="dim"))
     if snapshot.running_count:
-        shown = ", ".join(f"{name} ({seconds(age)})" for name, age in snapshot.running)
-        more = snapshot.running_count - len(snapshot.running)
+        shown = ", ".join(
+            [f"{name} ({seconds(age)})" for name, age in snapshot.running]
+            + [f"{name}: {count} running" for name, count in snapshot.running_maps]
+        )
+        more = snapshot.running_count - len(snapshot.running) - sum(count for _, count in snapshot.running_maps)
         line = Text.assemble(("running ", "cyan"), shown, (f"  +{more} more" if more > 0 else "", "dim"))
         line.no_wrap = True
         line.overflow = "ellipsis"

@@ -60,7 +60,7 @@ class Node:
 
     __slots__ = (
         "name", "kind", "parent", "children", "calls", "ok", "failed", "cached", "retried",
-        "total", "maps", "first", "last", "busy", "spans", "failures", "failure_count",
+        "total", "maps", "first", "last", "busy", "spans", "failures", "failure_count", "counted",
     )
 
     def __init__(self, name: str, kind: str, parent: Node | None) -> None:
@@ -77,6 +77,7 @@ class Node:
         self.spans: list[tuple[float, float, str]] = []
         self.failures: list[tuple[str, str]] = []
         self.failure_count = 0
+        self.counted = 0  # items of counted maps: in the counts, without a span of their own
 
     def child(self, key: Any, name: str, kind: str) -> Node:
         node = self.children.get(key)
@@ -113,14 +114,25 @@ class Node:
             "spans": [[round(s, 6), round(d, 6), st] for s, d, st in self.spans],
             "failures": [[label, msg] for label, msg in self.failures],
             "failure_count": self.failure_count,
+            "counted": self.counted,
             "children": [c.as_dict() for c in self.children.values()],
         }
 
 
 class MapState:
-    """One ``map_tasks`` call: its bar and its node."""
+    """One fan-out (``map_tasks``, ``iter_tasks``, ``gather_tasks``): its bar and its node.
 
-    __slots__ = ("name", "total", "finished", "failed", "depth", "path", "start", "end", "node", "counts", "next_mark", "marks")
+    A map is *counted* when the core reports its items only through
+    ``map_progress(per_item=False)`` (they run on the core's fast path): then
+    ``started``/``done``/``failed`` hold the last counts reported, and the item
+    successes and running items are applied to the task's counts and the node
+    from them. Failures still arrive one by one (``on_node_error``).
+    """
+
+    __slots__ = (
+        "name", "total", "finished", "failed", "depth", "path", "start", "end", "node", "counts", "next_mark", "marks",
+        "counted", "started", "done", "reported_failed", "ok", "running", "item_busy",
+    )
 
     def __init__(self, name: str, total: int, path: tuple[int, ...], start: float, node: Node) -> None:
         self.name = name
@@ -138,6 +150,25 @@ class MapState:
         marks = sorted({max(1, math.ceil(f * total - 1e-9)) for f in MILESTONES if total})
         self.marks = [m for m in marks if m < total]
         self.next_mark = self.marks[0] if self.marks else -1
+        self.counted: bool | None = None  # unknown until the first map_progress
+        self.started = self.done = self.reported_failed = 0  # the last counts reported
+        self.ok = 0  # successes applied from the counts
+        self.running = 0  # running items applied to ``counts.running`` from the counts
+        self.item_busy = 0.0  # seconds added by this map's per-item events (failures)
+
+    def cross(self) -> bool:
+        """Whether ``finished`` reached the next milestone (dropping every mark passed).
+
+        Counts may jump past several marks (a counted map): one line for them all;
+        none when the jump reaches the end, which ``after_map``'s line tells.
+        """
+        marks = self.marks
+        if not marks or self.finished < marks[0]:
+            return False
+        while marks and self.finished >= marks[0]:
+            marks.pop(0)
+        self.next_mark = marks[0] if marks else -1
+        return self.finished < self.total
 
 
 class Counts:
@@ -232,15 +263,95 @@ class RunModel:
             map_.counts = self._counts(task_name, now)
             self.maps[map_id.int] = map_
 
-    def map_ended(self, map_id: uuid.UUID) -> MapState | None:
+    def map_ended(self, map_id: uuid.UUID, duration: float | None = None) -> MapState | None:
+        """The map's end (``after_map``); ``duration`` is its wall time as the core measured it.
+
+        For a counted map this settles what the counts stand for: its running items
+        leave the task's counts, failures reported in the counts but not seen one by
+        one are added (without a message), and the map's wall time (``duration``,
+        else our own clock) becomes the time of its items, replacing the durations
+        its failed items added one by one.
+        """
         now = self.clock() - self.t0
         with self.lock:
             map_ = self.maps.pop(map_id.int, None)
             if map_ is not None:
                 map_.end = now
+                if map_.counted:
+                    self._settle(map_, now, now - map_.start if duration is None else duration)
                 if not map_.depth:  # nested maps leave the view when they end
                     self.ended.append(map_)
             return map_
+
+    @staticmethod
+    def _settle(map_: MapState, now: float, wall: float) -> None:
+        counts, node = map_.counts, map_.node
+        counts.running -= map_.running
+        map_.running = 0
+        missing = map_.reported_failed - map_.failed
+        if missing > 0:  # failures the counts report and no on_node_error told us about
+            map_.failed += missing
+            map_.finished += missing
+            counts.failed += missing
+            node.failed += missing
+            node.failure_count += missing
+            node.calls += missing
+        extra = max(0.0, wall - map_.item_busy)
+        counts.busy += extra
+        node.busy += extra
+        start = map_.start
+        if node.first < 0 or start < node.first:
+            node.first = start
+        if now > node.last:
+            node.last = now
+        counts.last = now
+
+    def map_progress(
+        self, map_id: uuid.UUID, started: int, done: int, failed: int, per_item: bool,
+    ) -> MapState | None:
+        """Counts of a map's items (the ``map_progress`` hook); return the map when a milestone was crossed.
+
+        ``per_item=True``: each item's hooks reach us, which already counted it; the
+        counts are ignored. ``per_item=False``: the map is *counted*: successes
+        (``done - failed``) and running items (``started - done``) are applied to the
+        task's counts, the tree node and the bar from these counts. Counts may come
+        from several threads slightly out of order: they only ever grow, so an
+        older report than the last one applied changes nothing.
+        """
+        now = self.clock() - self.t0
+        with self.lock:
+            map_ = self.maps.get(map_id.int)
+            if map_ is None:
+                return None
+            if map_.counted is None:
+                map_.counted = not per_item
+            if not map_.counted:
+                return None
+            if done < map_.done or started < map_.started:
+                return None  # an older report than one already applied
+            map_.started, map_.done = started, done
+            if failed > map_.reported_failed:
+                map_.reported_failed = failed
+            counts, node = map_.counts, map_.node
+            running = max(0, started - done)
+            counts.running += running - map_.running
+            map_.running = running
+            ok = done - failed
+            if ok <= map_.ok:
+                return None
+            delta = ok - map_.ok
+            map_.ok = ok
+            counts.done += delta
+            counts.last = now
+            node.ok += delta
+            node.calls += delta
+            node.counted += delta
+            if node.first < 0 or map_.start < node.first:
+                node.first = map_.start
+            if now > node.last:
+                node.last = now
+            map_.finished += delta
+            return map_ if map_.cross() else None
 
     def started(self, metadata: TaskMetadata) -> None:
         now = self.clock() - self.t0
@@ -269,12 +380,7 @@ class RunModel:
         map_.finished += 1
         if failed:
             map_.failed += 1
-        if map_.finished == map_.next_mark:
-            marks = map_.marks
-            marks.pop(0)
-            map_.next_mark = marks[0] if marks else -1
-            return map_
-        return None
+        return map_ if map_.cross() else None
 
     def succeeded(self, metadata: TaskMetadata, duration: float) -> MapState | None:
         """Record a success; return the call's map when it crossed a milestone."""
@@ -301,11 +407,8 @@ class RunModel:
             if map_ is None:
                 return None
             map_.finished += 1
-            if map_.finished == map_.next_mark:
-                marks = map_.marks
-                marks.pop(0)
-                map_.next_mark = marks[0] if marks else -1
-                return map_
+            if 0 < map_.next_mark <= map_.finished:
+                return map_ if map_.cross() else None
             return None
 
     def failed(self, metadata: TaskMetadata, error: BaseException, duration: float) -> tuple[Failure, MapState | None]:
@@ -328,7 +431,10 @@ class RunModel:
             self.failure_count += 1
             if len(self.failures) < MAX_RUN_FAILURES:
                 self.failures.append(failure)
-            return failure, self._map_item(call[MAP], True)
+            map_ = call[MAP]
+            if map_ is not None:
+                map_.item_busy += duration
+            return failure, self._map_item(map_, True)
 
     def cache_hit(self, metadata: TaskMetadata) -> MapState | None:
         """Record a cache hit (no before/after events fire for one)."""
@@ -364,6 +470,8 @@ class RunModel:
     def snapshot(self, max_bars: int = 12, max_running: int = 6) -> Snapshot:
         """The live view: bars of the running maps and of the last few ended ones.
 
+        The calls running now are the oldest ones watched one by one, then per
+        counted map (items on the core's fast path) how many of its items run.
         Costs O(running maps + running calls shown), whatever the run's length.
         """
         now = self.clock() - self.t0
@@ -375,6 +483,12 @@ class RunModel:
                 if len(running) >= max_running:
                     break
             running_count = len(self.running)
+            counted = []
+            for m in self.maps.values():
+                if m.running > 0:
+                    running_count += m.running
+                    if len(counted) < max_running:
+                        counted.append((m.name, m.running))
             tasks = tuple(
                 TaskLine(c.name, c.done, c.cached, c.retried, c.failed, c.running,
                          (now if c.running else c.last) - c.first)
@@ -394,7 +508,7 @@ class RunModel:
             hidden = len(bars) - len(chosen)
             bars = chosen
         bars.sort(key=lambda b: b[0])
-        return Snapshot(tuple(b for _, b in bars), hidden, tuple(running), running_count, tasks, now)
+        return Snapshot(tuple(b for _, b in bars), hidden, tuple(running), running_count, tasks, now, tuple(counted))
 
     def summary(self) -> list[TaskSummary]:
         """One row per task name, in order of first call."""

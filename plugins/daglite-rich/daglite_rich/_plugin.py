@@ -80,6 +80,16 @@ class RichProgress:
 
     daglite_plugin_name = "daglite-rich"
 
+    daglite_map_progress = True
+    """Map items on the core's fast path are counted, not watched one by one.
+
+    The core then does not call this plugin's success hooks (``before_node_execute``,
+    ``after_node_execute``, ``node_iteration``, ``on_cache_hit``) for the items of a
+    plain sync task's map, which keep the fast path; it reports them through
+    :meth:`map_progress` instead (failures still arrive one by one). Every other
+    call is watched as before.
+    """
+
     def __init__(
         self,
         *,
@@ -275,10 +285,31 @@ class RichProgress:
         if model is None:
             return
         try:
-            map_ = model.map_ended(map_id)
+            map_ = model.map_ended(map_id, duration)
             display = self._display
             if display is not None and (map_ is None or map_.depth == 0):
                 display.map_done(task_name, total, failed, duration)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    @hookimpl(optionalhook=True)  # PRE-MERGE
+    def map_progress(self, map_id: Any, started: int, done: int, failed: int, per_item: bool) -> None:
+        """Counts of a map's items, a few times a second and once more at its end.
+
+        For a map whose items run on the core's fast path (``per_item=False``) these
+        counts drive its bar, the task's done and running counts, the summary and
+        the report; for any other map each item's own hooks do, and the counts are
+        ignored (they would count the items twice). Called from whichever thread
+        finished an item: the model's lock makes it safe.
+        """
+        model = self._model
+        if model is None:
+            return
+        try:
+            crossed = model.map_progress(map_id, started, done, failed, per_item)
+            display = self._display
+            if display is not None and crossed is not None:
+                display.milestone(crossed)
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 

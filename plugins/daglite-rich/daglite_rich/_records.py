@@ -95,10 +95,14 @@ class Snapshot:
 
     :ivar bars: the maps to draw, parents before their nested maps.
     :ivar hidden_bars: maps not drawn (too many).
-    :ivar running: ``(name, seconds running)`` of the oldest running calls.
-    :ivar running_count: how many calls run now.
+    :ivar running: ``(name, seconds running)`` of the oldest running calls watched
+        one by one.
+    :ivar running_count: how many calls run now (those of ``running_maps`` included).
     :ivar tasks: per task name counts, in order of first call.
     :ivar elapsed: seconds since the run started.
+    :ivar running_maps: ``(task name, items running)`` of maps whose items the core
+        only counts (items on its fast path, see ``map_progress``): no name or age
+        per item, drawn as ``double: 2 running``.
     """
 
     bars: tuple[MapBar, ...]
@@ -107,3 +111,4 @@ class Snapshot:
     running_count: int
     tasks: tuple[TaskLine, ...]
     elapsed: float
+    running_maps: tuple[tuple[str, int], ...] = ()
