@@ -44,7 +44,8 @@ TARGETS = [
     Row("stragglers (40 slow items of 400 first), thread", "stragglers.core_thread", "stragglers.ideal", 1.3, "ideal"),
     Row("stragglers (40 slow items of 400 first), process", "stragglers.core_process", "stragglers.ideal", 1.3, "ideal"),
     Row("map_tasks dask, per item (DESIGN §8)", "dask.core_map", "dask.client_map", 1.2, "client.map+gather"),
-    Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.3, "`import pluggy, attrs`"),
+    Row("`import daglite_core` (minus `python -c pass`)", "startup.core_net", "startup.pluggy_attrs_net", 1.2, "`import pluggy, attrs`"),
+    Row("cold start with every plugin installed (import + first session + first task call, minus `pass`)", "startup.cold_net", "startup.pluggy_attrs_net", 2.0, "`import pluggy, attrs`"),
     Row("durable callback dispatch (daglite-callbacks outbox)", "callbacks.durable", "callbacks.plain", 1.5, "non-durable dispatch"),
 ]
 
