@@ -31,6 +31,9 @@ AREA_OF = {  # case key prefix -> area (one line each)
     "stragglers": "streaming",
     "startup": "startup",
     "callbacks": "callbacks",
+    "bigcache": "bigvalues",
+    "bigdatasets": "bigvalues",
+    "progress": "progress",
 }
 
 
@@ -132,7 +135,7 @@ def profile(case: Case, smoke: bool) -> str:
         return case.explain()
     if case.profile is None:
         return "(no profile available for this case)"
-    calls = 1 if case.key.startswith(("fanout.", "streaming.", "stragglers.")) else (200 if smoke else 20_000)
+    calls = 1 if case.key.startswith(("fanout.", "streaming.", "stragglers.", "progress.")) else (200 if smoke else 20_000)
     for _ in range(min(calls, 100)):
         case.profile()  # warm
     profiler = cProfile.Profile()

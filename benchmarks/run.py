@@ -43,6 +43,8 @@ AREAS = (  # one line each
     "streaming",
     "startup",
     "callbacks",
+    "bigvalues",
+    "progress",
 )
 
 

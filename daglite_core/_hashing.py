@@ -102,7 +102,22 @@ class UnhashableInputError(TypeError):
 
 # ---------------------------------------------------------------------------
 # Value encoding: a prefix-free byte string per value, written into ``out``.
+#
+# ``memo`` lives for one key computation: ``id(obj) -> (obj, encoding)`` for the
+# containers and pickled objects encoded so far (all but the smallest). Holding
+# ``obj`` keeps its id from being reused by a temporary during the computation. A
+# structure that contains itself recurses until ``RecursionError``, reported as
+# unhashable. A container whose
+# encoding reaches ``_INLINE_LIMIT`` bytes is replaced by ``H`` + its digest, so
+# every memoized encoding is short and a shared sub-object costs one lookup per
+# reference: linear time in the number of objects and references, whatever they
+# share. Both steps depend only on the value, never on what is shared, so equal
+# values still give equal keys.
 # ---------------------------------------------------------------------------
+
+_Memo = dict[int, tuple[Any, bytes]]
+_MEMO_MIN = 48
+"""Container encodings shorter than this are not memoized (see ``_finish``)."""
 
 _pack_d = struct.Struct("<d").pack
 _pack_dd = struct.Struct("<dd").pack
@@ -112,15 +127,15 @@ def _len(n: int) -> bytes:
     return n.to_bytes(8, "little")
 
 
-def _enc_none(x: Any, out: bytearray) -> None:
+def _enc_none(x: Any, out: bytearray, memo: _Memo) -> None:
     out += b"N"
 
 
-def _enc_bool(x: bool, out: bytearray) -> None:
+def _enc_bool(x: bool, out: bytearray, memo: _Memo) -> None:
     out += b"T" if x else b"F"
 
 
-def _enc_int(x: int, out: bytearray) -> None:
+def _enc_int(x: int, out: bytearray, memo: _Memo) -> None:
     if -0x80000000 <= x < 0x80000000:
         out += b"i"
         out += x.to_bytes(4, "little", signed=True)
@@ -131,17 +146,17 @@ def _enc_int(x: int, out: bytearray) -> None:
         out += raw
 
 
-def _enc_float(x: float, out: bytearray) -> None:
+def _enc_float(x: float, out: bytearray, memo: _Memo) -> None:
     out += b"f"
     out += _pack_d(x)
 
 
-def _enc_complex(x: complex, out: bytearray) -> None:
+def _enc_complex(x: complex, out: bytearray, memo: _Memo) -> None:
     out += b"c"
     out += _pack_dd(x.real, x.imag)
 
 
-def _enc_str(x: str, out: bytearray) -> None:
+def _enc_str(x: str, out: bytearray, memo: _Memo | None = None) -> None:
     raw = x.encode("utf-8", "surrogatepass")
     n = len(raw)
     if n < _INLINE_LIMIT:
@@ -163,18 +178,18 @@ def _enc_buffer(tag: bytes, data: Any, nbytes: int, out: bytearray) -> None:
         out += _digest(data)
 
 
-def _enc_bytes(x: bytes, out: bytearray) -> None:
+def _enc_bytes(x: bytes, out: bytearray, memo: _Memo | None = None) -> None:
     _enc_buffer(b"b", x, len(x), out)
 
 
-def _enc_bytearray(x: bytearray, out: bytearray) -> None:
+def _enc_bytearray(x: bytearray, out: bytearray, memo: _Memo) -> None:
     _enc_buffer(b"y", x, len(x), out)
 
 
-def _enc_memoryview(x: memoryview, out: bytearray) -> None:
+def _enc_memoryview(x: memoryview, out: bytearray, memo: _Memo) -> None:
     out += b"m"
     _enc_str(x.format, out)
-    _enc_tuple(x.shape or (), out)
+    _enc_seq(b"(", x.shape or (), out, memo)
     if x.c_contiguous:
         _enc_buffer(b"b", x, x.nbytes, out)
     else:
@@ -182,62 +197,110 @@ def _enc_memoryview(x: memoryview, out: bytearray) -> None:
         _enc_buffer(b"b", data, len(data), out)
 
 
-def _enc_seq(tag: bytes, x: Any, out: bytearray) -> None:
-    out += tag
-    out += _len(len(x))
+def _memoized(x: Any, out: bytearray, memo: _Memo) -> bool:
+    """Write ``x``'s memoized encoding if there is one (and say so)."""
+    entry = memo.get(id(x))
+    if entry is None:
+        return False
+    out += entry[1]
+    return True
+
+
+def _finish(x: Any, out: bytearray, start: int, memo: _Memo, compress: bool = True) -> None:
+    """Compress a long container encoding to its digest; memoize all but the smallest.
+
+    Encodings under ``_MEMO_MIN`` bytes are cheaper to redo than to keep: a
+    sub-structure that small is re-encoded per reference, at a cost bounded by its
+    size, while everything above it is encoded once.
+    """
+    n = len(out) - start
+    if n >= _INLINE_LIMIT and compress:
+        digest = _digest(memoryview(out)[start:])
+        del out[start:]
+        out += b"H"
+        out += digest
+    elif n < _MEMO_MIN:
+        return
+    memo[id(x)] = (x, bytes(out[start:]))
+
+
+def _enc_items(x: Any, out: bytearray, memo: _Memo) -> None:
     encoders = _ENCODERS
     for item in x:
         enc = encoders.get(type(item))
         if enc is None:
-            _enc_other(item, out)
+            _enc_other(item, out, memo)
         else:
-            enc(item, out)
+            enc(item, out, memo)
 
 
-def _enc_tuple(x: tuple[Any, ...], out: bytearray) -> None:
-    _enc_seq(b"(", x, out)
+def _enc_seq(tag: bytes, x: Any, out: bytearray, memo: _Memo) -> None:
+    if len(x) < 2:  # too small to be worth a memo entry
+        out += tag
+        out += _len(len(x))
+        _enc_items(x, out, memo)
+        return
+    if _memoized(x, out, memo):
+        return
+    start = len(out)
+    out += tag
+    out += _len(len(x))
+    _enc_items(x, out, memo)
+    _finish(x, out, start, memo)
 
 
-def _enc_list(x: list[Any], out: bytearray) -> None:
-    _enc_seq(b"[", x, out)
+def _enc_tuple(x: tuple[Any, ...], out: bytearray, memo: _Memo) -> None:
+    _enc_seq(b"(", x, out, memo)
 
 
-def _encoded(x: Any) -> bytes:
+def _enc_list(x: list[Any], out: bytearray, memo: _Memo) -> None:
+    _enc_seq(b"[", x, out, memo)
+
+
+def _encoded(x: Any, memo: _Memo) -> bytes:
     buf = bytearray()
     enc = _ENCODERS.get(type(x))
     if enc is None:
-        _enc_other(x, buf)
+        _enc_other(x, buf, memo)
     else:
-        enc(x, buf)
+        enc(x, buf, memo)
     return bytes(buf)
 
 
-def _enc_dict(x: dict[Any, Any], out: bytearray) -> None:
+def _enc_dict(x: dict[Any, Any], out: bytearray, memo: _Memo) -> None:
+    if _memoized(x, out, memo):
+        return
+    start = len(out)
     out += b"{"
     out += _len(len(x))
-    for k, v in sorted((_encoded(k), _encoded(v)) for k, v in x.items()):
+    for k, v in sorted((_encoded(k, memo), _encoded(v, memo)) for k, v in x.items()):
         out += k
         out += v
+    _finish(x, out, start, memo)
 
 
-def _enc_set(x: set[Any] | frozenset[Any], out: bytearray) -> None:
+def _enc_set(x: set[Any] | frozenset[Any], out: bytearray, memo: _Memo) -> None:
+    if _memoized(x, out, memo):
+        return
+    start = len(out)
     out += b"<" if type(x) is set else b">"
     out += _len(len(x))
-    for item in sorted(_encoded(item) for item in x):
+    for item in sorted(_encoded(item, memo) for item in x):
         out += item
+    _finish(x, out, start, memo)
 
 
-def _enc_type(x: type, out: bytearray) -> None:
+def _enc_type(x: type, out: bytearray, memo: _Memo) -> None:
     out += b"C"
     _enc_str(f"{_module_name(x.__module__)}.{x.__qualname__}", out)
 
 
-def _enc_module(x: types.ModuleType, out: bytearray) -> None:
+def _enc_module(x: types.ModuleType, out: bytearray, memo: _Memo) -> None:
     out += b"M"
     _enc_str(x.__name__, out)
 
 
-def _enc_function(x: types.FunctionType, out: bytearray) -> None:
+def _enc_function(x: types.FunctionType, out: bytearray, memo: _Memo) -> None:
     digest = _identity(x)[0]
     out += b"L"
     out += _len(len(digest))
@@ -249,12 +312,12 @@ def _is_array(x: Any) -> bool:
     return type(x).__module__ == "numpy" and hasattr(x, "__array_interface__") and hasattr(x, "dtype")
 
 
-def _enc_array(x: Any, out: bytearray) -> None:
+def _enc_array(x: Any, out: bytearray, memo: _Memo) -> None:
     dtype = x.dtype
     out += b"A"
     _enc_str(type(x).__qualname__, out)
     _enc_str(str(dtype.descr) if dtype.fields is not None else dtype.str, out)
-    _enc_tuple(tuple(x.shape), out)
+    _enc_seq(b"(", tuple(x.shape), out, memo)
     if getattr(x, "flags", None) is not None and x.flags.c_contiguous and x.ndim:
         try:
             data: Any = memoryview(x)
@@ -265,17 +328,20 @@ def _enc_array(x: Any, out: bytearray) -> None:
     _enc_buffer(b"b", data, x.nbytes, out)
 
 
-def _enc_other(x: Any, out: bytearray) -> None:
+def _enc_other(x: Any, out: bytearray, memo: _Memo) -> None:
+    if _memoized(x, out, memo):
+        return
+    start = len(out)
     if _is_array(x) and not x.dtype.hasobject:
-        _enc_array(x, out)
-        return
-    if isinstance(x, functools.partial):
+        _enc_array(x, out, memo)
+    elif isinstance(x, functools.partial):
         out += b"P"
-        _enc_seq(b"(", (x.func, x.args, x.keywords), out)
-        return
-    out += b"p"
-    data = _pickle(x)
-    _enc_buffer(b"b", data, len(data), out)
+        _enc_seq(b"(", (x.func, x.args, x.keywords), out, memo)
+    else:
+        out += b"p"
+        data = _pickle(x, memo)
+        _enc_buffer(b"b", data, len(data), out)
+    _finish(x, out, start, memo, compress=False)  # a long pickle is already digested
 
 
 _pickler_class: Any = None
@@ -288,31 +354,38 @@ def _pickler() -> Any:
         import pickle
 
         class CanonicalPickler(pickle.Pickler):
-            """Pickles without memo, routing dicts, sets, arrays and functions to the canonical encoder."""
+            """Pickles without memo, routing dicts, sets, lists, arrays and functions to the canonical encoder.
+
+            Lists go through the encoder (and its memo) so that lists shared inside an
+            object cost one lookup per reference, not one copy per path to them.
+            """
+
+            key_memo: _Memo
 
             def persistent_id(self, obj: Any) -> Any:
                 kind = type(obj)
-                if kind is dict or kind is set or kind is frozenset or kind is types.FunctionType:
-                    return _encoded(obj)
+                if kind is dict or kind is set or kind is frozenset or kind is list or kind is types.FunctionType:
+                    return _encoded(obj, self.key_memo)
                 if kind.__module__ == "numpy" and _is_array(obj) and not obj.dtype.hasobject:
-                    return _encoded(obj)
+                    return _encoded(obj, self.key_memo)
                 return None
 
         _pickler_class = CanonicalPickler
     return _pickler_class
 
 
-def _pickle(x: Any) -> bytes:
+def _pickle(x: Any, memo: _Memo) -> bytes:
     import io
 
     buffer = io.BytesIO()
     pickler = _pickler()(buffer, protocol=5)
-    pickler.fast = True  # no memo: equal values encode alike whatever they share
+    pickler.fast = True  # no pickle memo: equal values encode alike whatever they share
+    pickler.key_memo = memo
     pickler.dump(x)
     return buffer.getvalue()
 
 
-_ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {
+_ENCODERS: dict[type, Callable[[Any, bytearray, _Memo], None]] = {
     type(None): _enc_none,
     bool: _enc_bool,
     int: _enc_int,
@@ -381,24 +454,18 @@ def _source(func: types.FunctionType) -> str | None:
     return text
 
 
-def _code_bytes(code: types.CodeType, out: bytearray) -> None:
+def _code_bytes(code: types.CodeType, out: bytearray, memo: _Memo) -> None:
     """Bytecode, names and constants of ``code`` (nested code objects recursively)."""
     out += b"K"
     _enc_bytes(code.co_code, out)
-    _enc_tuple(code.co_names, out)
-    _enc_tuple(code.co_varnames, out)
+    _enc_tuple(code.co_names, out, memo)
+    _enc_tuple(code.co_varnames, out, memo)
     out += _len(len(code.co_consts))
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            _code_bytes(const, out)
+            _code_bytes(const, out, memo)
         else:
-            buf = bytearray()
-            enc = _ENCODERS.get(type(const))
-            if enc is None:
-                _enc_other(const, buf)
-            else:
-                enc(const, buf)
-            out += buf
+            out += _encoded(const, memo)
 
 
 def _identity(func: Any) -> tuple[bytes, str]:
@@ -417,15 +484,16 @@ def _identity(func: Any) -> tuple[bytes, str]:
     stack.add(id(func))
     try:
         out = bytearray(b"F")
+        memo: _Memo = {}
         _enc_str(name, out)
         if isinstance(func, types.FunctionType):
             source = _source(func)
             if source is not None:
                 _enc_str(source, out)
             else:
-                _code_bytes(func.__code__, out)
-            _enc_seq(b"(", func.__defaults__ or (), out)
-            _enc_dict(func.__kwdefaults__ or {}, out)
+                _code_bytes(func.__code__, out, memo)
+            _enc_seq(b"(", func.__defaults__ or (), out, memo)
+            _enc_dict(func.__kwdefaults__ or {}, out, memo)
             cells = func.__closure__ or ()
             for var, cell in zip(func.__code__.co_freevars, cells):
                 _enc_str(var, out)
@@ -435,7 +503,7 @@ def _identity(func: Any) -> tuple[bytes, str]:
                     out += b"E"
                     continue
                 try:
-                    out += _encoded(value)
+                    out += _encoded(value, memo)
                 except RecursionError as exc:
                     msg = f"closure variable {var!r} of {name} refers to itself"
                     raise UnhashableInputError(msg) from exc
@@ -445,7 +513,7 @@ def _identity(func: Any) -> tuple[bytes, str]:
                     msg = f"closure variable {var!r} of {name} cannot be hashed ({type(exc).__name__}: {exc})"
                     raise UnhashableInputError(msg) from exc
         else:
-            out += _encoded(func)
+            out += _encoded(func, memo)
         result = (_digest(bytes(out)), name)
     finally:
         stack.discard(id(func))
@@ -489,6 +557,7 @@ def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> s
     out += identity[0]
     encoders = _ENCODERS
     names = _NAMES
+    memo: _Memo = {}
     for arg in sorted(inputs) if len(inputs) > 1 else inputs:
         value = inputs[arg]
         encoded_name = names.get(arg)
@@ -511,9 +580,9 @@ def default_cache_hash(func: Callable[..., Any], inputs: Mapping[str, Any]) -> s
         enc = encoders.get(kind)
         try:
             if enc is None:
-                _enc_other(value, out)
+                _enc_other(value, out, memo)
             else:
-                enc(value, out)
+                enc(value, out, memo)
         except UnhashableInputError:
             raise
         except RecursionError as exc:

@@ -12,6 +12,13 @@ any cache or dataset directory:
 
 The key is read once per process (:func:`reset` forgets it). Everything sharing a store must share the key (set the variable on every
 machine of a cluster).
+
+A key file that cannot be used (shorter than 16 bytes, a directory, unreadable,
+or its directory cannot be created) raises :class:`SigningKeyError`, which says
+what is wrong and how to fix it; the failure is remembered like the key, so a
+process does not retry (and report) it on every call. A key file that other users
+can read or write gets one :class:`SigningKeyWarning` when it is loaded: anyone
+who can read the key can forge entries that will be unpickled.
 """
 
 from __future__ import annotations
@@ -19,15 +26,43 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import stat
 import tempfile
 import threading
+import time
+import warnings
 from pathlib import Path
 
-__all__ = ["SIGNATURE_SIZE", "SignatureError", "key_path", "reset", "sign", "signing_key", "verify"]
+__all__ = [
+    "SIGNATURE_SIZE",
+    "SignatureError",
+    "SigningKeyError",
+    "SigningKeyWarning",
+    "key_path",
+    "new_mac",
+    "reset",
+    "sign",
+    "signing_key",
+    "verify",
+]
 
 SIGNATURE_SIZE = 32
+MIN_KEY_SIZE = 16
 _lock = threading.Lock()
 _cached: bytes | None = None
+_failed: SigningKeyError | None = None
+
+
+class SigningKeyError(ValueError):
+    """The signing-key file cannot be used; the message names the file and the fix."""
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class SigningKeyWarning(UserWarning):
+    """The signing-key file is readable or writable by other users."""
 
 
 class SignatureError(ValueError):
@@ -44,15 +79,37 @@ def key_path() -> Path:
 
 
 def signing_key() -> bytes:
-    """The signing key: read (or created) once per process, see :func:`reset`."""
-    global _cached
+    """The signing key: read (or created) once per process, see :func:`reset`.
+
+    Raises :class:`SigningKeyError` (remembered until :func:`reset`) when the key
+    file cannot be used.
+    """
+    global _cached, _failed
     cached = _cached
     if cached is not None:
         return cached
     with _lock:
+        if _failed is not None:
+            raise _failed
         if _cached is None:
             env = os.environ.get("DAGLITE_SIGNING_KEY")
-            _cached = env.encode() if env else _load_or_create(key_path())
+            if env:
+                _cached = env.encode()
+            else:
+                path = key_path()
+                try:
+                    _cached = _load_or_create(path)
+                except SigningKeyError as exc:
+                    _failed = exc
+                    raise
+                except OSError as exc:
+                    _failed = SigningKeyError(
+                        f"daglite signing key file {path} cannot be read or created ({type(exc).__name__}: {exc}); "
+                        "fix its permissions, or point DAGLITE_SIGNING_KEY_FILE at a usable file, "
+                        "or set DAGLITE_SIGNING_KEY",
+                        path=path,
+                    )
+                    raise _failed from exc
         return _cached
 
 
@@ -71,17 +128,69 @@ def _mac(data: bytes | memoryview) -> bytes:
     return mac.digest()
 
 
+def new_mac() -> hmac.HMAC:
+    """A keyed HMAC-SHA256 state, to sign or verify data that comes in pieces.
+
+    Feed it with ``update`` (``bytes``, ``memoryview``, any buffer: nothing is
+    copied, and hashing a large piece releases the GIL); ``digest()`` equals the
+    tag :func:`sign` puts in front of the pieces joined. Compare tags with
+    ``hmac.compare_digest``. Large values can so be signed while written and
+    verified while read, without ever holding a second copy.
+    """
+    _mac(b"")  # loads the key and the keyed base state
+    assert _base is not None
+    return _base[1].copy()
+
+
 def reset() -> None:
-    """Forget the key read so far; the next use reads the environment again (for tests)."""
-    global _cached
+    """Forget the key (or the failure) read so far; the next use reads the environment again."""
+    global _cached, _failed
     with _lock:
         _cached = None
+        _failed = None
+
+
+def _read_key(path: Path) -> bytes:
+    """The key file's bytes, warning once if others may read or write it.
+
+    A file shorter than :data:`MIN_KEY_SIZE` is re-read for up to 0.25 s: another
+    daglite version may be creating it with a plain write.
+    """
+    for attempt in range(26):
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            if stat.S_ISDIR(info.st_mode):  # pragma: no cover - open() raises first on POSIX
+                raise IsADirectoryError(str(path))
+            key = file.read()
+        if len(key) >= MIN_KEY_SIZE:
+            break
+        if attempt < 25 and time.time() - info.st_mtime < 2:
+            time.sleep(0.01)
+            continue
+        msg = (
+            f"daglite signing key file {path} holds {len(key)} bytes; at least {MIN_KEY_SIZE} are needed. "
+            f"Delete it to have a new key created, or write at least {MIN_KEY_SIZE} random bytes into it "
+            "(every process sharing a store needs the same key)"
+        )
+        raise SigningKeyError(msg, path=path)
+    if hasattr(os, "getuid") and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.warn(
+            f"daglite signing key file {path} is accessible to other users (mode {stat.S_IMODE(info.st_mode):o}): "
+            f"they could forge cache entries and pickle datasets that this process would load. "
+            f"Fix with: chmod 600 {path}",
+            SigningKeyWarning,
+            stacklevel=4,
+        )
+    return key
 
 
 def _load_or_create(path: Path) -> bytes:
     for _ in range(2):
         try:
-            key = path.read_bytes()
+            return _read_key(path)
+        except IsADirectoryError as exc:
+            msg = f"daglite signing key file {path} is a directory; point DAGLITE_SIGNING_KEY_FILE at a file"
+            raise SigningKeyError(msg, path=path) from exc
         except FileNotFoundError:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Write a complete temp file, then link it into place: a reader never
@@ -97,11 +206,7 @@ def _load_or_create(path: Path) -> bytes:
             finally:
                 os.unlink(tmp)
             continue
-        if len(key) < 16:
-            msg = f"daglite signing key file {path} holds {len(key)} bytes; at least 16 are needed"
-            raise ValueError(msg)
-        return key
-    return path.read_bytes()  # pragma: no cover - created and removed concurrently
+    return _read_key(path)  # pragma: no cover - created and removed concurrently
 
 
 def sign(data: bytes) -> bytes:

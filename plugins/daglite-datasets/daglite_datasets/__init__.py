@@ -17,6 +17,7 @@ from ._errors import (
     DatasetLoadError,
     DatasetNotFoundError,
     DatasetSaveError,
+    DatasetStoreWarning,
 )
 from ._formats import (
     BytesFormat,
@@ -42,6 +43,7 @@ __all__ = [
     "DatasetLoadError",
     "DatasetNotFoundError",
     "DatasetSaveError",
+    "DatasetStoreWarning",
     "FileDatasetStore",
     "FormatRegistry",
     "JsonFormat",

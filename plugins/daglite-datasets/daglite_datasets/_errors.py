@@ -20,6 +20,7 @@ __all__ = [
     "DatasetLoadError",
     "DatasetNotFoundError",
     "DatasetSaveError",
+    "DatasetStoreWarning",
 ]
 
 
@@ -80,3 +81,7 @@ class DatasetNotFoundError(DatasetLoadError, FileNotFoundError):
 class DatasetIntegrityError(DatasetLoadError):
     """A signed dataset (pickle) failed verification: it was tampered with, written
     for another key, signed with another key, or not written by daglite."""
+
+
+class DatasetStoreWarning(UserWarning):
+    """Something about a store root needs the user's attention (it is writable by others)."""

@@ -17,8 +17,14 @@ two steps, both raising :class:`DatasetKeyError` naming the key and the rule:
    (a string-prefix test would take ``/data/rootx`` for a child of
    ``/data/root``). This catches a symlink inside the root that points out.
 
+   It also requires the resolved path to fit the system's path length limit
+   (``PC_PATH_MAX``, 4096 bytes on Linux; 4096 where it cannot be asked), so an
+   over-long key is a :class:`DatasetKeyError` saying so, not an ``OSError`` from
+   deep inside a write.
+
 The text rules alone already exclude every traversal; step 2 is what keeps
-symlinks honest. Nothing is created or opened by either step.
+symlinks honest (and ``_dirfd`` keeps them honest *after* the check). Nothing is
+created or opened by either step.
 """
 
 from __future__ import annotations
@@ -140,4 +146,26 @@ def contained_path(root: str, key: str, segments: tuple[str, ...]) -> str:
     if not inside:
         rule = f"it resolves to {target!r}, outside the store root {real_root!r} (through a symlink)"
         raise DatasetKeyError(key, rule)
+    size, limit = len(os.fsencode(target)), _path_max(real_root)
+    if size >= limit:
+        rule = (
+            f"it is too long: the file's path below {real_root!r} would be {size} bytes, "
+            f"and this system allows paths of at most {limit - 1}"
+        )
+        raise DatasetKeyError(key, rule)
     return target
+
+
+def _path_max(real_root: str) -> int:
+    """The system's path length limit (including the terminating NUL) where ``real_root`` lives."""
+    current = real_root
+    while True:
+        try:
+            return int(os.pathconf(current, "PC_PATH_MAX"))
+        except (OSError, ValueError, AttributeError):
+            if not hasattr(os, "pathconf"):
+                return 4096
+            parent = os.path.dirname(current)
+            if parent == current:
+                return 4096
+            current = parent

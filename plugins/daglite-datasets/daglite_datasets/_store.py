@@ -8,7 +8,7 @@ Decisions (each answers a weakness of daglite 0.9's dataset layer):
   0.9 wrote ``../../escaped.txt`` outside its base.
 * **The format is explicit or comes from the extension; never a guess.** See
   :mod:`daglite_datasets._registry`.
-* **Writes are atomic and durable** (:mod:`daglite_datasets._atomic`) and
+* **Writes are atomic and durable** (:mod:`daglite_datasets._atomic`, :mod:`daglite_datasets._dirfd`) and
   synchronous: when :meth:`save` returns the file is in place, and a failing
   save raises :class:`DatasetSaveError` (the task fails) instead of being
   logged. The previous version stays loadable whatever happens mid-write.
@@ -19,6 +19,14 @@ Decisions (each answers a weakness of daglite 0.9's dataset layer):
   current directory at that moment), so a later ``chdir`` does not move it and
   process workers get the same directory. The store pickles as its root and
   ``stale_after`` only; the format registry is rebuilt where it is used.
+* **The checked path is not trusted afterwards.** Saves and loads walk from a
+  descriptor of the real root, one ``O_NOFOLLOW`` directory at a time
+  (:mod:`daglite_datasets._dirfd`), so a symlink swapped in after the check cannot
+  redirect a write (or a read) outside the root; only regular files are loaded (a
+  FIFO under a dataset name is refused, not opened). A root writable by other
+  users is warned about once per process (:mod:`daglite_datasets._root`).
+* **A failed save leaves nothing behind**: neither its temporary file nor the
+  directories (nor the root) it created for the dataset.
 * **Stale temporary files** (left by a killed writer) are ignored by
   :meth:`load`, :meth:`exists` and :meth:`list`; :meth:`save` sweeps those older
   than ``stale_after`` seconds from the directory it writes into (once per
@@ -36,7 +44,8 @@ from typing import IO, Any
 
 from daglite_core import DatasetFormat, call_hook, signing
 
-from ._atomic import atomic_write, make_dirs, sweep_directory
+from ._atomic import sweep_directory
+from ._dirfd import UnsafePathError, open_parent, open_regular, sweep_parent, write_atomic
 from ._errors import (
     DatasetError,
     DatasetIntegrityError,
@@ -46,9 +55,10 @@ from ._errors import (
     DatasetSaveError,
 )
 from ._formats import builtin_formats
-from ._integrity import open_envelope, seal
+from ._integrity import open_envelope, private_file, verify_stream, write_signed
 from ._keys import check_key, contained_path, is_temp_name
 from ._registry import TRUSTED_OPTION, FormatRegistry
+from ._root import check_root
 
 __all__ = ["FileDatasetStore"]
 
@@ -185,24 +195,27 @@ class FileDatasetStore:
             opts.pop(TRUSTED_OPTION, None)  # a load option; accepted and ignored here
         try:
             if signed:
-                buffer = io.BytesIO()
-                fmt.save(value, buffer, opts)
-                blob = seal(key, buffer.getvalue())
 
                 def write(file: IO[bytes]) -> None:
-                    file.write(blob)
+                    write_signed(key, file, lambda out: fmt.save(value, out, opts))
 
             else:
 
                 def write(file: IO[bytes]) -> None:
                     fmt.save(value, file, opts)
 
-            directory = os.path.dirname(path)
-            make_dirs(directory)
-            if directory not in self._swept:
-                sweep_directory(directory, self.stale_after)
-                self._swept.add(directory)
-            atomic_write(path, write)
+            real_root, parts = self._parts(path)
+            with open_parent(real_root, parts[:-1], create=True) as parent:
+                try:
+                    check_root(real_root)
+                    directory = os.path.dirname(path)
+                    if directory not in self._swept:
+                        sweep_parent(parent, self.stale_after)
+                        self._swept.add(directory)
+                    write_atomic(parent, parts[-1], write)
+                except BaseException:
+                    parent.remove_created()
+                    raise
         except DatasetError:
             raise
         except Exception as exc:
@@ -227,15 +240,20 @@ class FileDatasetStore:
         path, fmt, opts = self._prepare(key, format, options)
         signed = bool(getattr(fmt, "signed", False))
         trusted = bool(opts.pop(TRUSTED_OPTION, False)) if signed else False
+        real_root, parts = self._parts(path)
         try:
-            file = open(path, "rb")  # noqa: SIM115 - closed below
+            file = open_regular(real_root, parts)
+        except UnsafePathError as exc:
+            msg = f"Dataset {key!r} ({fmt.name!r}) was not loaded: {exc.strerror}"
+            raise DatasetLoadError(msg, key=key, format=fmt.name) from exc
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             msg = f"No dataset is stored under key {key!r} (format {fmt.name!r}) in {self.root!r}"
             raise DatasetNotFoundError(msg, key=key, format=fmt.name) from exc
+        check_root(real_root)
         with file:
             stream: IO[bytes] = file
             if signed:
-                stream = io.BytesIO(self._verified(key, fmt.name, file.read(), trusted))
+                stream = self._verified_stream(key, fmt.name, file, trusted)
             try:
                 value = fmt.load(stream, return_type, opts)
             except Exception as exc:
@@ -247,21 +265,48 @@ class FileDatasetStore:
             raise DatasetLoadError(msg, key=key, format=fmt.name)
         return value
 
-    @staticmethod
-    def _verified(key: str, format: str, blob: bytes, trusted: bool) -> bytes:
+    def _parts(self, path: str) -> tuple[str, list[str]]:
+        """The real root and the components of the checked (resolved) ``path`` below it."""
+        real_root = os.path.realpath(self.root)
+        return real_root, os.path.relpath(path, real_root).split(os.sep)
+
+    def _verified_stream(self, key: str, format: str, file: IO[bytes], trusted: bool) -> IO[bytes]:
+        """``file`` verified and positioned after its header, or a verified in-memory copy.
+
+        Two passes over the open file (see ``_integrity``) when only its owner can
+        write into it; otherwise it is read once and that copy verified.
+        """
+        if not private_file(file):
+            return io.BytesIO(self._verified(key, format, file.read(), trusted))
+        signing.signing_key()  # a broken key configuration is not the file's fault
+        try:
+            verify_stream(key, file)
+        except ValueError as exc:
+            if trusted:
+                file.seek(0)
+                return file
+            raise self._integrity_error(key, format, exc) from exc
+        return file
+
+    @classmethod
+    def _verified(cls, key: str, format: str, blob: bytes, trusted: bool) -> bytes:
         signing.signing_key()  # a broken key configuration is not the file's fault
         try:
             return open_envelope(key, blob)
         except ValueError as exc:
             if trusted:
                 return blob
-            msg = (
-                f"Dataset {key!r} ({format!r}) failed verification and was not loaded: {exc}. "
-                f"Files of the {format!r} format are signed by daglite and checked before loading, "
-                "because loading them can run code. If the file is a plain file written by another "
-                "tool and you trust it, load it with options={'trusted': True}."
-            )
-            raise DatasetIntegrityError(msg, key=key, format=format) from exc
+            raise cls._integrity_error(key, format, exc) from exc
+
+    @staticmethod
+    def _integrity_error(key: str, format: str, exc: ValueError) -> DatasetIntegrityError:
+        msg = (
+            f"Dataset {key!r} ({format!r}) failed verification and was not loaded: {exc}. "
+            f"Files of the {format!r} format are signed by daglite and checked before loading, "
+            "because loading them can run code. If the file is a plain file written by another "
+            "tool and you trust it, load it with options={'trusted': True}."
+        )
+        return DatasetIntegrityError(msg, key=key, format=format)
 
     # -- the rest of the protocol -----------------------------------------------------
 

@@ -6,11 +6,14 @@ directory is reported, never created. ``stats`` and ``clear`` leave an unreadabl
 database alone and tell the user to run ``check --fix``; only ``check --fix``
 moves it aside.
 
-``check`` runs diskcache's consistency check (orphan ``.val`` files left by a
-crash, sizes) and verifies every entry's signature *without unpickling it*;
-``--fix`` repairs what diskcache can and removes entries that do not verify.
-Exit codes: 0 clean (or fixed), 1 problems found (or the database is unreadable),
-2 usage errors (argparse).
+``check`` runs a consistency check (see ``_consistency``: orphan ``.val`` files
+left by a crash, sizes, rows naming files that are not regular value files inside
+the directory) and verifies every entry's signature *without unpickling it*;
+``--fix`` repairs what it can and removes entries that do not verify. Only regular
+files inside the cache directory are ever opened or removed; a symlink, FIFO or
+device found there is reported and left alone. Exit codes: 0 clean (or fixed),
+1 problems found or left for the user (or the database is unreadable), 2 usage
+errors (argparse).
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ import os
 import sqlite3
 import sys
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
 from daglite_core.signing import SignatureError
 
-from ._envelope import open_blob
+from ._consistency import check_cache
+from ._envelope import verify_blob, verify_file
+from ._files import UnsafeValueFileError, open_value
 from ._handles import is_corruption
 from ._paths import default_cache_dir, resolve_dir
 from ._store import DiskCacheStore
@@ -164,14 +168,8 @@ def _check(args: argparse.Namespace) -> int:
                   f"{directory} now holds an empty cache", file=out)
             return 0
         cache = opened.cache
-        with warnings.catch_warnings():
-            # diskcache records its findings as warnings and returns them; make sure
-            # a caller's "error" filter does not turn the first one into an exception.
-            warnings.simplefilter("always")
-            caught = cache.check(fix=args.fix, retry=True)
-            if args.fix:  # removing an orphan file can leave its directory empty: a 2nd pass
-                caught += cache.check(fix=True, retry=True)
-        problems = [f"{w.category.__name__}: {w.message}" for w in caught]
+        findings = check_cache(cache, fix=args.fix)
+        problems = findings.problems
         bad = _bad_entries(store, cache)
         if args.fix:
             for key in bad:
@@ -187,7 +185,13 @@ def _check(args: argparse.Namespace) -> int:
         print(line, file=out)
     for key in bad:
         print(f"bad entry {key} ({bad[key]})", file=out)
+    for line in findings.left_alone:
+        print(line, file=out)
     total = len(problems) + len(bad)
+    if findings.left_alone:
+        done = f"fixed {total} problem{'s' if total != 1 else ''}; " if args.fix and total else ""
+        print(f"{directory}: {done}{len(findings.left_alone)} left for you to inspect", file=out)
+        return 1
     if not total:
         print(f"{directory}: OK", file=out)
         return 0
@@ -199,7 +203,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bad_entries(store: DiskCacheStore, cache: Any) -> dict[str, str]:
-    """Entries whose signature does not verify (checked without unpickling)."""
+    """Entries whose signature does not verify (checked without unpickling).
+
+    Value files are read only through :func:`._files.read_value`: regular files
+    inside the directory, never a planted path, symlink, FIFO or device.
+    """
     bad: dict[str, str] = {}
     rows = cache._sql("SELECT key, raw, mode, filename, value FROM Cache").fetchall()  # noqa: SLF001
     for key, raw, mode, filename, value in rows:
@@ -208,14 +216,17 @@ def _bad_entries(store: DiskCacheStore, cache: Any) -> dict[str, str]:
             continue
         try:
             if mode == 1 and isinstance(value, bytes):
-                blob = value
+                verify_blob(key, value)
             elif mode == 2 and filename:
-                with open(os.path.join(store.config.directory, filename), "rb") as file:
-                    blob = file.read()
+                try:
+                    fd = open_value(store.config.directory, filename)
+                except (FileNotFoundError, UnsafeValueFileError):
+                    continue  # reported (and with --fix removed) by check_cache
+                with os.fdopen(fd, "rb") as file:
+                    verify_file(key, file, os.fstat(fd).st_size)
             else:
                 bad[key] = f"diskcache mode {mode}, not written by daglite"
                 continue
-            open_blob(key, blob)
         except (OSError, SignatureError) as exc:
             bad[key] = f"{type(exc).__name__}: {exc}"
     return bad

@@ -6,6 +6,12 @@ non-raw; an attacker who can write to ``cache.db`` would run code through either
 so :class:`SafeDisk` refuses everything else: a pickle-mode value raises, a
 pickled key comes back as its raw bytes. On a failed write (``ENOSPC``) diskcache
 leaves the partly written ``.val`` file behind; :class:`SafeDisk` removes it.
+
+Value files are opened and removed only through :mod:`._files`: a ``filename``
+column that names anything but a regular file inside the cache directory (an
+absolute path, ``..``, a symlink, a FIFO, a device) is never opened, and never
+removed, whichever diskcache method (``delete``, ``clear``, ``expire``, eviction,
+an overwrite) would have removed it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ import threading
 from typing import Any
 
 import diskcache  # type: ignore[import-untyped]
-from diskcache.core import MODE_PICKLE, UNKNOWN  # type: ignore[import-untyped]
+from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_TEXT, UNKNOWN  # type: ignore[import-untyped]
+
+from ._envelope import PartsReader
+from ._files import check_write_path, open_value, remove_value
 
 __all__ = ["SafeDisk", "UntrustedEntryError"]
 
@@ -34,11 +43,13 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
 
     def filename(self, key: Any = UNKNOWN, value: Any = UNKNOWN) -> tuple[str, str]:
         name, full_path = super().filename(key, value)
+        check_write_path(self._directory, name)
         self._pending.path = full_path
         return name, full_path
 
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> Any:
-        if type(value) is not bytes or read:
+        """Signed ``bytes``, or a large sealed value streamed from its :class:`PartsReader`."""
+        if not (type(value) is bytes and not read) and not (read and isinstance(value, PartsReader)):
             msg = f"daglite-diskcache stores signed bytes only, not {type(value).__name__}"
             raise TypeError(msg)
         self._pending.path = None
@@ -55,7 +66,20 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
         if mode == MODE_PICKLE:
             msg = "the entry holds a diskcache pickle, which daglite never writes; refusing to load it"
             raise UntrustedEntryError(msg)
+        if mode == MODE_TEXT:
+            msg = "the entry holds diskcache text, which daglite never writes; refusing to load it"
+            raise UntrustedEntryError(msg)
+        if mode == MODE_BINARY:
+            file = os.fdopen(open_value(self._directory, filename), "rb")
+            if read:
+                return file
+            with file:
+                return file.read()
         return super().fetch(mode, filename, value, read)
+
+    def remove(self, file_path: Any) -> None:
+        """Remove a value file: only a regular file inside the directory (see ``_files``)."""
+        remove_value(self._directory, file_path)
 
     def get(self, key: Any, raw: bool) -> Any:
         if not raw:  # a pickled key: never unpickle it

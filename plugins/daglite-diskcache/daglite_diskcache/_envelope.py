@@ -1,74 +1,318 @@
 """The stored form of a value: signed bytes, verified before anything is unpickled.
 
-``seal(key, value)`` pickles ``value`` (protocol 5) behind a small header that holds
-a format marker and the cache key, and signs header and pickle together with
-:func:`daglite_core.signing.sign` (HMAC-SHA256, key kept outside the cache
-directory). ``unseal`` verifies the signature first and checks that the entry was
-sealed for *this* key, so neither a planted pickle nor a valid entry copied under
-another key is ever unpickled. The result is plain ``bytes``, which diskcache
-stores as a BLOB (small) or a ``.val`` file (large) without pickling it itself.
+Layout (format 2)::
+
+    tag (32 bytes, HMAC-SHA256 of everything after it)
+    b"daglite-diskcache/2\\0" + cache key (UTF-8) + b"\\0"
+    n (u32) + pickle length (u64) + n buffer lengths (u64 each)
+    pickle stream (protocol 5)
+    n out-of-band buffers
+
+The value is pickled with protocol 5 and a ``buffer_callback``, so large buffers
+(numpy arrays, anything exposing ``PickleBuffer``) are **not copied** into the
+pickle: they are signed and written straight from the value's memory, and read
+back into one ``bytearray`` that the loaded value then uses in place
+(``pickle.loads(..., buffers=...)``). A top-level ``bytes`` value is stored as is
+(``n = 0xFFFFFFFF``, no pickle at all). Reading verifies the tag **while reading**
+(:func:`daglite_core.signing.new_mac`, chunk by chunk) and unpickles only after it
+matched; the lengths are checked against the file's size before anything is
+allocated. So a hit holds about one copy of the value, never three.
+
+The tag covers the cache key: neither a planted pickle nor a valid entry copied
+under another key is ever unpickled. Entries of format 1 (``tag + b"daglite-
+diskcache/1\\0" + key + b"\\0" + pickle``) are still read.
 """
 
 from __future__ import annotations
 
+import hmac
+import io
 import pickle
-import time
-from typing import Any
+import queue
+import struct
+import threading
+from collections.abc import Iterator
+from typing import IO, Any
 
-from daglite_core.signing import SignatureError, sign, signing_key, verify
+from daglite_core.signing import SIGNATURE_SIZE, SignatureError, new_mac, signing_key, verify
 
-__all__ = ["MAGIC", "ensure_signing_key", "open_blob", "seal", "unseal"]
+__all__ = [
+    "MAGIC",
+    "PartsReader",
+    "Sealed",
+    "ensure_signing_key",
+    "load_blob",
+    "load_file",
+    "open_blob",
+    "seal",
+    "verify_blob",
+    "verify_file",
+]
 
-MAGIC = b"daglite-diskcache/1\0"
+MAGIC_V1 = b"daglite-diskcache/1\0"
+MAGIC = b"daglite-diskcache/2\0"
 PICKLE_PROTOCOL = 5
+RAW_BYTES = 0xFFFFFFFF
+"""``n`` of an entry whose payload is the value itself (a ``bytes``), not a pickle."""
+MAX_BUFFERS = 1 << 20
+CHUNK = 8 << 20
+_COUNTS = struct.Struct("<IQ")
 
 
-def ensure_signing_key(attempts: int = 25, pause: float = 0.01) -> None:
-    """Load (or create) the signing key, waiting out a concurrent creator.
+def ensure_signing_key() -> None:
+    """Load (or create) the signing key now, so a bad key file shows when the cache opens.
 
-    When several fresh processes (e.g. process-backend workers on a machine that
-    has no key yet) create the key at once, one can read the file between the
-    other's exclusive create and its write, see it empty, and fail. The window is
-    microseconds; retrying for up to ``attempts * pause`` seconds closes it. A key
-    file that stays too short still raises, naming the file.
+    Raises :class:`daglite_core.signing.SigningKeyError` naming the file and what is
+    wrong with it (remembered for the process: the file is not re-read per call). A
+    key file another process is still writing is waited for by the core.
     """
-    for attempt in range(attempts):
+    signing_key()
+
+
+def _prefix(key: str, magic: bytes = MAGIC) -> bytes:
+    return magic + key.encode("utf-8", "surrogatepass") + b"\0"
+
+
+class Sealed:
+    """A value ready to store: the signed pieces, in order, and their total size."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.size = sum(memoryview(p).nbytes for p in parts)
+
+    def joined(self) -> bytes:
+        """All pieces as one ``bytes`` (for small values, stored inline)."""
+        return b"".join(self.parts)
+
+    def reader(self) -> PartsReader:
+        """A file-like object diskcache can stream into a value file, without copies."""
+        return PartsReader(self.parts)
+
+
+class PartsReader(io.RawIOBase):
+    """Reads a :class:`Sealed` value's pieces as memoryview chunks (no copy of the data)."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        super().__init__()
+        self._chunks = self._iterate(parts)
+
+    @staticmethod
+    def _iterate(parts: list[Any]) -> Iterator[memoryview]:
+        for part in parts:
+            view = memoryview(part).cast("B")
+            for start in range(0, view.nbytes, CHUNK):
+                yield view[start : start + CHUNK]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> Any:  # diskcache asks for 4 MiB at a time
+        return next(self._chunks, b"")
+
+
+def seal(key: str, value: Any) -> Sealed:
+    """The signed pieces to store for ``value`` under ``key`` (large buffers not copied)."""
+    if type(value) is bytes:
+        body: list[Any] = [value]
+        counts = _COUNTS.pack(RAW_BYTES, len(value))
+    else:
+        buffers: list[pickle.PickleBuffer] = []
+        stream = pickle.dumps(value, protocol=PICKLE_PROTOCOL, buffer_callback=buffers.append)
         try:
-            signing_key()
-        except ValueError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(pause)
-        else:
-            return
+            raws = [buffer.raw() for buffer in buffers]
+        except BufferError:  # a non-contiguous buffer: keep everything in band
+            stream, raws = pickle.dumps(value, protocol=PICKLE_PROTOCOL), []
+        body = [stream, *raws]
+        counts = _COUNTS.pack(len(raws), len(stream)) + b"".join(struct.pack("<Q", r.nbytes) for r in raws)
+    header = _prefix(key) + counts
+    mac = new_mac()
+    mac.update(header)
+    for part in body:
+        mac.update(part)
+    return Sealed([mac.digest(), header, *body])
 
 
-def _header(key: str) -> bytes:
-    return MAGIC + key.encode("utf-8", "surrogatepass") + b"\0"
+# -- reading ------------------------------------------------------------------
 
 
-def seal(key: str, value: Any) -> bytes:
-    """The signed bytes to store for ``value`` under ``key``."""
-    return sign(_header(key) + pickle.dumps(value, protocol=PICKLE_PROTOCOL))
+def _wrong_prefix(data: bytes) -> SignatureError:
+    if data.startswith((MAGIC, MAGIC_V1)):
+        return SignatureError("the entry was signed for another cache key (copied or replayed)")
+    return SignatureError("the entry was not written by daglite-diskcache")
+
+
+def _read_exact(file: IO[bytes], n: int) -> bytes:
+    data = file.read(n)
+    if data is None or len(data) != n:
+        msg = f"the entry is truncated (wanted {n} more bytes)"
+        raise SignatureError(msg)
+    return data
+
+
+class _Layout:
+    __slots__ = ("counts", "lengths", "n", "pickle_size", "total")
+
+    def __init__(self, counts: bytes, n: int, pickle_size: int, lengths: list[int]) -> None:
+        self.counts, self.n, self.pickle_size, self.lengths = counts, n, pickle_size, lengths
+        self.total = pickle_size + sum(lengths)
+
+
+def _layout(read: Any, available: int) -> _Layout:
+    """Parse ``n``, the lengths, and check they add up to the ``available`` bytes."""
+    counts = read(_COUNTS.size)
+    n, size = _COUNTS.unpack(counts)
+    if n == RAW_BYTES:
+        lengths: list[int] = []
+        n_real = 0
+    else:
+        if n > MAX_BUFFERS:
+            raise SignatureError(f"the entry claims {n} buffers")
+        extra = read(8 * n)
+        counts += extra
+        lengths = list(struct.unpack(f"<{n}Q", extra))
+        n_real = n
+    layout = _Layout(counts, n, size, lengths)
+    if layout.total != available - _COUNTS.size - 8 * n_real:
+        raise SignatureError("the entry's lengths do not match its size (truncated or tampered with)")
+    return layout
+
+
+def _unpickle(layout: _Layout, payload: memoryview) -> Any:
+    if layout.n == RAW_BYTES:
+        whole = payload.obj
+        return whole if type(whole) is bytes and payload.nbytes == len(whole) else bytes(payload)
+    buffers = []
+    offset = layout.pickle_size
+    for length in layout.lengths:
+        buffers.append(payload[offset : offset + length])
+        offset += length
+    return pickle.loads(payload[: layout.pickle_size], buffers=buffers)
+
+
+def _check(mac: hmac.HMAC, tag: bytes) -> None:
+    if not hmac.compare_digest(mac.digest(), tag):
+        msg = "signature mismatch: the data was modified or signed with another key"
+        raise SignatureError(msg)
+
+
+def _open_file(key: str, file: IO[bytes], size: int) -> tuple[Any, Any]:
+    """Verify a value file while reading it: ``(layout, payload)``; v1 entries as ``(None, pickle)``."""
+    tag = _read_exact(file, SIGNATURE_SIZE)
+    prefix = _prefix(key)
+    head = file.read(len(prefix)) or b""
+    if head != prefix:
+        if head[: len(MAGIC_V1)] == MAGIC_V1:
+            blob = tag + head + file.read()
+            return None, open_blob(key, blob)
+        raise _wrong_prefix(head)
+    mac = new_mac()
+    mac.update(head)
+    layout = _layout(lambda n: _read_exact(file, n), size - SIGNATURE_SIZE - len(prefix))
+    mac.update(layout.counts)
+    if layout.n == RAW_BYTES:
+        data = _read_exact(file, layout.total)  # the value itself: one allocation
+        mac.update(data)
+        _check(mac, tag)
+        return layout, memoryview(data)
+    view = memoryview(bytearray(layout.total))
+    _read_into(file, view, mac)
+    _check(mac, tag)
+    return layout, view
+
+
+def _read_into(file: IO[bytes], view: memoryview, mac: hmac.HMAC) -> None:
+    """Fill ``view`` from ``file`` and feed every chunk to ``mac``.
+
+    Past two chunks the MAC runs in a helper thread, one chunk behind the reads:
+    both the read and SHA-256 release the GIL, so on two cores verifying costs
+    little more than reading.
+    """
+    total = view.nbytes
+    if total <= 2 * CHUNK:
+        done = 0
+        while done < total:
+            got = file.readinto(view[done : done + CHUNK])  # type: ignore[attr-defined]
+            if not got:
+                raise SignatureError("the entry is truncated")
+            mac.update(view[done : done + got])
+            done += got
+        return
+    chunks: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+
+    def hash_chunks() -> None:
+        while (chunk := chunks.get()) is not None:
+            mac.update(chunk)
+
+    hasher = threading.Thread(target=hash_chunks, name="daglite-diskcache-verify", daemon=True)
+    hasher.start()
+    try:
+        done = 0
+        while done < total:
+            got = file.readinto(view[done : done + CHUNK])  # type: ignore[attr-defined]
+            if not got:
+                raise SignatureError("the entry is truncated")
+            chunks.put(view[done : done + got])
+            done += got
+    finally:
+        chunks.put(None)
+        hasher.join()
+
+
+def _open_blob(key: str, blob: bytes) -> tuple[Any, memoryview]:
+    view = memoryview(blob)
+    if len(blob) < SIGNATURE_SIZE:
+        raise SignatureError(f"signed data is truncated ({len(blob)} bytes)")
+    prefix = _prefix(key)
+    head = bytes(view[SIGNATURE_SIZE : SIGNATURE_SIZE + len(prefix)])
+    if head != prefix:
+        if head[: len(MAGIC_V1)] == MAGIC_V1:
+            return None, open_blob(key, blob)
+        raise _wrong_prefix(head)
+    position = SIGNATURE_SIZE + len(prefix)
+
+    def read(n: int) -> bytes:
+        nonlocal position
+        data = bytes(view[position : position + n])
+        if len(data) != n:
+            raise SignatureError("the entry is truncated")
+        position += n
+        return data
+
+    layout = _layout(read, len(blob) - position)
+    mac = new_mac()
+    mac.update(view[SIGNATURE_SIZE:])
+    _check(mac, bytes(view[:SIGNATURE_SIZE]))
+    return layout, view[position:]
+
+
+def verify_file(key: str, file: IO[bytes], size: int) -> None:
+    """Check a value file's tag and key, without unpickling (``SignatureError`` if bad)."""
+    _open_file(key, file, size)
+
+
+def verify_blob(key: str, blob: bytes) -> None:
+    """Check an inline entry's tag and key, without unpickling (``SignatureError`` if bad)."""
+    _open_blob(key, blob)
+
+
+def load_file(key: str, file: IO[bytes], size: int) -> Any:
+    """The value in a value file of ``size`` bytes: verified while read, then unpickled."""
+    layout, payload = _open_file(key, file, size)
+    return pickle.loads(payload) if layout is None else _unpickle(layout, payload)
+
+
+def load_blob(key: str, blob: bytes) -> Any:
+    """The value in an inline entry: verified, then unpickled."""
+    layout, payload = _open_blob(key, blob)
+    return pickle.loads(payload) if layout is None else _unpickle(layout, payload)
 
 
 def open_blob(key: str, blob: bytes) -> memoryview:
-    """The pickle inside a sealed ``blob``, after checking signature and key.
-
-    Raises :class:`daglite_core.signing.SignatureError` when the blob is truncated,
-    tampered with, signed with another key or sealed for another cache key.
-    """
+    """The pickle inside a format-1 ``blob``, after checking signature and key."""
     data = verify(blob)
-    header = _header(key)
+    header = _prefix(key, MAGIC_V1)
     if not data.startswith(header):
-        if data.startswith(MAGIC):
-            msg = "the entry was signed for another cache key (copied or replayed)"
-        else:
-            msg = "the entry was not written by daglite-diskcache"
-        raise SignatureError(msg)
-    return memoryview(data)[len(header):]
-
-
-def unseal(key: str, blob: bytes) -> Any:
-    """The value sealed in ``blob`` for ``key`` (verified, then unpickled)."""
-    return pickle.loads(open_blob(key, blob))
+        raise _wrong_prefix(data)
+    return memoryview(data)[len(header) :]

@@ -19,10 +19,21 @@ inspection; delete it when done. Before moving, a handle that failed mid-use is
 reopened once, so a database another process already replaced is not moved
 again; two processes that find the same database corrupt at the very same
 moment may still both move a directory aside, which costs cached results only.
+
+**A directory removed under a live process.** SQLite keeps using a database file
+that was deleted (``rm -rf .daglite/cache`` in a notebook): writes would land in
+the unlinked file and threads started later could not connect at all. Each handle
+records the identity (device, inode) of its ``cache.db``; :func:`revalidate`
+compares it with what is on disk now and, when the file is gone or replaced,
+drops the handle and opens the directory again (recreating it ``0700``). The
+store calls it before every write and at most once a second on the read path.
+Connections other threads held on the old database are not closed (diskcache
+keeps them thread-local); they are unused from then on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -36,10 +47,12 @@ import diskcache  # type: ignore[import-untyped]
 from ._disk import SafeDisk
 from ._paths import ensure_private_dir
 
-__all__ = ["Opened", "close_all", "close_handle", "is_corruption", "open_handle", "recover"]
+__all__ = ["Opened", "close_all", "close_handle", "is_corruption", "open_handle", "recover", "revalidate"]
 
 _lock = threading.Lock()
 _handles: dict[str, diskcache.Cache] = {}
+_idents: dict[str, tuple[int, int] | None] = {}
+"""(st_dev, st_ino) of each open handle's ``cache.db`` when it was opened."""
 
 
 @attrs.frozen
@@ -49,6 +62,16 @@ class Opened:
     cache: diskcache.Cache
     moved_to: str | None = None
     cause: str | None = None
+    recreated: bool = False
+    """The directory or its database had vanished (or been replaced) and was opened afresh."""
+
+
+def _identity(directory: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(os.path.join(directory, "cache.db"))
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def is_corruption(exc: BaseException) -> bool:
@@ -70,26 +93,65 @@ def open_handle(
     directory: Path, *, size_limit: int, eviction_policy: str, timeout: float, recover_corrupt: bool = True
 ) -> Opened:
     """The process's handle on ``directory``, opening (and if needed recovering) it."""
+    with _lock:
+        return _open_locked(directory, size_limit, eviction_policy, timeout, recover_corrupt)
+
+
+def _open_locked(
+    directory: Path, size_limit: int, eviction_policy: str, timeout: float, recover_corrupt: bool = True
+) -> Opened:
     key = str(directory)
     settings = _settings(size_limit, eviction_policy)
-    with _lock:
-        cache = _handles.get(key)
-        if cache is not None:
-            _apply(cache, settings)
-            return Opened(cache)
-        ensure_private_dir(directory)
-        try:
-            cache = diskcache.Cache(key, timeout=timeout, disk=SafeDisk, **settings)
-        except sqlite3.DatabaseError as exc:
-            if not (recover_corrupt and is_corruption(exc)):
-                raise
-            moved_to = _move_aside(directory)
-            ensure_private_dir(directory)
-            cache = diskcache.Cache(key, timeout=timeout, disk=SafeDisk, **settings)
-            _handles[key] = cache
-            return Opened(cache, moved_to, f"{type(exc).__name__}: {exc}")
-        _handles[key] = cache
+    cache = _handles.get(key)
+    if cache is not None:
+        _apply(cache, settings)
         return Opened(cache)
+    ensure_private_dir(directory)
+    try:
+        cache = diskcache.Cache(key, timeout=timeout, disk=SafeDisk, **settings)
+    except sqlite3.DatabaseError as exc:
+        if not (recover_corrupt and is_corruption(exc)):
+            raise
+        moved_to = _move_aside(directory)
+        ensure_private_dir(directory)
+        cache = diskcache.Cache(key, timeout=timeout, disk=SafeDisk, **settings)
+        _register(key, cache)
+        return Opened(cache, moved_to, f"{type(exc).__name__}: {exc}")
+    _register(key, cache)
+    return Opened(cache)
+
+
+def _register(key: str, cache: diskcache.Cache) -> None:
+    _handles[key] = cache
+    _idents[key] = _identity(key)
+
+
+def revalidate(
+    directory: Path, cache: diskcache.Cache, *, size_limit: int, eviction_policy: str, timeout: float
+) -> Opened:
+    """The handle to use instead of ``cache`` if its database was removed or replaced.
+
+    ``Opened(cache)`` when ``cache`` is still the process's handle and its
+    ``cache.db`` is the file it opened. Otherwise the handle is dropped and the
+    directory opened again (created ``0o700`` if missing); ``recreated`` is true
+    for exactly one caller per replacement, the one that should say so.
+    """
+    key = str(directory)
+    ident = _identity(key)
+    with _lock:
+        current = _handles.get(key)
+        if current is not None and ident is not None and _idents.get(key) == ident:
+            return Opened(current)
+        if current is None and ident is not None:
+            # closed (close_handle) rather than removed: just open it again
+            return _open_locked(directory, size_limit, eviction_policy, timeout)
+        if current is not None:
+            del _handles[key]
+            _idents.pop(key, None)
+            with contextlib.suppress(Exception):
+                current.close()
+        opened = _open_locked(directory, size_limit, eviction_policy, timeout)
+    return opened if opened.moved_to is not None else attrs.evolve(opened, recreated=True)
 
 
 def recover(
@@ -105,6 +167,7 @@ def recover(
         current = _handles.get(key)
         if current is not None and current is broken:
             del _handles[key]
+            _idents.pop(key, None)
             current.close()
     opened = open_handle(
         directory, size_limit=size_limit, eviction_policy=eviction_policy, timeout=timeout
@@ -123,7 +186,7 @@ def recover(
             moved_to = _move_aside(directory)
             ensure_private_dir(directory)
             cache = diskcache.Cache(key, timeout=timeout, disk=SafeDisk, **_settings(size_limit, eviction_policy))
-            _handles[key] = cache
+            _register(key, cache)
         return Opened(cache, moved_to, f"{type(exc).__name__}: {exc}")
     return opened
 
@@ -143,6 +206,7 @@ def close_handle(directory: Path) -> None:
     """Forget the process's handle on ``directory`` and close the calling thread's connection."""
     with _lock:
         cache = _handles.pop(str(directory), None)
+        _idents.pop(str(directory), None)
     if cache is not None:
         cache.close()
 
@@ -152,5 +216,6 @@ def close_all() -> None:
     with _lock:
         caches = list(_handles.values())
         _handles.clear()
+        _idents.clear()
     for cache in caches:
         cache.close()

@@ -1,8 +1,10 @@
 """``DiskCacheStore``: the daglite cache store on diskcache.
 
 Hit path (the thing ``cache=True`` is for): one ``SELECT`` on the calling
-thread's SQLite connection, a file read for values of 32 KiB or more, an
-HMAC-SHA256 check, then ``pickle.loads``. diskcache's ``Cache.get`` is not used
+thread's SQLite connection, then (see ``_envelope``) for values of 32 KiB or more
+a file read straight into the value's future buffer while the HMAC-SHA256 tag is
+computed chunk by chunk, then ``pickle.loads`` with those buffers in place (about
+one copy of the value in memory). diskcache's ``Cache.get`` is not used
 for reads: it would unpickle entries stored in pickle mode (a planted entry would
 run code) and it reports a vanished value file as a silent miss, whereas here it
 is a removed entry and a warning.
@@ -18,6 +20,17 @@ and the call goes on):
 * ``set``: anything that prevents storing (unpicklable value, ``ENOSPC``, lock
   timeout) raises :class:`CacheWriteError`; no partial entry is left.
 
+Store-wide problems (a signing-key file that cannot be used, a directory that
+cannot be opened, a read-only or full disk) are reported **once per process** and
+then the store pauses (reads are misses, writes are skipped) for
+``_trouble.PAUSE`` seconds before trying again; see ``_trouble``. The first failed
+write of that kind raises :class:`CacheWriteError` (the core warns naming the
+task); an open or key failure is a :class:`DiskCacheWarning` from the store.
+
+A cache directory removed while the process uses it is noticed (before every
+write, at most once a second on reads, and when a thread cannot connect) and
+recreated ``0700`` with one :class:`DiskCacheWarning`; see ``_handles``.
+
 The store pickles as its configuration only; the database is opened on first use
 in each process.
 """
@@ -26,28 +39,34 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import diskcache  # type: ignore[import-untyped]
 from daglite_core import CACHE_MISS
 from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW  # type: ignore[import-untyped]
 
-from ._envelope import ensure_signing_key, open_blob, seal
+from daglite_core.signing import SigningKeyError
+
+from . import _trouble
+from ._envelope import Sealed, ensure_signing_key, load_blob, load_file, seal
 from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
-from ._handles import Opened, close_handle, is_corruption, open_handle, recover
+from ._files import open_value
+from ._handles import Opened, close_handle, is_corruption, open_handle, recover, revalidate
 from ._paths import resolve_dir
 
 __all__ = ["DEFAULT_SIZE_LIMIT", "DiskCacheStore", "StoreConfig"]
 
 DEFAULT_SIZE_LIMIT = 2**30
 """1 GiB, diskcache's default: past it, the least recently stored entries are evicted."""
+
+_RECHECK = 1.0
+"""Seconds between checks, on the read path, that the directory was not removed."""
 
 _SELECT = (
     "SELECT rowid, store_time, mode, filename, value FROM Cache"
@@ -98,7 +117,7 @@ class DiskCacheStore:
     unreliable on NFS, SMB and cloud-synced folders.
     """
 
-    __slots__ = ("_cache", "_config", "_directory", "_update")
+    __slots__ = ("_cache", "_config", "_directory", "_due", "_paused_until", "_update")
 
     def __init__(
         self,
@@ -112,6 +131,8 @@ class DiskCacheStore:
         self._config = StoreConfig(str(path), size_limit, eviction_policy, timeout)
         self._directory = path
         self._cache: diskcache.Cache | None = None
+        self._due = 0.0  # monotonic time of the next check that the directory is still there
+        self._paused_until = 0.0  # after a store-wide problem: see _trouble
         update = EVICTION_POLICY[eviction_policy]["get"]
         self._update = None if update is None else f"UPDATE Cache SET {update} WHERE rowid = ?"
 
@@ -166,9 +187,60 @@ class DiskCacheStore:
             f"moved aside to {opened.moved_to} and started empty"
         )
 
+    def _acquire(self, check: bool = False) -> Opened | None:
+        """The handle to use now, opened on first use and checked for a removed directory.
+
+        ``None`` while the store is paused after a store-wide problem (reported once,
+        see ``_trouble``): the caller treats it as a miss or a skipped write.
+        """
+        now = time.monotonic()
+        if now < self._paused_until and (check or self._cache is None):
+            return None
+        cache = self._cache
+        directory = str(self._directory)
+        try:
+            opened = self._open() if cache is None else Opened(cache)
+            if opened.moved_to is None:  # also a handle another store opened before a removal
+                c = self._config
+                opened = revalidate(
+                    self._directory, opened.cache, size_limit=c.size_limit, eviction_policy=c.eviction_policy,
+                    timeout=c.timeout,
+                )
+        except SigningKeyError as exc:
+            self._pause(now, "signing key", f"cache in {directory} is off: {exc}")
+            return None
+        except (OSError, ValueError, sqlite3.Error, diskcache.Timeout) as exc:
+            self._pause(now, f"open {type(exc).__name__}", (
+                f"cannot open the cache in {directory} ({_describe(exc)}); calls run uncached, "
+                f"retried every {_trouble.PAUSE:.0f} s"
+            ))
+            return None
+        self._cache = opened.cache
+        self._due = now + _RECHECK
+        if opened.recreated:
+            warnings.warn(
+                f"cache directory {directory} (or its database) was removed while in use; "
+                "recreated it empty (mode 0700) and caching goes on there",
+                DiskCacheWarning,
+                stacklevel=4,
+            )
+        return opened
+
+    def _pause(self, now: float, kind: str, message: str) -> None:
+        self._paused_until = now + _trouble.PAUSE
+        self._cache = None
+        if _trouble.first_report(str(self._directory), kind):
+            warnings.warn(message, DiskCacheWarning, stacklevel=5)
+
+    def _vanished(self, cache: diskcache.Cache) -> bool:
+        """Whether ``cache`` failed because its directory was removed (and it is reopened now)."""
+        opened = self._acquire(check=True) if self._cache is cache else None
+        return opened is not None and opened.cache is not cache
+
     def close(self) -> None:
         """Close this process's handle on the directory (reopened on next use)."""
         self._cache = None
+        self._due = 0.0
         close_handle(self._directory)
 
     # -- CacheStore -----------------------------------------------------------
@@ -176,18 +248,18 @@ class DiskCacheStore:
     def get(self, key: str) -> Any:
         """The value under ``key``, or ``CACHE_MISS``; :class:`CacheEntryError` if unreadable."""
         cache = self._cache
-        if cache is None:
-            try:
-                opened = self._open()
-            except (OSError, ValueError, sqlite3.Error, diskcache.Timeout) as exc:
-                msg = f"cannot open the cache in {self._directory} ({_describe(exc)})"
-                raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc
+        if cache is None or time.monotonic() >= self._due:
+            opened = self._acquire()
+            if opened is None:
+                return CACHE_MISS
             cache = opened.cache
             if opened.moved_to is not None:
                 raise CacheEntryError(self._moved(opened), key=key, directory=str(self._directory))
         try:
             rows = cache._sql(_SELECT, (key, time.time())).fetchall()  # noqa: SLF001 - see module doc
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc) and self._vanished(cache):
+                return self.get(key)  # reopened on a recreated directory (at most once: it is new)
             if not is_corruption(exc):
                 raise CacheEntryError(
                     f"cache database in {self._directory} could not be read ({type(exc).__name__}: {exc})",
@@ -201,16 +273,20 @@ class DiskCacheStore:
         rowid, stored, mode, filename, value = rows[0]
         try:
             if mode == MODE_RAW and type(value) is bytes:
-                blob = value
+                value = load_blob(key, value)
             elif mode == MODE_BINARY and filename:
-                data = self._read_file(cache, key, rowid, filename)
-                if data is None:  # replaced or removed by another writer meanwhile
+                file = self._open_file(cache, key, rowid, filename)
+                if file is None:  # replaced or removed by another writer meanwhile
                     return self.get(key)
-                blob = data
+                with file:
+                    try:
+                        size = os.fstat(file.fileno()).st_size
+                        value = load_file(key, file, size)
+                    except OSError as exc:
+                        raise _Transient from exc
             else:
                 msg = f"stored in diskcache mode {mode}, which daglite never writes"
                 raise ValueError(msg)
-            value = pickle.loads(open_blob(key, blob))
         except _Transient as exc:
             msg = f"cache entry {key} in {self._directory} could not be read ({_describe(exc.__cause__)})"
             raise CacheEntryError(msg, key=key, directory=str(self._directory)) from exc.__cause__
@@ -228,26 +304,42 @@ class DiskCacheStore:
     def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""
         directory = str(self._directory)
-        cache = self._cache
-        if cache is None:
-            try:
-                opened = self._open()
-            except (OSError, ValueError, sqlite3.Error, diskcache.Timeout) as exc:
-                msg = f"cannot open the cache in {directory} to write {key} ({_describe(exc)})"
-                raise CacheWriteError(msg, key=key, directory=directory) from exc
-            cache = opened.cache
-            if opened.moved_to is not None:
-                warnings.warn(self._moved(opened), DiskCacheWarning, stacklevel=2)
+        opened = self._acquire(check=True)
+        if opened is None:
+            return
+        cache = opened.cache
+        if opened.moved_to is not None:
+            warnings.warn(self._moved(opened), DiskCacheWarning, stacklevel=2)
         try:
-            blob = seal(key, value)
+            sealed = seal(key, value)
         except Exception as exc:
             msg = f"value for {key} cannot be pickled ({_describe(exc)})"
             raise CacheWriteError(msg, key=key, directory=directory) from exc
         try:
-            cache.set(key, blob, expire=ttl)
+            try:
+                _write(cache, key, sealed, ttl)
+            except sqlite3.OperationalError:
+                if not self._vanished(cache):
+                    raise
+                assert self._cache is not None
+                _write(self._cache, key, sealed, ttl)
         except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-            msg = f"could not write {key} to the cache in {directory} ({_describe(exc)})"
+            kind = _trouble.is_store_wide_write_error(exc)
+            if kind is None:
+                msg = f"could not write {key} to the cache in {directory} ({_describe(exc)})"
+                raise CacheWriteError(msg, key=key, directory=directory) from exc
+            self._paused_until = time.monotonic() + _trouble.PAUSE
+            if not _trouble.first_report(directory, kind):
+                return
+            what = "is read-only" if kind == "read-only" else "is full"
+            msg = (
+                f"could not write {key}: the cache in {directory} {what} ({_describe(exc)}); "
+                f"results are not cached while this lasts (reads still work; reported once per process)"
+            )
             raise CacheWriteError(msg, key=key, directory=directory) from exc
+        if self._paused_until:
+            self._paused_until = 0.0
+            _trouble.forget(directory)
 
     # -- management (used by the CLI) ----------------------------------------
 
@@ -279,17 +371,19 @@ class DiskCacheStore:
             cache = self._open(recover_corrupt).cache
         return cache
 
-    def _read_file(self, cache: diskcache.Cache, key: str, rowid: int, filename: str) -> bytes | None:
-        """The bytes of a file-backed entry; ``None`` if a writer replaced the row meanwhile.
+    def _open_file(self, cache: diskcache.Cache, key: str, rowid: int, filename: str) -> IO[bytes] | None:
+        """The open value file of a file-backed entry; ``None`` if a writer replaced the row meanwhile.
 
+        Only a regular file inside the cache directory is opened (see ``_files``): a
+        name that is absolute, has ``..``, or names a symlink, FIFO or device raises
+        :class:`UnsafeValueFileError` and the entry is dropped without touching the file.
         A missing file whose row is still the one we read is a broken entry
         (``FileNotFoundError`` propagates and the entry is dropped). Other ``OSError``
         (too many open files, a permission hiccup) say nothing about the entry: they
         are reported without removing it.
         """
         try:
-            with open(os.path.join(self._config.directory, filename), "rb") as file:
-                return file.read()
+            return os.fdopen(open_value(self._config.directory, filename), "rb")
         except FileNotFoundError:
             select = "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1"
             current = cache._sql(select, (key,)).fetchall()  # noqa: SLF001
@@ -309,6 +403,14 @@ class DiskCacheStore:
                 cache.disk.remove(filename)
         except Exception:  # noqa: BLE001, S110 - the entry stays unreadable; the next get tries again
             pass
+
+
+def _write(cache: diskcache.Cache, key: str, sealed: Sealed, ttl: float | None) -> None:
+    """Store a sealed value: inline when small, else streamed into a value file (no joined copy)."""
+    if sealed.size < cache.disk.min_file_size:
+        cache.set(key, sealed.joined(), expire=ttl)
+    else:
+        cache.set(key, sealed.reader(), expire=ttl, read=True)
 
 
 class _Transient(Exception):

@@ -15,7 +15,7 @@ import pytest
 from daglite_core import register_plugins
 
 import daglite_diskcache.plugin
-from daglite_diskcache import _handles, _paths
+from daglite_diskcache import _handles, _paths, _trouble
 from daglite_core import signing
 
 
@@ -37,6 +37,7 @@ def _isolated(
     monkeypatch.chdir(work)
     register_plugins(daglite_diskcache.plugin)
     _paths._checked.clear()
+    _trouble.reset()
     yield
     _handles.close_all()
 

@@ -183,9 +183,10 @@ def test_database_full_on_write_raises_cache_write_error(cache_dir: Path, monkey
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(diskcache.Cache, "set", full)
-    with pytest.raises(CacheWriteError, match=rf"m\.f:1 to the cache in {cache_dir}.*disk is full") as info:
+    with pytest.raises(CacheWriteError, match=rf"could not write m\.f:1: the cache in {cache_dir} is full .*disk is full") as info:
         store.set("m.f:1", 1)
     assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    store.set("m.f:2", 2)  # reported once: further writes are skipped without an error
     assert store.get("m.f:0") == 0
 
 
@@ -276,36 +277,42 @@ def test_cache_path_that_cannot_be_a_directory_never_fails_the_task(tmp_path: Pa
 
 
 def test_signing_key_being_created_by_another_process_is_waited_for(
-    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from daglite_core import signing
+    import threading
 
-    from daglite_diskcache import _envelope
-
-    failures = iter([ValueError("signing key file holds 0 bytes"), ValueError("signing key file holds 0 bytes")])
-
-    def racing_key() -> bytes:
-        for error in failures:
-            raise error
-        return signing.signing_key()
-
-    monkeypatch.setattr(_envelope, "signing_key", racing_key)
-    monkeypatch.setattr(_envelope.time, "sleep", lambda seconds: None)
+    key_file = tmp_path / "keys" / "racing.key"
+    key_file.write_bytes(b"")  # another process has created it and not written yet
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(key_file))
+    signing.reset()
+    key_file.chmod(0o600)
+    writer = threading.Timer(0.05, lambda: key_file.write_bytes(os.urandom(32)))
+    writer.start()
     store = DiskCacheStore(cache_dir)
     store.set("m.f:1", 1)
+    writer.join()
     assert store.get("m.f:1") == 1
 
 
-def test_signing_key_file_too_short_is_reported(cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daglite_diskcache import _envelope
+def test_signing_key_file_too_short_is_reported_once(cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglite_diskcache import DiskCacheWarning
 
     short = tmp_path / "keys" / "short.key"
     short.write_bytes(b"tiny")
+    os.utime(short, (1, 1))  # not being written right now: no wait
     monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(short))
     signing.reset()  # the key is read once per process
-    monkeypatch.setattr(_envelope.time, "sleep", lambda seconds: None)
-    with pytest.raises(CacheWriteError, match=rf"cannot open the cache in {cache_dir}.*short.key holds 4 bytes"):
-        DiskCacheStore(cache_dir).set("m.f:1", 1)
+    payload, calls = make_task()
+    with session(cache_store=cache_dir):
+        with pytest.warns(CacheWarning) as record:
+            for _ in range(5):
+                assert payload(1) == bytes([1]) * 10
+    assert calls == [1] * 5
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert record[0].category is DiskCacheWarning
+    assert str(short) in message and "holds 4 bytes; at least 16 are needed" in message and "Delete it" in message
+    assert str(cache_dir) in message and "is off" in message
 
 
 def test_value_file_replaced_by_a_concurrent_writer_is_not_an_error(cache_dir: Path) -> None:
@@ -313,23 +320,24 @@ def test_value_file_replaced_by_a_concurrent_writer_is_not_an_error(cache_dir: P
     store.set("m.f:1", b"old" * BIG)
     ((rowid, filename),) = store._cache._sql("SELECT rowid, filename FROM Cache").fetchall()
     store.set("m.f:1", b"new" * BIG)  # another writer's replacement removes the old file
-    assert store._read_file(store._cache, "m.f:1", rowid, filename) is None
+    assert store._open_file(store._cache, "m.f:1", rowid, filename) is None
     assert store.get("m.f:1") == b"new" * BIG
 
 
 def test_transient_read_error_reports_without_dropping_the_entry(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
-    from daglite_diskcache import _store
+    from daglite_diskcache import _files
 
     store = DiskCacheStore(cache_dir)
     store.set("m.f:1", b"v" * BIG)
+    real_open = os.open
 
-    def no_files(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.EMFILE, "Too many open files")
+    def no_files(path: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith(".val"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(_store, "open", no_files, raising=False)
+    monkeypatch.setattr(_files.os, "open", no_files)
     with pytest.raises(CacheEntryError, match="could not be read .*Too many open files"):
         store.get("m.f:1")
-    monkeypatch.setattr(_store, "open", builtins.open, raising=False)
+    monkeypatch.undo()
     assert store.get("m.f:1") == b"v" * BIG

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,9 @@ def test_stored_value_is_signed_bytes_not_a_diskcache_pickle(cache_dir: Path) ->
     store.set("m.f:1", {"a": 1})
     rows = store._cache._sql("SELECT mode, value FROM Cache").fetchall()
     assert rows[0][0] == 1  # diskcache MODE_RAW: bytes, which diskcache never unpickles
-    assert bytes(rows[0][1]) == sign(b"daglite-diskcache/1\0m.f:1\0" + pickle.dumps({"a": 1}, protocol=5))
+    stream = pickle.dumps({"a": 1}, protocol=5)
+    body = b"daglite-diskcache/2\0m.f:1\0" + struct.pack("<IQ", 0, len(stream)) + stream
+    assert bytes(rows[0][1]) == sign(body)
 
 
 def test_cli_never_unpickles_planted_keys_or_values(cache_dir: Path, marker: Path, capsys: pytest.CaptureFixture[str]) -> None:
