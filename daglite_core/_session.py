@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
 from ._metadata import new_id
-from ._hooks import BUILTIN_BACKENDS, _registry, session_entries
+from ._hooks import _registry, session_entries
 from ._settings import DagliteSettings
 
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ def _open(
         new_id(), settings, compiled,
         backend=backend, cache_store=cache_store, dataset_store=dataset_store, given=given,
     )
-    # The core's own names are known without asking the providers (which would import
-    # every backend module, and a plugin's, at the first session of a process).
-    known = state.backend in BUILTIN_BACKENDS or state.backend in state._given
-    if not known and state.backend not in state.backend_classes():
+    if state.backend not in state._given and state.backend not in state.backend_classes():
         raise BackendError(state.backend, state.backend_classes())
     return state
 
