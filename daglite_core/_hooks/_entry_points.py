@@ -65,15 +65,13 @@ class DistInfo:
     def name(self) -> str:
         if self._name is None:
             self._read()
-        assert self._name is not None
-        return self._name
+        return self._name or ""
 
     @property
     def version(self) -> str:
         if self._version is None:
             self._read()
-        assert self._version is not None
-        return self._version
+        return self._version or ""
 
     def __repr__(self) -> str:
         return f"DistInfo({self._path!r})"

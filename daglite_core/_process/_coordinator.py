@@ -78,7 +78,7 @@ import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
@@ -279,7 +279,7 @@ class _MapRun:
         finally:
             rounds.close()  # kills the busy workers when closed early
 
-    def _rounds(self) -> Iterator[None]:
+    def _rounds(self) -> Generator[None, None, None]:
         """Send, wait, absorb; yields after each round that answered items (in ``done``).
 
         Closing it (or an error) kills the busy workers.
