@@ -77,6 +77,10 @@ class WorkerConfig:
     relay: tuple[str, ...]
     """The hooks the worker records and relays: those some session-side plugin
     implements (``on_report`` when any plugin of the session does); empty: no relay."""
+    count_items: bool
+    """The session-side plugins that observe successful calls all count map items
+    (``daglite_map_progress``): the relay does not watch items, so they keep the
+    fast path, and their counts come from the batches' outcomes."""
     cache_spec: Any
     dataset_spec: Any
     cache_stores: dict[Any, Any]
@@ -93,6 +97,7 @@ class _Recorder:
     """
 
     def __init__(self) -> None:
+        self.daglite_map_progress = False  # see WorkerConfig.count_items
         self.events: deque[tuple[str, tuple[Any, ...]]] = deque()
         self.batch: ContextVar[deque[tuple[str, tuple[Any, ...]]] | None] = ContextVar("daglite_relay_batch", default=None)
 
@@ -134,6 +139,7 @@ def _worker_state(config: WorkerConfig) -> tuple[SessionState, _Recorder]:
         found[0].adopt_stores(config.cache_stores, config.dataset_stores)
         return found
     recorder = _Recorder()
+    recorder.daglite_map_progress = config.count_items
     settings = config.settings
     installed = _registry.plugin_set(settings.strict_hooks).without(settings.disable_plugins, settings.plugins_autoload)
     strict = settings.strict_hooks
@@ -190,12 +196,14 @@ class WorkerRunner:
         if task.dataset is not None:
             state.dataset_store(task.dataset_store, f"Task {task.name!r}")
         cache_stores, dataset_stores = state.resolved_stores()
+        count_items = not coordinator.observes_items
         config = WorkerConfig(
-            key=f"{state.id}:{id(state)}:{','.join(relay)}",
+            key=f"{state.id}:{id(state)}:{','.join(relay)}:{count_items}",
             session_id=state.id,
             settings=state.settings,
             plugins=tuple(_PluginRef.of(p) for p in state.plugins.plugins() if runs_in_workers(p)),
             relay=relay,
+            count_items=count_items,
             cache_spec=state.cache_spec,
             dataset_spec=state.dataset_spec,
             cache_stores=cache_stores,
