@@ -145,7 +145,10 @@ def profile(case: Case, smoke: bool) -> str:
         return case.explain()
     if case.profile is None:
         return "(no profile available for this case)"
-    calls = 1 if case.key.startswith(("fanout.", "streaming.", "stragglers.", "progress.")) else (200 if smoke else 20_000)
+    # Whole batches and big values: one operation is already long (a 10,000-item map,
+    # a 100 MB read); everything else is profiled over many calls.
+    whole = ("fanout.", "streaming.", "stragglers.", "progress.", "bigcache.", "bigdatasets.", "dask.")
+    calls = 1 if case.key.startswith(whole) else (200 if smoke else 20_000)
     for _ in range(min(calls, 100)):
         case.profile()  # warm
     profiler = cProfile.Profile()

@@ -366,7 +366,8 @@ def map_progress(map_id: uuid.UUID, started: int, done: int, failed: int, per_it
     that run on the fast path (plain sync tasks that no other plugin observes
     item by item), so those items keep it; it counts them through this hook.
     Failure hooks still reach it per item, and every other call (direct calls,
-    calls inside items, items of other tasks) as usual.
+    calls inside items, items of other tasks) as usual; a call made inside such
+    an item has ``parent_id=None`` (the item had no metadata).
 
     :param map_id: the fan-out's id (as in :func:`before_map`).
     :param started: items started so far (on the process backend: finished).
