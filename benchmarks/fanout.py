@@ -43,11 +43,19 @@ def build(env: Env) -> list[Group]:
         list(processes.map(inc, xs, chunksize=100))
         return n
 
+    big = list(range(1_000 if env.smoke else 100_000))
+
+    def ppe_map_big() -> int:
+        list(processes.map(inc, big, chunksize=100))
+        return len(big)
+
     cases = [
         Case("fanout.tpe_submit", f"ThreadPoolExecutor({env.workers}) submit + result", per_item(tpe_submit), batch=True),
         Case("fanout.ppe_map100", f"ProcessPoolExecutor({env.workers}).map chunksize=100", per_item(ppe_map), batch=True),
+        Case("fanout.ppe_map100_1e5", f"ProcessPoolExecutor({env.workers}).map chunksize=100, {len(big):,} items", per_item(ppe_map_big), batch=True),
     ]
     cases += _core(env, xs)
+    cases += _core_big(env, big)
     cases += _old(env, xs)
     for case in cases:
         if case.sampler is not None:
@@ -72,6 +80,18 @@ def _core(env: Env, xs: list[int]) -> list[Case]:
         run = functools.partial(_map_all, map_tasks, xs)
         cases.append(Case(key, label, per_item(run, context), batch=True, profile=functools.partial(context.run, run)))
     return cases
+
+
+def _core_big(env: Env, xs: list[int]) -> list[Case]:
+    """``map_tasks`` on the process backend at 100,000 items (issue 17.4: 1e4 and 1e5)."""
+    from daglite_core import DagliteSettings, map_tasks, session
+
+    key, label = "fanout.core_process_1e5", f"core: map_tasks, process({env.workers}), {len(xs):,} items"
+    if not _has_backend("process"):
+        return [Case(key, label, skip="skipped: the core has no 'process' backend installed")]
+    context = in_context(session(backend="process", settings=DagliteSettings(max_workers=env.workers)), env.stack)
+    run = functools.partial(_map_all, map_tasks, xs)
+    return [Case(key, label, per_item(run, context), batch=True, profile=functools.partial(context.run, run))]
 
 
 def _map_all(map_tasks: Any, xs: list[int]) -> int:

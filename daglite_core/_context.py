@@ -103,6 +103,9 @@ class SessionState:
         self.plugins = plugins
         self.observed = plugins.observes_nodes
         """Some plugin observes successful calls: no call takes the fast path."""
+        self.items_observed = plugins.observes_items
+        """Some plugin observes map items one by one: items leave the fast path (see
+        ``daglite_map_progress`` on the ``map_progress`` hook)."""
         self.listening = plugins.observes_nodes or plugins.observes_failures
         """Some plugin implements a node hook: a call that failed on the fast path goes on
         in the full lifecycle (hooks, retry policies)."""

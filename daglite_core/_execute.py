@@ -65,12 +65,14 @@ def runs_fast(task: BaseTask[..., Any], state: SessionState) -> bool:
     """Whether ``task``'s items run on the fast path in ``state``: the one predicate.
 
     A plain sync task (no cache, dataset, retries or timeout) in a scope where no
-    plugin observes successful calls runs its body with no lifecycle at all; a
+    plugin observes successful map items one by one (plugins with
+    ``daglite_map_progress`` count them through ``map_progress`` instead) runs
+    its body with no lifecycle at all; a
     failure goes on in the lifecycle when a plugin listens to failures (see
     :func:`~daglite_core._lifecycle.after_fast_failure`). ``SyncTask.__call__``
-    applies the same rule to direct calls.
+    applies the same rule to direct calls, where every observer counts.
     """
-    return task._plain and not state.observed and not task.is_async and not task.is_generator
+    return task._plain and not state.items_observed and not task.is_async and not task.is_generator
 
 
 def execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import copy_context
@@ -42,17 +43,24 @@ class MapRunner:
         self.timeout = task.timeout
         self.retries = task.retries
         self.fast = runs_fast(task, state)
+        self.progress = _Progress(state, map_id, not self.fast) if state.plugins.hook.map_progress else None
 
     def __call__(self, item: WorkItem) -> Outcome:
+        progress = self.progress
+        if progress is not None:
+            progress.started.append(0)
         session = SESSION.set(self.state)
         in_map = IN_MAP.set(True)
         try:
-            return new_outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
+            outcome = new_outcome(True, execute(self.task, self.state, item, self.backend, self.parent_id, self.map_id, self.fast))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-            return Outcome(False, error=exc)
+            outcome = Outcome(False, error=exc)
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
+        if progress is not None:
+            progress.ended(outcome.ok)
+        return outcome
 
     def remote(self) -> WorkerRunner:
         """A picklable runner for worker processes."""
@@ -66,6 +74,9 @@ class MapRunner:
     def absorb(self, batch: RemoteBatch) -> list[Outcome]:
         """Replay a worker batch's events to this session's plugins; return its outcomes."""
         self.replay(batch.events)
+        progress = self.progress
+        if progress is not None:
+            progress.absorbed(batch.outcomes)
         return batch.outcomes
 
     def fail(self, item: WorkItem, error: BaseException) -> Outcome:
@@ -75,11 +86,63 @@ class MapRunner:
         )
         call.started = time.perf_counter()
         call.attempt = self.retries
+        if self.progress is not None:
+            self.progress.absorbed([Outcome(False)])
         try:
             call.fail(error)
         except Exception as exc:  # noqa: BLE001 - Call.fail always raises the TaskError
             return Outcome(False, error=exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Progress:
+    """A fan-out's item counts for ``map_progress``: cheap to bump from any thread.
+
+    ``bytearray.append`` and ``len`` are atomic under the GIL, so items finishing
+    in several threads count without a lock; reports are throttled to one per
+    :data:`PROGRESS_INTERVAL` (a non-blocking lock keeps two threads from
+    reporting at once).
+    """
+
+    __slots__ = ("done", "failed", "lock", "map_id", "next", "notify", "per_item", "started")
+
+    def __init__(self, state: SessionState, map_id: Any, per_item: bool) -> None:
+        self.notify = state.plugins.notify
+        self.map_id = map_id
+        self.per_item = per_item
+        self.started = bytearray()
+        self.done = bytearray()
+        self.failed = bytearray()
+        self.lock = threading.Lock()
+        self.next = time.perf_counter() + PROGRESS_INTERVAL
+
+    def ended(self, ok: bool) -> None:
+        if not ok:
+            self.failed.append(0)
+        self.done.append(0)
+        if time.perf_counter() >= self.next:
+            self.report(throttled=True)
+
+    def absorbed(self, outcomes: Sequence[Outcome]) -> None:
+        """Count a batch that finished elsewhere (started with it: nothing else is known)."""
+        failed = sum(1 for o in outcomes if not o.ok)
+        self.started.extend(bytes(len(outcomes)))
+        self.done.extend(bytes(len(outcomes)))
+        self.failed.extend(bytes(failed))
+        if time.perf_counter() >= self.next:
+            self.report(throttled=True)
+
+    def report(self, throttled: bool = False) -> None:
+        if throttled:
+            if not self.lock.acquire(blocking=False):
+                return
+            self.next = time.perf_counter() + PROGRESS_INTERVAL
+            self.lock.release()
+        self.notify("map_progress", self.map_id, len(self.started), len(self.done), len(self.failed), self.per_item)
+
+
+PROGRESS_INTERVAL = 0.1
+"""Seconds between two ``map_progress`` reports of one fan-out."""
 
 
 def _items(task: BaseTask[..., Any], iterables: Sequence[Iterable[Any]]) -> Sequence[WorkItem]:
@@ -122,7 +185,9 @@ class Fanout:
         self.started = time.perf_counter()
 
     def finish(self, failed: int) -> None:
-        """Fire ``after_map``."""
+        """Fire the last ``map_progress`` (when implemented) and ``after_map``."""
+        if self.runner.progress is not None:
+            self.runner.progress.report()
         t = self.task
         self.state.plugins.notify(
             "after_map", self.map_id, base_name(t), len(self.items), self.backend_name, failed,
@@ -316,18 +381,26 @@ async def gather_tasks(
     state, runner = fan.state, fan.runner
     limit = asyncio.Semaphore(max_concurrency or len(fan.items) or 1)
 
+    progress = runner.progress
+
     async def one(item: WorkItem) -> Outcome:
         async with limit:
+            if progress is not None:
+                progress.started.append(0)
             call = _lifecycle.Call(t, state, item.args, {}, item.index, "inline", runner.parent_id, fan.map_id)
             in_map = IN_MAP.set(True)
             try:
                 if t.is_generator:
-                    return Outcome(True, await collect(_lifecycle.run_astream(call)))
-                return Outcome(True, await _lifecycle.run_async(call))
+                    outcome = Outcome(True, await collect(_lifecycle.run_astream(call)))
+                else:
+                    outcome = Outcome(True, await _lifecycle.run_async(call))
             except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-                return Outcome(False, error=exc)
+                outcome = Outcome(False, error=exc)
             finally:
                 IN_MAP.reset(in_map)
+            if progress is not None:
+                progress.ended(outcome.ok)
+            return outcome
 
     outcomes: list[Outcome] = []
     try:

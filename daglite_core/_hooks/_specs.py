@@ -351,6 +351,41 @@ def after_map(
 
 
 @hookspec
+def map_progress(map_id: uuid.UUID, started: int, done: int, failed: int, per_item: bool) -> None:
+    """Counts of a fan-out's items while they run, for progress displays.
+
+    Fires only when some plugin implements it: about every 0.1 s while items
+    finish (from the thread that finished one, so implementations must be
+    thread-safe; on the process backend from the session's thread as batches
+    come back), and once more with the final counts right before
+    :func:`after_map`.
+
+    A plugin with the attribute ``daglite_map_progress = True`` is not called
+    per item for the success hooks (``before_node_execute``,
+    ``after_node_execute``, ``node_iteration``, ``on_cache_hit``) of map items
+    that run on the fast path (plain sync tasks that no other plugin observes
+    item by item), so those items keep it; it counts them through this hook.
+    Failure hooks still reach it per item, and every other call (direct calls,
+    calls inside items, items of other tasks) as usual; a call made inside such
+    an item has ``parent_id=None`` (the item had no metadata).
+
+    :param map_id: the fan-out's id (as in :func:`before_map`).
+    :param started: items started so far (on the process backend: finished).
+    :param done: items finished so far, failed ones included.
+    :param failed: items failed so far.
+    :param per_item: ``False`` when the items ran on the fast path, so that
+        plugins with ``daglite_map_progress`` got no per-item success events for
+        them (drive a display from these counts); ``True`` when every item's
+        hooks reached every plugin (the counts are informational: do not count
+        twice).
+
+    Return value: ignored.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
 def on_report(event: str, data: Any, metadata: TaskMetadata | None) -> None:
     """Called in the session's own process for each ``reporter.report(event, data)``.
 

@@ -136,6 +136,11 @@ def _current_scope() -> Any:
     return None if state is None else state.id
 
 
+MAP_PROGRESS_ATTR = "daglite_map_progress"
+"""A plugin with this attribute true is not called per item for the success hooks of
+map items that run on the fast path; it counts them through ``map_progress``."""
+
+
 class PluginSet:
     """The plugins of one scope (global, or a session's) and their compiled hook tables.
 
@@ -144,6 +149,9 @@ class PluginSet:
     :ivar hook: the :class:`HookTables`.
     :ivar observes_nodes: whether any plugin implements a node hook that fires on
         success (or wraps attempts): calls then leave the fast path.
+    :ivar observes_items: like ``observes_nodes``, leaving out plugins that count map
+        items instead (``daglite_map_progress = True``): whether map items leave
+        the fast path.
     :ivar observes_failures: whether any plugin implements a node hook that fires
         only after a failed attempt (see ``FAILURE_NODE_HOOKS``).
     :ivar wraps_attempts: whether any plugin implements the ``node_attempt`` wrapper.
@@ -156,8 +164,12 @@ class PluginSet:
         self.failures = failures if failures is not None else FailureLog()
         self.hook = HookTables()
         rows: dict[str, list[tuple[int, int, _Caller]]] = {name: [] for name in SPECS}
+        item_observers = False  # success hooks of a plugin that wants map items one by one
         for order, entry in enumerate(self.entries):
+            counts_items = bool(getattr(entry.plugin, MAP_PROGRESS_ATTR, False))
             for impl in entry.impls:
+                if not counts_items and impl.hook in SUCCESS_NODE_HOOKS:
+                    item_observers = True
                 spec = SPECS.get(impl.hook)
                 if spec is None:  # its spec was removed (remove_hookspecs) since it was parsed
                     continue
@@ -171,6 +183,7 @@ class PluginSet:
             tables[name] = tuple(caller for _, _, caller in found)
         self.wraps_attempts = bool(tables.get(WRAPPER_HOOK))
         self.observes_nodes = self.wraps_attempts or any(tables[h] for h in SUCCESS_NODE_HOOKS)
+        self.observes_items = self.wraps_attempts or item_observers
         self.observes_failures = any(tables[h] for h in FAILURE_NODE_HOOKS)
 
     # -- observer hooks ----------------------------------------------------------

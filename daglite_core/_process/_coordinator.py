@@ -78,14 +78,14 @@ import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
 
 from .._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from .._protocols import ItemRunner, Outcome, WorkItem
+from .._protocols import ItemRunner, Outcome, WorkItem, WorkItems
 from ._worker import replay
 from .._settings import DagliteSettings
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
@@ -149,6 +149,19 @@ class Batch:
         self.positions = positions
         self._items = items
         self._source = source
+
+    def wire(self) -> list[tuple[int, tuple[Any, ...]]]:
+        """The items as the wire sends them: ``(index, args)`` tuples.
+
+        Straight from the map's argument tuples when the source is a
+        :class:`WorkItems` (item ``i`` is ``WorkItem(i, args[i])``), without building
+        a record per item.
+        """
+        source = self._source
+        if self._items is None and type(source) is WorkItems:
+            args = source._args
+            return [(p, args[p]) for p in self.positions]
+        return [(item.index, item.args) for item in self.items]
 
     @property
     def items(self) -> Sequence[WorkItem]:
@@ -244,12 +257,33 @@ class _MapRun:
 
     def run(self) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * self.pending
-        for position, outcome in self.stream():
-            outcomes[position] = outcome
+        done = self.done
+        rounds = self._rounds()
+        try:
+            for _ in rounds:
+                for position, outcome in done:
+                    outcomes[position] = outcome
+                done.clear()
+        finally:
+            rounds.close()
         return outcomes  # type: ignore[return-value]
 
     def stream(self) -> Iterator[tuple[int, Outcome]]:
         """``(position, outcome)`` as batches come back; closing it kills the busy workers."""
+        done = self.done
+        rounds = self._rounds()
+        try:
+            for _ in rounds:
+                while done:
+                    yield done.popleft()
+        finally:
+            rounds.close()  # kills the busy workers when closed early
+
+    def _rounds(self) -> Generator[None, None, None]:
+        """Send, wait, absorb; yields after each round that answered items (in ``done``).
+
+        Closing it (or an error) kills the busy workers.
+        """
         for worker in list(self.pool.workers):
             if not worker.process.is_alive():
                 self.pool.kill(worker)  # died while idle: just replace it
@@ -266,10 +300,10 @@ class _MapRun:
                 self._dispatch()
                 for worker, batch, data in replies:
                     self._absorb(worker, batch, data)
-                while self.done:
-                    yield self.done.popleft()
-            while self.done:
-                yield self.done.popleft()
+                if self.done:
+                    yield
+            if self.done:
+                yield
         except BaseException:
             for worker in list(self.pool.workers):
                 if worker.batch is not None:
@@ -312,7 +346,7 @@ class _MapRun:
         """The batch's message; unpicklable items fail here and are left out."""
         blob = self.blob if worker.token != self.token else None
         try:
-            return dumps((self.token, blob, [(item.index, item.args) for item in batch.items]))
+            return dumps((self.token, blob, batch.wire()))
         except Exception:  # noqa: BLE001, S110 - find the culprits one by one
             pass
         kept_positions, kept = [], []
@@ -399,8 +433,9 @@ class _MapRun:
             self._fail(batch, pickle.UnpicklingError(reply[1]))
             return
         remote = reply[1]
-        for position, outcome in zip(batch.positions, self.runner.absorb(remote)):
-            self._answer(position, outcome)
+        outcomes = self.runner.absorb(remote)
+        self.done.extend(zip(batch.positions, outcomes))
+        self.pending -= len(outcomes)
         if remote.retire and worker in self.pool.workers:
             # A timed-out attempt's thread still runs in it: replace the worker. A
             # batch already sent to it goes back to the queue, whole, to run again.

@@ -38,9 +38,8 @@ from typing import Any
 import attrs
 
 from .._errors import TaskError
-from .._metadata import TaskMetadata, make_metadata
+from .._metadata import TaskMetadata
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
-from .._records import uuid_from_int
 
 OK, MIXED, LOST = 0, 1, 2
 EVENTS = b"E"
@@ -80,15 +79,42 @@ _METADATA_FIELDS = (
     "map_id", "session_id",
 )
 _COMPACT_METADATA = tuple(f.name for f in attrs.fields(TaskMetadata)) == _METADATA_FIELDS
+_new = object.__new__
+_UUID = uuid.UUID
+_UUID_INT = uuid.UUID.__dict__["int"].__set__
+_UUID_SAFE = uuid.UUID.__dict__["is_safe"].__set__
+_UNKNOWN = uuid.SafeUUID.unknown
+_SETTERS = tuple(TaskMetadata.__dict__[f].__set__ for f in _METADATA_FIELDS) if _COMPACT_METADATA else ()
+
+
 def _load_metadata(
     id_: int, parent: uuid.UUID | None, name: str, backend: str, inputs: dict[str, Any],
     description: str, map_index: int | None, is_async: bool, is_generator: bool,
     map_id: uuid.UUID | None, session_id: uuid.UUID | None,
 ) -> TaskMetadata:
-    """Rebuild a :class:`TaskMetadata` sent compactly (its own id as an int)."""
-    return make_metadata(
-        uuid_from_int(id_), name, backend, inputs, description, map_index, parent, is_async, is_generator, map_id, session_id,
-    )
+    """Rebuild a :class:`TaskMetadata` sent compactly (its own id as an int).
+
+    Called by the unpickler once per relayed item: the id and the record are built
+    here by writing their slots (as ``uuid_from_int`` and ``make_metadata`` do), in
+    one Python frame rather than three.
+    """
+    made = _new(_UUID)
+    _UUID_INT(made, id_)
+    _UUID_SAFE(made, _UNKNOWN)
+    obj: TaskMetadata = _new(TaskMetadata)
+    s_id, s_name, s_backend, s_inputs, s_description, s_index, s_parent, s_async, s_gen, s_map, s_session = _SETTERS
+    s_id(obj, made)
+    s_name(obj, name)
+    s_backend(obj, backend)
+    s_inputs(obj, inputs)
+    s_description(obj, description)
+    s_index(obj, map_index)
+    s_parent(obj, parent)
+    s_async(obj, is_async)
+    s_gen(obj, is_generator)
+    s_map(obj, map_id)
+    s_session(obj, session_id)
+    return obj
 
 
 def _reduce_metadata(obj: TaskMetadata) -> tuple[Any, ...]:

@@ -8,28 +8,78 @@ generator tasks, cycles, shared callbacks).
 
 from __future__ import annotations
 
-from ._chain import Chain, chain
-from ._errors import (
-    CallbackError,
-    CycleError,
-    InputError,
-    SignatureError,
-    SwarmError,
-    TaskOutcome,
-)
-from ._markers import ERROR_PARAM, RESULTS_PARAM, ErrorValue, ReturnValue
-from ._node import Node
-from ._outbox import (
-    Outbox,
-    OutboxError,
-    PendingCallback,
-    ResumeReport,
-    default_outbox,
-    default_outbox_path,
-    delivery_key,
-)
-from ._signature import Signature, asign, sign
-from ._swarm import Swarm, swarm
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._chain import Chain, chain
+    from ._errors import (
+        CallbackError,
+        CycleError,
+        InputError,
+        SignatureError,
+        SwarmError,
+        TaskOutcome,
+    )
+    from ._markers import ERROR_PARAM, RESULTS_PARAM, ErrorValue, ReturnValue
+    from ._node import Node
+    from ._outbox import (
+        Outbox,
+        OutboxError,
+        PendingCallback,
+        ResumeReport,
+        default_outbox,
+        default_outbox_path,
+        delivery_key,
+    )
+    from ._signature import Signature, asign, sign
+    from ._swarm import Swarm, swarm
+
+# Names are imported on first use (PEP 562): the ``callbacks`` entry point imports
+# only ``daglite_callbacks.plugin``, and a process that never signs a task never
+# imports sqlite3, asyncio or the rest of this package.
+_LAZY = {
+    "CallbackError": "._errors",
+    "Chain": "._chain",
+    "CycleError": "._errors",
+    "ERROR_PARAM": "._markers",
+    "ErrorValue": "._markers",
+    "InputError": "._errors",
+    "Node": "._node",
+    "Outbox": "._outbox",
+    "OutboxError": "._outbox",
+    "PendingCallback": "._outbox",
+    "RESULTS_PARAM": "._markers",
+    "ResumeReport": "._outbox",
+    "ReturnValue": "._markers",
+    "Signature": "._signature",
+    "SignatureError": "._errors",
+    "Swarm": "._swarm",
+    "SwarmError": "._errors",
+    "TaskOutcome": "._errors",
+    "asign": "._signature",
+    "chain": "._chain",
+    "default_outbox": "._outbox",
+    "default_outbox_path": "._outbox",
+    "delivery_key": "._outbox",
+    "sign": "._signature",
+    "swarm": "._swarm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "ERROR_PARAM",

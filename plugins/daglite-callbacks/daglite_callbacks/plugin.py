@@ -15,26 +15,27 @@ call itself, after the task call returned its final outcome (so after retries,
 and with a cache hit as a success), and callbacks are task calls that fire the
 core's hooks like any other. A node hook here would switch off the core's fast
 path for every task of every session, for nothing.
+
+Importing this module (what the entry point does in every process that opens a
+session) imports nothing else of the package: the CLI (argparse) and the outbox
+(sqlite3) are imported when their hook first needs them, and the resume hook
+returns before any import when ``DAGLITE_CALLBACKS_RESUME`` is unset.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daglite_core import hookimpl
 
-from ._cli import add_commands
-from ._outbox import OutboxError, default_outbox
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["before_session_start", "daglite_plugin_name", "provide_cli_commands"]
 
 daglite_plugin_name = "callbacks"
-
-logger = logging.getLogger("daglite.callbacks")
 
 _resumed: set[tuple[int, str]] = set()
 _resuming = threading.local()
@@ -44,6 +45,8 @@ _lock = threading.Lock()
 @hookimpl
 def provide_cli_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``daglite callbacks``."""
+    from ._cli import add_commands
+
     add_commands(subparsers)
 
 
@@ -54,6 +57,11 @@ def before_session_start() -> None:
         return
     if getattr(_resuming, "active", False):
         return  # a session opened by a resumed callback
+    import logging
+
+    from ._outbox import OutboxError, default_outbox
+
+    logger = logging.getLogger("daglite.callbacks")
     box = default_outbox()
     key = (os.getpid(), str(box.path))
     with _lock:

@@ -1,7 +1,9 @@
 """The entry point (``daglite`` group, name ``dask``): supplies the ``dask`` backend.
 
-Importing this module does not import Dask: :class:`DaskBackend` imports
-``distributed`` when a session first runs a map on it.
+Importing this module imports nothing else of the package (it is imported by
+every process that opens a session): :class:`DaskBackend` is imported when the
+backends are first asked for, and it imports ``distributed`` only when a session
+first runs a map on it.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from daglite_core import hookimpl
-
-from ._backend import DaskBackend
 
 __all__ = ["provide_backends"]
 
@@ -20,4 +20,6 @@ daglite_plugin_name = "daglite-dask"
 @hookimpl
 def provide_backends() -> list[type[Any]]:
     """The ``dask`` backend (alias ``distributed``)."""
+    from ._backend import DaskBackend
+
     return [DaskBackend]

@@ -10,18 +10,24 @@ Both providers are ``trylast``:
   directory called ``s3:``.
 * ``provide_dataset_formats`` supplies the built-ins, so that a plugin's format
   with the same name or extension wins over them.
+
+Importing this module (every process that opens a session does) imports neither
+the store nor the formats (pickle, csv, json, signing): each provider imports
+what it returns when first called.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daglite_core import DagliteSettings, DatasetFormat, hookimpl
+from daglite_core import hookimpl
 
-from ._formats import builtin_formats
-from ._store import FileDatasetStore
+if TYPE_CHECKING:
+    from daglite_core import DagliteSettings, DatasetFormat
+
+    from ._store import FileDatasetStore
 
 __all__ = ["provide_dataset_formats", "provide_dataset_store"]
 
@@ -33,6 +39,8 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+://")
 @hookimpl(trylast=True)
 def provide_dataset_store(spec: Any, settings: DagliteSettings) -> FileDatasetStore | None:
     """A :class:`FileDatasetStore` for ``None`` (current directory) or a local path."""
+    from ._store import FileDatasetStore
+
     if spec is None:
         return FileDatasetStore()
     if isinstance(spec, os.PathLike):
@@ -51,4 +59,6 @@ def provide_dataset_store(spec: Any, settings: DagliteSettings) -> FileDatasetSt
 @hookimpl(trylast=True)
 def provide_dataset_formats() -> list[DatasetFormat]:
     """pickle, json, text, bytes, csv; numpy and pandas formats when installed."""
+    from ._formats import builtin_formats
+
     return list(builtin_formats())

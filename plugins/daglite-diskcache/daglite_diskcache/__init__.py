@@ -8,9 +8,41 @@ the working directory, or wherever ``session(cache_store=...)``,
 
 from __future__ import annotations
 
-from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
-from ._paths import DEFAULT_RELATIVE_DIR, default_cache_dir
-from ._store import DEFAULT_SIZE_LIMIT, DiskCacheStore, StoreConfig
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
+    from ._paths import DEFAULT_RELATIVE_DIR, default_cache_dir
+    from ._store import DEFAULT_SIZE_LIMIT, DiskCacheStore, StoreConfig
+
+# Names are imported on first use (PEP 562): the entry point imports only ``plugin``,
+# which every process that opens a session loads; the rest waits for its first use.
+_LAZY = {
+    "CacheEntryError": "._errors",
+    "CacheWriteError": "._errors",
+    "DEFAULT_RELATIVE_DIR": "._paths",
+    "DEFAULT_SIZE_LIMIT": "._store",
+    "DiskCacheStore": "._store",
+    "DiskCacheWarning": "._errors",
+    "StoreConfig": "._store",
+    "default_cache_dir": "._paths",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "DEFAULT_RELATIVE_DIR",

@@ -6,18 +6,25 @@
   ``bytes``, ``os.PathLike``) gives a :class:`DiskCacheStore` there; anything else
   is left to other plugins (``None``).
 - ``provide_cli_commands``: ``daglite cache stats | clear | check [--fix]``.
+
+Importing this module (every process that opens a session does) imports neither
+diskcache, sqlite3 nor argparse: the store is imported by the first
+``provide_cache_store`` call (the first cached call), the CLI by ``daglite``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daglite_core import DagliteSettings, hookimpl
+from daglite_core import hookimpl
 
-from ._cli import add_commands
-from ._store import DiskCacheStore
+if TYPE_CHECKING:
+    import argparse
+
+    from daglite_core import DagliteSettings
+
+    from ._store import DiskCacheStore
 
 __all__ = ["provide_cache_store", "provide_cli_commands"]
 
@@ -25,6 +32,8 @@ __all__ = ["provide_cache_store", "provide_cli_commands"]
 @hookimpl
 def provide_cache_store(spec: Any, settings: DagliteSettings) -> DiskCacheStore | None:
     """A :class:`DiskCacheStore` for ``None`` or a path; ``None`` for anything else."""
+    from ._store import DiskCacheStore
+
     if spec is None:
         spec = settings.cache_store
     if spec is None:
@@ -37,4 +46,6 @@ def provide_cache_store(spec: Any, settings: DagliteSettings) -> DiskCacheStore 
 @hookimpl
 def provide_cli_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``daglite cache``."""
+    from ._cli import add_commands
+
     add_commands(subparsers)

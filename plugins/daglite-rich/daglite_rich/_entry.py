@@ -18,7 +18,6 @@ or ``DAGLITE_PLUGINS_AUTOLOAD=0`` turn both off.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,8 @@ def env_mode(value: str | None = None) -> str | None:
         return None
     mode = _ON.get(key)
     if mode is None:
+        import logging  # not with the entry point: every daglite process loads it
+
         logging.getLogger("daglite.rich").warning(
             "daglite-rich: ignoring %s=%r; use 1, auto, live, plain or 0", ENV, raw
         )
