@@ -292,7 +292,7 @@ class RichProgress:
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 
-    @hookimpl(optionalhook=True)  # PRE-MERGE
+    @hookimpl
     def map_progress(self, map_id: Any, started: int, done: int, failed: int, per_item: bool) -> None:
         """Counts of a map's items, a few times a second and once more at its end.
 
