@@ -29,7 +29,11 @@ R = TypeVar("R")
 
 
 class Frame(NamedTuple):
-    """The task call whose body is running (read by nested calls and ``save_dataset``)."""
+    """The task call whose body is running (read by nested calls and ``save_dataset``).
+
+    ``map_id``/``parent_id`` are set only for a map item on the fast path (no
+    ``metadata``): :func:`current_metadata` puts them in the record it builds.
+    """
 
     task: BaseTask[..., Any]
     args: tuple[Any, ...]
@@ -37,6 +41,8 @@ class Frame(NamedTuple):
     metadata: TaskMetadata | None
     map_index: int | None
     backend: str
+    map_id: Any = None
+    parent_id: Any = None
 
 
 
@@ -282,8 +288,11 @@ def current_metadata() -> TaskMetadata | None:
     """The :class:`TaskMetadata` of the task whose body is running, or ``None``.
 
     Built on demand for calls that ran without hooks (no metadata was needed then):
-    such a record has a fresh ``id``, the session's ``session_id`` and no
-    ``parent_id`` or ``map_id`` (nothing observed the call, so nothing links to it).
+    such a record has a fresh ``id`` (nothing observed the call, so nothing links
+    to it) and the session's ``session_id``; for a map item its ``map_id`` and
+    ``parent_id`` are those of its fan-out (so a hook fired from inside the item,
+    such as ``before_map`` of a nested map, can tell which map's item started it),
+    for a direct call both are ``None``.
     """
     frame = FRAME.get()
     if frame is None:
@@ -296,8 +305,8 @@ def current_metadata() -> TaskMetadata | None:
     inputs = task.bind(frame.args, frame.kwargs)
     return TaskMetadata(
         new_id(), task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
-        task.description, frame.map_index, None, task.is_async, task.is_generator,
-        None, current_state().id,
+        task.description, frame.map_index, frame.parent_id, task.is_async, task.is_generator,
+        frame.map_id, current_state().id,
     )
 
 

@@ -86,7 +86,7 @@ def execute(
 ) -> Any:
     """Run one item through the task lifecycle in this thread; return its value."""
     if fast:
-        token = FRAME.set(Frame(task, item.args, {}, None, item.index, backend))
+        token = FRAME.set(Frame(task, item.args, {}, None, item.index, backend, map_id, parent_id))
         try:
             return task.func(*item.args)
         except Exception as exc:

@@ -23,8 +23,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _parent_id(frame: Frame | None) -> Any:
-    return frame.metadata.id if frame is not None and frame.metadata is not None else None
+def frame_parent_id(frame: Frame | None) -> Any:
+    """The ``parent_id`` of a call or fan-out made by the body of ``frame``'s task.
+
+    The running task's id; for a map item on the fast path (it has no metadata,
+    hence no id) its map's ``map_id``, so that a plugin that counts such items
+    (``daglite_map_progress``) can still place what they start under their map;
+    ``None`` at top level or in a direct call on the fast path.
+    """
+    if frame is None:
+        return None
+    metadata = frame.metadata
+    return metadata.id if metadata is not None else frame.map_id
 
 
 class MapRunner:
@@ -39,7 +49,7 @@ class MapRunner:
         self.state = state
         self.backend = backend
         self.map_id = map_id
-        self.parent_id = _parent_id(FRAME.get())
+        self.parent_id = frame_parent_id(FRAME.get())
         self.timeout = task.timeout
         self.retries = task.retries
         self.fast = runs_fast(task, state)

@@ -59,6 +59,10 @@ class TaskMetadata:
     Every id is a :class:`uuid.UUID`. A map item's ``parent_id`` is the id of the
     task whose body called ``map_tasks`` (``None`` when it was called at top
     level), so a run's whole call tree can be rebuilt from the hooks' metadata.
+    One exception: a map item that ran on the fast path has no metadata and no
+    id (only plugins with ``daglite_map_progress`` let map items keep the fast
+    path while they watch), so a call or map its body makes has that map's
+    ``map_id`` as ``parent_id``.
     """
 
     id: uuid.UUID

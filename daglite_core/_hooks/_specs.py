@@ -310,7 +310,9 @@ def before_map(
     :param total: the number of items, so progress can be drawn with a total.
     :param backend: the backend's name that runs the items.
     :param parent_id: the id of the task whose body called ``map_tasks`` (the
-        items' ``parent_id``), or ``None`` at top level.
+        items' ``parent_id``), or ``None`` at top level; the ``map_id`` of the
+        enclosing map when its item ran on the fast path (see
+        :class:`~daglite_core.TaskMetadata`).
     :param name_template: the task's ``name`` as declared, placeholders unfilled.
 
     Return value: ignored.

@@ -310,7 +310,7 @@ def _run_plain(
     set_frame, reset_frame = FRAME.set, FRAME.reset
     for item in items:
         args = item.args
-        token = set_frame(Frame(task, args, {}, None, item.index, backend))
+        token = set_frame(Frame(task, args, {}, None, item.index, backend, map_id, parent_id))
         try:
             outcomes.append(new_outcome(True, func(*args)))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
