@@ -234,22 +234,38 @@ class RunModel:
         if map_ is not None:
             return (map_.name, metadata.name, map_.node, map_.counts, map_, map_, now)
         parent_id = metadata.parent_id
-        parent = self.running.get(parent_id.int) if parent_id is not None else None
         name = metadata.name
         if metadata.map_index is not None:  # an item of a map we did not see start
             name = _MAP_SUFFIX.sub("", name)
-        under = parent[NODE] if parent is not None else self.root
-        node = under.child(("call", name), name, "call")
-        return (name, metadata.name, node, self._counts(name, now), None, parent[SCOPE] if parent is not None else None, now)
+        if parent_id is None:
+            return (name, metadata.name, self.root.child(("call", name), name, "call"), self._counts(name, now), None, None, now)
+        parent = self.running.get(parent_id.int)
+        if parent is not None:
+            node = parent[NODE].child(("call", name), name, "call")
+            return (name, metadata.name, node, self._counts(name, now), None, parent[SCOPE], now)
+        owner = self.maps.get(parent_id.int)  # made by a counted item of this map
+        under = owner.node if owner is not None else self.root
+        return (name, metadata.name, under.child(("call", name), name, "call"), self._counts(name, now), None, owner, now)
 
     # -- events ------------------------------------------------------------
 
     def map_started(self, map_id: uuid.UUID, task_name: str, total: int, parent_id: uuid.UUID | None) -> None:
+        """A map starts (``before_map``).
+
+        Its parent is the running call that started it, or the map whose counted
+        item did (the core then gives that map's id as ``parent_id``): the map is
+        drawn and folded under it.
+        """
         now = self.clock() - self.t0
         with self.lock:
             parent = self.running.get(parent_id.int) if parent_id is not None else None
+            scope = parent[SCOPE] if parent is not None else None
             under = parent[NODE] if parent is not None else self.root
-            if parent is not None and parent[MAP] is not None:
+            owner = self.maps.get(parent_id.int) if parent is None and parent_id is not None else None
+            if owner is not None:  # started by an item of a counted map
+                under = owner.node
+                scope = owner
+            if owner is not None or (parent is not None and parent[MAP] is not None):
                 key: Any = ("map", task_name)  # maps run by a map's items fold into one node
             else:
                 key = ("map", map_id)
@@ -257,7 +273,6 @@ class RunModel:
             node.total += total
             node.maps += 1
             self.map_count += 1
-            scope = parent[SCOPE] if parent is not None else None
             path = (*scope.path, self.map_count) if scope is not None else (self.map_count,)
             map_ = MapState(task_name, total, path, now, node)
             map_.counts = self._counts(task_name, now)

@@ -5,7 +5,8 @@ a small script (ours, inline) that draws the tree when the page opens: no networ
 resource (a Content-Security-Policy forbids any), so it can be mailed or attached
 to a ticket. Nodes fold and unfold; each row shows the task's counts and a bar
 per call on a common time axis (a map's items as one row: the span they covered,
-their calls, failures in red). The SVG is the same tree as a static picture,
+their calls, failures in red; the items of a map the core only counted, those on
+its fast path, have no bar of their own: the row's span covers them). The SVG is the same tree as a static picture,
 drawn here in Python, for places that show images but not pages.
 
 Both are written atomically (a temporary file in the same directory, then
@@ -102,6 +103,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
 .counts .bad { color: var(--failed); font-weight: 600; }
 .track { position: relative; height: 14px; background: #f7f7f7; border-radius: 2px; }
 .env { position: absolute; top: 0; height: 14px; background: var(--env); border-radius: 2px; min-width: 1px; }
+.env.counted { background: repeating-linear-gradient(135deg, var(--env) 0 5px, #b7d3c3 5px 8px); }
 .span { position: absolute; top: 2px; height: 10px; min-width: 1px; opacity: .85; }
 .span.ok { background: var(--ok); } .span.failed { background: var(--failed); } .span.cached { background: var(--cached); }
 .failures { margin: 2px 0 4px; padding-left: 2.5rem; color: var(--failed); font-size: 12px; font-family: ui-monospace, monospace; }
@@ -111,7 +113,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
 <body>
 <h1 id="title">@TITLE@</h1>
 <p id="meta"></p>
-<p class="legend"><span><i style="background:var(--ok)"></i>succeeded</span><span><i style="background:var(--cached)"></i>cache hit</span><span><i style="background:var(--failed)"></i>failed</span><span><i style="background:var(--env)"></i>span of a folded node</span></p>
+<p class="legend"><span><i style="background:var(--ok)"></i>succeeded</span><span><i style="background:var(--cached)"></i>cache hit</span><span><i style="background:var(--failed)"></i>failed</span><span><i style="background:var(--env)"></i>span of a folded node</span><span><i class="env counted" style="position:static"></i>items counted, not timed one by one</span></p>
 <div class="grid"><div></div><div class="axis" id="axis"></div></div>
 <div id="tree" role="tree"></div>
 <noscript><p>This report draws its tree with JavaScript; the data is in the page's daglite-data element.</p></noscript>
@@ -157,6 +159,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
     node.dataset.failed = String(n.failed);
     node.dataset.cached = String(n.cached);
     if (n.kind === "map") node.dataset.total = String(n.total);
+    node.dataset.counted = String(n.counted || 0);
     var row = el("div", "grid");
     var label = el("div", "label");
     label.style.paddingLeft = (1.1 * depth) + "rem";
@@ -179,7 +182,9 @@ h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
     var env = el("div", "env");
     env.style.left = pct(n.start) + "%";
     env.style.width = (pct(n.end) - pct(n.start)) + "%";
-    env.title = n.name + ": " + fmt(n.start) + " \\u2192 " + fmt(n.end) + ", busy " + fmt(n.busy);
+    env.title = n.name + ": " + fmt(n.start) + " \\u2192 " + fmt(n.end) + ", busy " + fmt(n.busy) +
+      (n.counted ? "; " + plural(n.counted, "call") + " counted, not timed one by one" : "");
+    if (n.counted) env.className = "env counted";
     track.appendChild(env);
     n.spans.forEach(function (s) {
       var b = el("div", "span " + s[2]);

@@ -130,8 +130,11 @@ def test_html_report_is_drawn_by_its_script_in_a_browser(tmp_path: Path) -> None
     assert "has-failures" in fetch_node["classes"]
     assert "2 calls" in " ".join(by_name["parse"]["text"])
     assert "1 call" in " ".join(by_name["pipeline"]["text"])
-    # The timeline: one bar per call (1 pipeline + 5 fetch + 2 parse), the failure in red.
-    assert sorted(parsed.spans) == sorted(["ok"] * 7 + ["failed"])
+    # The timeline: one bar per watched call (1 pipeline + 2 parse), the failure in red; fetch's
+    # four successes ran on the core's fast path: counted, drawn as the map's hatched span.
+    assert sorted(parsed.spans) == sorted(["ok"] * 3 + ["failed"])
+    assert fetch_node["attrs"]["data-counted"] == "4"
+    assert dom.count('class="env counted"') == 2  # the legend's and fetch's (pipeline and parse were watched)
     meta = "".join(parsed.texts)
     assert "8 calls" in meta and "1 failed" in meta
 

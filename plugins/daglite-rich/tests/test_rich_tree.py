@@ -59,8 +59,32 @@ def test_call_tree_folds_maps_under_their_parent(backend: str) -> None:
     assert (branch_node["total"], branch_node["maps"], branch_node["ok"]) == (3, 1, 3)
     leaf_node = branch_node["children"][0]
     assert (leaf_node["total"], leaf_node["maps"], leaf_node["failed"]) == (6, 3, 0)
-    assert len(leaf_node["spans"]) == 6
-    assert all(0 <= s <= tree["duration"] for s, _, _ in leaf_node["spans"])
+    # Plain tasks: their items keep the core's fast path and are counted (map_progress),
+    # so the nodes cover the maps' time without a span per item.
+    assert (branch_node["counted"], leaf_node["counted"]) == (3, 6)
+    assert leaf_node["spans"] == []
+    assert 0 <= leaf_node["start"] <= leaf_node["end"] <= tree["duration"]
+    assert 0 <= branch_node["start"] <= leaf_node["start"] and leaf_node["end"] <= branch_node["end"]
+    helper_node = tree["children"][0]["children"][1]
+    assert len(helper_node["spans"]) == 2  # direct calls are watched one by one
+
+
+@pytest.mark.parametrize("backend", ["inline", "thread"])
+def test_calls_made_by_counted_items_are_placed_under_their_map(backend: str) -> None:
+    @task
+    def outer(x: int) -> int:
+        return helper(x) + helper(x + 1)
+
+    out = io.StringIO()
+    progress = RichProgress(file=out)
+    with session(plugins=[progress], backend=backend, settings=DagliteSettings(max_workers=2)):
+        assert map_tasks(outer, range(4)) == [1, 3, 5, 7]
+    assert progress.last_run is not None
+    tree = progress.last_run.tree()
+    assert names(tree) == [("outer", "map", 4, [("helper", "call", 8, [])])]
+    assert "helper done" not in out.getvalue()  # not narrated as top-level calls
+    rows = {r.task: r.calls for r in progress.summary_rows()}
+    assert rows == {"outer": 4, "helper": 8}
 
 
 def test_nested_maps_are_drawn_under_their_parent() -> None:
