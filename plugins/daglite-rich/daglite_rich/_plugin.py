@@ -50,7 +50,12 @@ class RichProgress:
     code's ``print`` output above the live view (rich's ``Live``).
 
     Cost: each task event updates a few counters under one lock; drawing happens
-    on rich's refresh thread, ``refresh_per_second`` times a second. An error in
+    on rich's refresh thread, ``refresh_per_second`` times a second. The items of
+    a map of a plain sync task are not watched one by one: they keep the core's
+    fast path and are counted through the ``map_progress`` hook (see
+    :attr:`daglite_map_progress`); such a map's items show as ``double: 2
+    running`` rather than by name, and its summary time is the map's wall time
+    (the mean: wall time per item). An error in
     this plugin (drawing, the report) is logged once on the ``daglite.rich``
     logger and switches the display off; it never fails or changes a task.
 
