@@ -498,7 +498,7 @@ class RunModel:
                 if len(running) >= max_running:
                     break
             running_count = len(self.running)
-            counted = []
+            counted: list[tuple[str, int]] = []
             for m in self.maps.values():
                 if m.running > 0:
                     running_count += m.running
