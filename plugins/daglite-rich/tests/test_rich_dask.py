@@ -23,7 +23,16 @@ def nap(x: int) -> int:
     return x
 
 
-def test_dask_items_move_the_bars_while_they_run() -> None:
+@task(retries=1)
+def nap_retried(x: int) -> int:
+    return nap.func(x)
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["counted", "watched"])
+def test_dask_items_move_the_bars_while_they_run(watched: bool) -> None:
+    """Counted items (a plain task) move the bar as results come back; watched ones (a
+    task with options) also show as running, their events relayed live."""
+    mapped = nap_retried if watched else nap
     out = io.StringIO()
     progress = RichProgress(file=out)
     seen: list[tuple[Any, int]] = []
@@ -42,13 +51,15 @@ def test_dask_items_move_the_bars_while_they_run() -> None:
         watcher.start()
         try:
             with pytest.raises(MapError):
-                map_tasks(nap, range(8))
+                map_tasks(mapped, range(8))
         finally:
             stop.set()
             watcher.join()
     assert any(bars and 0 < bars[0] < 8 for bars, _ in seen), seen
-    assert any(running > 0 for _, running in seen), seen
+    if watched:  # the core counts counted items only when they come back: none run for it
+        assert any(running > 0 for _, running in seen), seen
+    name = mapped.name
     row = progress.summary_rows()[0]
-    assert (row.task, row.calls, row.failures) == ("nap", 8, 1)
-    assert progress.failures() == [Failure("nap[3]", "ValueError: three", 3)]
-    assert "[daglite] nap: 8/8 (100%), 1 failed, done in " in out.getvalue()
+    assert (row.task, row.calls, row.retries, row.failures) == (name, 8, 1 if watched else 0, 1)
+    assert progress.failures() == [Failure(f"{name}[3]", "ValueError: three", 3)]
+    assert f"[daglite] {name}: 8/8 (100%), 1 failed, done in " in out.getvalue()
