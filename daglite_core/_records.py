@@ -15,6 +15,7 @@ check it (``tests/test_records.py``).
 
 from __future__ import annotations
 
+import itertools
 import linecache
 import uuid
 from collections.abc import Callable
@@ -37,6 +38,22 @@ def uuid_from_int(value: int) -> uuid.UUID:
     _set_uuid_int(made, value)
     _set_uuid_safe(made, _UNKNOWN)
     return made
+
+
+_generated = itertools.count(1)
+
+
+def define(source: str, name: str, label: str, namespace: dict[str, Any]) -> Any:
+    """Run generated ``source`` in ``namespace`` and return its function ``name``.
+
+    The one way the core generates code: the source is registered with
+    :mod:`linecache` under a unique ``<daglite ...>`` file name, so tracebacks,
+    ``inspect.getsource`` and debuggers show the generated lines.
+    """
+    filename = f"<daglite {label} #{next(_generated)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - the callers generate it from their own data
+    return namespace[name]
 
 
 def fast_constructor(cls: type[R]) -> Callable[..., R]:
@@ -68,9 +85,6 @@ def fast_constructor(cls: type[R]) -> Callable[..., R]:
         body.append(f"    _set_{f.name}(obj, {f.name})")
     name = f"make_{cls.__name__}"
     source = "\n".join([f"def {name}({', '.join(params)}):", "    obj = _new(_cls)", *body, "    return obj", ""])
-    filename = f"<daglite fast constructor {cls.__module__}.{cls.__qualname__}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - generated from the record's fields
-    made: Callable[..., R] = namespace[name]
+    made: Callable[..., R] = define(source, name, f"fast constructor {cls.__module__}.{cls.__qualname__}", namespace)
     made.__doc__ = f"``{cls.__qualname__}(...)`` built by writing its slots (see :func:`fast_constructor`)."
     return made

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ca
 
 from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, default_state
+from ._records import define
 from ._templates import fill, template_fields
 
 if TYPE_CHECKING:
@@ -256,8 +257,8 @@ def _compile_binder(params: list[inspect.Parameter]) -> Callable[..., dict[str, 
             namespace[f"_d{index}"] = param.default
             parts.append(f"{param.name}=_d{index}")
     body = ", ".join(f"{param.name!r}: {param.name}" for param in params)
-    exec(f"def _bind({', '.join(parts)}):\n    return {{{body}}}\n", namespace)  # noqa: S102
-    return namespace["_bind"]  # type: ignore[no-any-return]
+    source = f"def _bind({', '.join(parts)}):\n    return {{{body}}}\n"
+    return define(source, "_bind", "argument binder", namespace)  # type: ignore[no-any-return]
 
 
 def _import_task(

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from ._hooks import SPECS, WRAPPER_HOOKS, hookimpl
+from ._records import define
 
 __all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
 
@@ -65,7 +66,7 @@ def _make_recorder() -> type:
         params = ", ".join(args)
         body = ", ".join(f"{a!r}: {a}" for a in args)
         source = f"def {hook}(self, {params}):\n    self._record({hook!r}, {{{body}}})\n"
-        exec(source, namespace)  # noqa: S102 - generated from the hook specs
+        define(source, hook, f"RecordingPlugin.{hook}", namespace)
     methods = {hook: hookimpl(namespace[hook]) for hook in observer_hooks()}
     doc = (
         "A plugin that records every observer hook call, in order, in ``calls``.\n\n"

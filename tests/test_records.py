@@ -60,3 +60,16 @@ def test_generated_source_is_in_linecache() -> None:
     lines = linecache.getlines(code.co_filename)
     assert lines and lines[0].startswith("def make_TaskMetadata(")
     assert any("_set_session_id(obj, session_id)" in line for line in lines)
+
+
+def test_every_generated_function_shows_its_source() -> None:
+    @d.task
+    def add(a: int, b: int = 2) -> int:
+        return a + b
+
+    from daglite_core.testing import RecordingPlugin
+
+    for func in (add._binder, make_metadata, RecordingPlugin.before_node_execute):
+        lines = linecache.getlines(func.__code__.co_filename)
+        assert func.__code__.co_filename.startswith("<daglite ")
+        assert lines[0].startswith(f"def {func.__name__}(")
