@@ -42,6 +42,7 @@ _set_builtin_plugin(_BUILTIN)  # the core's backends (see _hooks.set_builtin_plu
 if TYPE_CHECKING:
     from ._execute import run_coroutine
     from ._hashing import default_cache_hash
+    from ._lazy import lazy_exports
     from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
     from ._process._wire import (
         RemoteError,
@@ -83,6 +84,7 @@ _LAZY = {
     "aiter_tasks": "_map",
     "gather_tasks": "_map",
     "iter_tasks": "_map",
+    "lazy_exports": "_lazy",
     "map_tasks": "_map",
     "pack_batch": "_process._wire",
     "pack_events": "_process._wire",
@@ -135,6 +137,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "iter_tasks",
+    "lazy_exports",
     "list_plugins",
     "load_dataset",
     "map_tasks",

@@ -8,8 +8,9 @@ the working directory, or wherever ``session(cache_store=...)``,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from daglite_core import lazy_exports
 
 if TYPE_CHECKING:
     from ._errors import CacheEntryError, CacheWriteError, DiskCacheWarning
@@ -29,19 +30,7 @@ _LAZY = {
     "default_cache_dir": "._paths",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -10,7 +10,9 @@ something is drawn.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from daglite_core import lazy_exports
 
 if TYPE_CHECKING:
     from ._logging import RichLogHandler
@@ -21,20 +23,8 @@ __all__ = ["Failure", "RichLogHandler", "RichProgress", "TaskSummary"]
 
 # Imported on first use (PEP 562): the entry point, loaded by every daglite process,
 # needs none of these unless progress is switched on.
-_LAZY = {"Failure": "_records", "RichLogHandler": "_logging", "RichProgress": "_plugin", "TaskSummary": "_records"}
+_LAZY = {"Failure": "._records", "RichLogHandler": "._logging", "RichProgress": "._plugin", "TaskSummary": "._records"}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
-        globals()[name] = value
-        return value
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
