@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._builtin import BUILTIN as _BUILTIN
 from ._context import bind_session, call_hook, current_metadata
 from ._datasets import load_dataset, save_dataset
 from ._errors import (
@@ -37,7 +36,14 @@ from ._session import Workflow, active_session, async_session, session, workflow
 from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
-_set_builtin_plugin(_BUILTIN)  # the core's backends (see _hooks.set_builtin_plugin)
+
+def _builtin_plugin() -> object:
+    from ._builtin import BUILTIN
+
+    return BUILTIN
+
+
+_set_builtin_plugin(_builtin_plugin)  # the core's backends, imported on first plugin load
 
 if TYPE_CHECKING:
     from ._execute import run_coroutine

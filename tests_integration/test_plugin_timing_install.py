@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "plugin-timing"
-CORE_SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "daglite_core")
+CORE_SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "VERSION", "daglite_core")
 
 WORKFLOW = '''
 import time

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -40,7 +40,6 @@ from ._decl import (
     plugin_name,
     spec_changed,
 )
-from ._entry_points import scan
 from ._tables import FailureLog, HookTables, PluginSet, _Entry, _logger
 
 if TYPE_CHECKING:
@@ -187,8 +186,8 @@ class _Registry:
         self._failures = FailureLog()
         self._warned_disabled: set[str] = set()
         self._backend_names: frozenset[str] | None = None
-        self.builtin: object | None = None
-        """The core's own plugin (its backends), set by the package (see :func:`set_builtin_plugin`)."""
+        self.builtin: Callable[[], object] | None = None
+        """Returns the core's own plugin (its backends); set by the package (see :func:`set_builtin_plugin`)."""
 
     def invalidate(self) -> None:
         self._set = None
@@ -245,7 +244,8 @@ class _Registry:
         settings = DagliteSettings()
         self.loaded = True
         if self.builtin is not None:
-            self.entries.insert(0, _Entry("daglite-core", self.builtin, parse_plugin(self.builtin, "daglite-core"), None, "builtin"))
+            builtin = self.builtin()
+            self.entries.insert(0, _Entry("daglite-core", builtin, parse_plugin(builtin, "daglite-core"), None, "builtin"))
         for ep in sorted(entry_points(), key=lambda e: e.name):
             self.infos.append(self._load_one(ep, settings.disable_plugins, settings.plugins_autoload))
 
@@ -378,6 +378,8 @@ def entry_points() -> list[importlib.metadata.EntryPoint]:
     in the usual layout, and cached per process until ``sys.path`` or one of its
     directories changes; the objects have ``name``, ``value``, ``dist`` and ``load()``.
     """
+    from ._entry_points import scan  # on first discovery, not at import
+
     return scan(ENTRY_POINT_GROUP)
 
 
@@ -440,15 +442,17 @@ def list_plugins() -> list[PluginInfo]:
     return listed
 
 
-def set_builtin_plugin(plugin: object) -> None:
+def set_builtin_plugin(load: Callable[[], object]) -> None:
     """Register the core's own plugin, listed first whenever the plugins are loaded.
 
-    Called once by ``daglite_core/__init__.py``: the plugin names backends that
-    live in layers above this registry, which must not import them.
+    Called once by ``daglite_core/__init__.py`` with a function returning the
+    plugin: it names backends that live in layers above this registry, which must
+    not import them, and is imported only when plugins are first loaded.
     """
     with _registry.lock:
-        _registry.builtin = plugin
+        _registry.builtin = load
         if _registry.loaded:  # pragma: no cover - the package sets it before any use
+            plugin = load()
             _registry.entries.insert(0, _Entry("daglite-core", plugin, parse_plugin(plugin, "daglite-core"), None, "builtin"))
             _registry.invalidate()
 
