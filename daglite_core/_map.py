@@ -13,7 +13,7 @@ from ._context import FRAME, SESSION, Frame, SessionState, current_state
 from ._errors import MapError
 from ._execute import IN_MAP, collect, execute, runs_fast
 from ._process._worker import WorkerRunner, replay
-from ._metadata import new_id
+from ._metadata import TaskMetadata, new_id
 from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems, new_outcome
 from ._task import BaseTask, make_task
 
@@ -54,6 +54,8 @@ class MapRunner:
         self.retries = task.retries
         self.fast = runs_fast(task, state)
         self.progress = _Progress(state, map_id, not self.fast) if state.plugins.hook.map_progress else None
+        self.relayed_items: dict[int, TaskMetadata] = {}
+        """Metadata of items a worker reported started compactly, until they end (see ``replay``)."""
 
     def __call__(self, item: WorkItem) -> Outcome:
         progress = self.progress
@@ -79,7 +81,7 @@ class MapRunner:
     def replay(self, events: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
         """Fire events recorded by a remote runner on this session's plugins, in order."""
         if events:
-            replay(self.state, events)
+            replay(self, events)
 
     def absorb(self, batch: RemoteBatch) -> list[Outcome]:
         """Replay a worker batch's events to this session's plugins; return its outcomes."""

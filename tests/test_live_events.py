@@ -493,3 +493,22 @@ def test_a_worker_plugin_receives_its_own_reports_in_the_session_process() -> No
     with d.session(backend="process", plugins=[plugin], settings=settings()):
         assert d.map_tasks(leaf, [1, 2]) == [10, 20]
     assert sorted(plugin.received) == [("done", 10, "leaf[0]"), ("done", 20, "leaf[1]")]
+
+
+def test_relayed_item_metadata_is_the_same_as_in_process() -> None:
+    """Process items are relayed compactly and their metadata rebuilt: every field matches."""
+
+    def fields(backend: str) -> list[tuple[Any, ...]]:
+        recorder = RecordingPlugin(hooks=["before_node_execute", "after_node_execute"])
+        with d.session(backend=backend, plugins=[recorder], settings=settings()):
+            assert d.map_tasks(leaf, [3, 4]) == [30, 40]
+        out = []
+        for call in recorder.calls:
+            m = call["metadata"]
+            assert isinstance(m.id, uuid.UUID) and m.backend == backend and m.map_id is not None
+            out.append((call.hook, m.name, m.inputs, m.description, m.map_index, m.parent_id, m.is_async, m.is_generator))
+            if call.hook == "after_node_execute":
+                assert call["result"] == 10 * m.inputs["x"] and call["duration"] >= 0
+        return sorted(out, key=repr)
+
+    assert fields("process") == fields("thread")

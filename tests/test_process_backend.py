@@ -494,6 +494,8 @@ def test_unpicklable_result_fails_its_item_only() -> None:
     assert "lock_for[1]" in message and "item 1" in message and "pickled" in message
     assert sorted(c["metadata"].map_index for c in recorder.of("after_node_execute")) == [0, 2, 3]
     assert [c["metadata"].map_index for c in recorder.of("on_node_error")] == [1]
+    error = recorder.of("on_node_error")[0]["error"]
+    assert isinstance(error, pickle.PicklingError) and "item 1" in str(error)
 
 
 def test_unpicklable_argument_fails_its_item_only() -> None:

@@ -407,7 +407,7 @@ class _MapRun:
             tag = data[:1]
             if tag == EVENTS:
                 # Unpickled here, in the session's context: the reporters are already its own.
-                replay(self.state, decode_events(data), swap=False)
+                replay(self.runner, decode_events(data), swap=False)
             elif tag == ATTEMPT:
                 worker.deadline = None if len(data) == 1 else time.monotonic() + float(data[1:]) + ATTEMPT_GRACE
             elif data == READY:

@@ -42,6 +42,14 @@ from .._metadata import TaskMetadata
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 
 OK, MIXED, LOST = 0, 1, 2
+ITEM_STARTED = "~item_started"
+"""A compact relayed ``before_node_execute`` of a map item: ``(id_int, index, inputs)``;
+the session's process rebuilds the metadata from what it knows of the map."""
+ITEM_DONE = "~item_done"
+"""A compact relayed ``after_node_execute`` of a map item: ``(id_int, index, duration, result)``."""
+ITEM_LOST = "~item_lost"
+"""An :data:`ITEM_DONE` whose result cannot be pickled: ``(id_int, error, duration)``,
+replayed as the item's ``on_node_error``."""
 EVENTS = b"E"
 """First byte of a worker's event message (a pickle never starts with it)."""
 ATTEMPT = b"A"
@@ -251,6 +259,12 @@ def _portable_event(runner: Any, event: tuple[str, tuple[Any, ...]]) -> tuple[st
     hook, args = event
     if _problem(args) is None:
         return event
+    if hook == ITEM_DONE:
+        id_int, index, duration, result = args
+        return ITEM_LOST, (id_int, _result_error(index, result, _problem(result) or "?"), duration)
+    if hook == ITEM_STARTED:
+        id_int, index, inputs = args
+        return hook, (id_int, index, {k: v if _problem(v) is None else _stand_in(v) for k, v in inputs.items()})
     if hook == "after_node_execute":
         metadata, reporter, duration, result = args
         problem = _problem(result)

@@ -33,6 +33,7 @@ from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._records import uuid_from_int
 from .._settings import DagliteSettings
+from ._wire import ITEM_DONE, ITEM_LOST, ITEM_STARTED
 
 _LOCAL_ONLY = frozenset({"before_session_start", "after_session_end", "node_attempt"})  # node_attempt wraps, runs where the body runs
 Event = tuple[str, tuple[Any, ...]]
@@ -233,7 +234,7 @@ class WorkerRunner:
             if fast:
                 _run_plain(task, state, items, outcomes, self.backend, self.parent_id, self.map_id)
             elif _observed_plain(task, state):
-                _run_observed(task, state, items, outcomes, self.backend, self.parent_id, self.map_id)
+                _run_observed(task, state, recorder, items, outcomes, self.backend, self.parent_id, self.map_id)
             else:
                 backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
                 for item in items:
@@ -319,6 +320,10 @@ def _run_plain(
             reset_frame(token)
 
 
+def _relay_only(table: Sequence[tuple[Any, str]]) -> bool:
+    return all(plugin == "daglite-relay" for _, plugin in table)
+
+
 def _observed_plain(task: Any, state: SessionState) -> bool:
     """Whether :func:`_run_observed` applies: a plain sync task with a fixed name, no
     ``node_attempt`` wrapper (what :func:`~daglite_core._lifecycle.call_plain` runs)."""
@@ -329,7 +334,14 @@ def _observed_plain(task: Any, state: SessionState) -> bool:
 
 
 def _run_observed(
-    task: Any, state: SessionState, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str, parent_id: Any, map_id: Any
+    task: Any,
+    state: SessionState,
+    recorder: _Recorder,
+    items: Sequence[WorkItem],
+    outcomes: list[Outcome],
+    backend: str,
+    parent_id: Any,
+    map_id: Any,
 ) -> None:
     """:func:`~daglite_core._lifecycle.call_plain` for every item of a batch, as one loop.
 
@@ -347,6 +359,12 @@ def _run_observed(
     set_frame, reset_frame = FRAME.set, FRAME.reset
     perf = _lifecycle._perf
     make, new_frame, new_uuid = _metadata.make_metadata, _lifecycle._new_tuple, uuid_from_int
+    # When the relay alone observes these hooks, items are recorded compactly (the
+    # session's process rebuilds their metadata): no metadata pickled, no hook calls.
+    compact = _relay_only(before) and _relay_only(after) and before and after
+    events = recorder.batch.get() if compact else None
+    if events is None:
+        compact = False
     for item in items:
         args, index = item.args, item.index
         try:
@@ -354,19 +372,23 @@ def _run_observed(
         except Exception as exc:  # noqa: BLE001 - the binding TypeError is the item's outcome
             outcomes.append(Outcome(False, error=exc))
             continue
+        id_int = prefix | next(counter)
         metadata = make(
-            new_uuid(prefix | next(counter)), f"{name}[{index}]", backend, inputs, description, index, parent_id,
+            new_uuid(id_int), f"{name}[{index}]", backend, inputs, description, index, parent_id,
             False, False, map_id, session_id,
         )
         frame = new_frame(Frame, (task, args, {}, metadata, index, backend))
         token = set_frame(frame)
         try:
             started = perf()
-            for hook, plugin in before:
-                try:
-                    hook(metadata, reporter)
-                except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
-                    failed(plugin, "before_node_execute", exc)
+            if compact:
+                events.append((ITEM_STARTED, (id_int, index, inputs)))  # type: ignore[union-attr]
+            else:
+                for hook, plugin in before:
+                    try:
+                        hook(metadata, reporter)
+                    except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
+                        failed(plugin, "before_node_execute", exc)
             try:
                 value = func(*args)
             except BaseException as exc:  # noqa: BLE001 - the lifecycle retries or fails it
@@ -378,11 +400,14 @@ def _run_observed(
                     outcomes.append(Outcome(False, error=error))
                 continue
             duration = perf() - started
-            for hook, plugin in after:
-                try:
-                    hook(metadata, reporter, duration, value)
-                except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
-                    failed(plugin, "after_node_execute", exc)
+            if compact:
+                events.append((ITEM_DONE, (id_int, index, duration, value)))  # type: ignore[union-attr]
+            else:
+                for hook, plugin in after:
+                    try:
+                        hook(metadata, reporter, duration, value)
+                    except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
+                        failed(plugin, "after_node_execute", exc)
             outcomes.append(new_outcome(True, value))
         finally:
             reset_frame(token)
@@ -409,28 +434,49 @@ def coordinator_plugins(state: SessionState) -> PluginSet:
     return cached
 
 
-def replay(state: SessionState, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: bool = True) -> None:
-    """Fire relayed worker events on the session's non-worker plugins, in order.
+def replay(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: bool = True) -> None:
+    """Fire relayed worker events of ``runner``'s map on the session's non-worker plugins, in order.
 
     ``on_report`` goes to every plugin of the session, worker-side ones included
     (their copy in the session's process), so one plugin can both report from its
-    worker copy and receive the reports.
+    worker copy and receive the reports. Compact item events (:data:`ITEM_STARTED`,
+    :data:`ITEM_DONE`, :data:`ITEM_LOST`) become the item's ``before_node_execute``,
+    ``after_node_execute`` or ``on_node_error`` with metadata rebuilt here from
+    what ``runner`` knows of the map (the same fields the worker's had).
 
     ``swap`` puts the session's reporter in each event's reporter argument: events
     may come unpickled anywhere (a Dask client's thread). The process backend
     unpickles them in the session's own context, where the recorded reporter
     already became the session's, and passes ``swap=False``.
     """
+    state = runner.state
     notify = coordinator_plugins(state).notify
     everyone = state.plugins.notify  # on_report: also the session-side copies of worker plugins
-    if not swap:
-        for hook, args in events:
-            (everyone if hook == "on_report" else notify)(hook, *args)
-        return
     reporter = state.reporter
     positions: dict[str, int] = {}
+    started = runner.relayed_items
     for hook, args in events:
-        position = positions.get(hook)
-        if position is None:
-            position = positions[hook] = _reporter_position(hook)
-        (everyone if hook == "on_report" else notify)(hook, *_swap_reporter(args, position, reporter))
+        if hook[0] == "~":
+            if hook == ITEM_STARTED:
+                metadata = started[args[0]] = _item_metadata(runner, *args)
+                notify("before_node_execute", metadata, reporter)
+            elif hook == ITEM_DONE:
+                notify("after_node_execute", started.pop(args[0]), reporter, args[2], args[3])
+            elif hook == ITEM_LOST:
+                notify("on_node_error", started.pop(args[0]), reporter, args[1], args[2])
+            continue
+        if swap:
+            position = positions.get(hook)
+            if position is None:
+                position = positions[hook] = _reporter_position(hook)
+            args = _swap_reporter(args, position, reporter)
+        (everyone if hook == "on_report" else notify)(hook, *args)
+
+
+def _item_metadata(runner: Any, id_int: int, index: int, inputs: dict[str, Any]) -> Any:
+    """The metadata a worker made for item ``index`` of ``runner``'s map (see :func:`_run_observed`)."""
+    task = runner.task
+    return _metadata.make_metadata(
+        uuid_from_int(id_int), f"{task.name}[{index}]", runner.backend, inputs, task.description, index,
+        runner.parent_id, False, False, runner.map_id, runner.state.id,
+    )
