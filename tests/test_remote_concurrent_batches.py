@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from daglite_core import map_tasks, session, task
+from daglite_core._process._wire import ITEM_DONE
 from daglite_core.testing import RecordingPlugin
 
 BARRIER = threading.Barrier(2, timeout=10)
@@ -61,6 +62,8 @@ def test_each_batch_gets_only_its_own_events() -> None:
     with session(backend=TwoThreadsRemote(), plugins=[recorder]):  # type: ignore[arg-type]
         assert map_tasks(meet, range(4)) == [0, 1, 2, 3]
     for indexes, events in TwoThreadsRemote.batches:
-        seen = sorted(args[0].map_index for hook, args in events if hook == "after_node_execute")
-        assert seen == indexes
+        # Items only the relay observes travel as compact ITEM_DONE events (id, index, ...).
+        seen = sorted(args[1] for hook, args in events if hook == ITEM_DONE)
+        seen += sorted(args[0].map_index for hook, args in events if hook == "after_node_execute")
+        assert sorted(seen) == indexes
     assert sorted(c["metadata"].map_index for c in recorder.calls) == [0, 1, 2, 3]
