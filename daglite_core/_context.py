@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 from ._errors import BackendError, MissingPluginError
 from ._hooks import PluginSet, _registry
 from ._metadata import new_id
+from ._records import uuid_from_int
 from ._settings import DagliteSettings
 from ._vars import FRAME as FRAME
 from ._vars import SESSION as SESSION
@@ -33,6 +34,8 @@ class Frame(NamedTuple):
 
     ``map_id``/``parent_id`` are set only for a map item on the fast path (no
     ``metadata``): :func:`current_metadata` puts them in the record it builds.
+    ``item_id`` (an int) is set for a process-map item whose metadata is built only
+    on demand (the relay sent it compactly): the record then has that id.
     """
 
     task: BaseTask[..., Any]
@@ -43,6 +46,7 @@ class Frame(NamedTuple):
     backend: str
     map_id: Any = None
     parent_id: Any = None
+    item_id: int | None = None
 
 
 
@@ -57,7 +61,7 @@ class _Reporter:
 
     def report(self, event: str, data: Any = None) -> None:
         frame = FRAME.get()
-        self.state.plugins.notify("on_report", event, data, frame.metadata if frame else None)
+        self.state.plugins.notify("on_report", event, data, frame_metadata(frame))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Recorded in a worker's hook arguments, it travels as a reference: where
@@ -297,14 +301,46 @@ def current_metadata() -> TaskMetadata | None:
     frame = FRAME.get()
     if frame is None:
         return None
-    if frame.metadata is not None:
+    return frame.metadata or _build_metadata(frame)
+
+
+def frame_metadata(frame: Frame | None) -> TaskMetadata | None:
+    """The metadata hooks get for the call of ``frame``: its own, or, for an item whose
+    metadata is built on demand (``item_id``), that record; ``None`` for a fast call."""
+    if frame is None:
+        return None
+    if frame.metadata is not None or frame.item_id is None:
         return frame.metadata
-    from ._metadata import TaskMetadata, new_id
+    return _build_metadata(frame)
+
+
+def frame_parent_id(frame: Frame | None) -> Any:
+    """The ``parent_id`` of a call made inside ``frame``'s call.
+
+    The running task's id; for a map item with no metadata, its id when it has one
+    (``item_id``), else (the fast path, hence no id) its map's ``map_id``, so that a
+    plugin that counts such items (``daglite_map_progress``) can still place what
+    they start under their map; ``None`` at top level or in a direct call on the
+    fast path.
+    """
+    if frame is None:
+        return None
+    metadata = frame.metadata
+    if metadata is not None:
+        return metadata.id
+    if frame.item_id is not None:
+        return uuid_from_int(frame.item_id)
+    return frame.map_id
+
+
+def _build_metadata(frame: Frame) -> TaskMetadata:
+    from ._metadata import make_metadata, new_id
 
     task = frame.task
     inputs = task.bind(frame.args, frame.kwargs)
-    return TaskMetadata(
-        new_id(), task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
+    return make_metadata(
+        new_id() if frame.item_id is None else uuid_from_int(frame.item_id),
+        task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, frame.parent_id, task.is_async, task.is_generator,
         frame.map_id, current_state().id,
     )

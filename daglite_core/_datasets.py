@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._context import FRAME, current_state
+from ._context import FRAME, current_state, frame_metadata
 from ._templates import fill_key, has_placeholders
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _resolve(key: str, format: str | None, store: Any, what: str) -> tuple[Sessi
     frame = FRAME.get()
     metadata = None
     if frame is not None:
-        metadata = frame.metadata
+        metadata = frame_metadata(frame)
         inputs = metadata.inputs if metadata is not None else frame.task.bind(frame.args, frame.kwargs)
         key = fill_key(key, inputs, frame.map_index, what)
     elif has_placeholders(key):

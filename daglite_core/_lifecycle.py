@@ -15,7 +15,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._context import FRAME, Frame, SessionState
+from ._context import FRAME, Frame, SessionState, frame_parent_id
 from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._metadata import TaskMetadata, make_metadata, new_id
@@ -92,12 +92,11 @@ def build_metadata(
     """The call's :class:`TaskMetadata`: arguments bound, name resolved, a new id.
 
     ``parent_id=_FROM_FRAME`` takes the parent from the task whose body is running
-    (see :func:`~daglite_core._map.frame_parent_id`).
+    (see :func:`~daglite_core._context.frame_parent_id`).
     """
     inputs = task.bind(args, kwargs)
     if parent_id is _FROM_FRAME:
-        parent = FRAME.get()
-        parent_id = None if parent is None else parent.metadata.id if parent.metadata is not None else parent.map_id
+        parent_id = frame_parent_id(FRAME.get())
     name = task.name if map_index is None and not task._name_fields else task.resolve_name(inputs, map_index)
     return make_metadata(
         new_id(), name, backend, inputs, task.description, map_index, parent_id, task.is_async, task.is_generator,
@@ -126,7 +125,7 @@ class Call:
         map_id: Any = None,
     ) -> None:
         metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
-        frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend, None, None))  # Frame(...) minus 0.15 µs
+        frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend, None, None, None))  # Frame(...) minus 0.15 µs
         self._fill(task, state, args, kwargs, metadata, frame)
 
     @classmethod
@@ -518,7 +517,7 @@ def call_plain(
     ``on_node_error`` and raises). ``state.observed`` must be true.
     """
     metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
-    frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend, None, None))
+    frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend, None, None, None))
     hooks, reporter = state.plugins, state.reporter
     token = FRAME.set(frame)
     try:

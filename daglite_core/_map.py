@@ -9,7 +9,7 @@ from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _lifecycle
-from ._context import FRAME, SESSION, Frame, SessionState, current_state
+from ._context import FRAME, SESSION, SessionState, current_state, frame_parent_id
 from ._errors import MapError
 from ._execute import IN_MAP, collect, execute, runs_fast
 from ._process._worker import WorkerRunner, replay
@@ -21,20 +21,6 @@ if TYPE_CHECKING:
     from ._protocols import Backend
 
 T = TypeVar("T")
-
-
-def frame_parent_id(frame: Frame | None) -> Any:
-    """The ``parent_id`` of a call or fan-out made by the body of ``frame``'s task.
-
-    The running task's id; for a map item on the fast path (it has no metadata,
-    hence no id) its map's ``map_id``, so that a plugin that counts such items
-    (``daglite_map_progress``) can still place what they start under their map;
-    ``None`` at top level or in a direct call on the fast path.
-    """
-    if frame is None:
-        return None
-    metadata = frame.metadata
-    return metadata.id if metadata is not None else frame.map_id
 
 
 class MapRunner:

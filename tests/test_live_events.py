@@ -512,3 +512,21 @@ def test_relayed_item_metadata_is_the_same_as_in_process() -> None:
         return sorted(out, key=repr)
 
     assert fields("process") == fields("thread")
+
+
+@d.task
+def reports_and_nests(x: int) -> tuple[Any, Any]:
+    """A process item that asks for its own metadata and calls a task."""
+    own = d.current_metadata()
+    leaf(x)
+    return (own.id if own else None, own.name if own else None)
+
+
+def test_a_compactly_relayed_item_still_knows_itself_and_parents_its_calls() -> None:
+    recorder = RecordingPlugin(hooks=["before_node_execute"])
+    with d.session(backend="process", plugins=[recorder], settings=settings()):
+        (own_id, own_name), = d.map_tasks(reports_and_nests, [2])
+    calls = {c["metadata"].name: c["metadata"] for c in recorder.calls}
+    item, inner = calls["reports_and_nests[0]"], calls["leaf"]
+    assert (own_id, own_name) == (item.id, "reports_and_nests[0]")
+    assert inner.parent_id == item.id

@@ -22,14 +22,15 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 from .. import _lifecycle, _metadata
-from .._context import FRAME, SESSION, Frame, SessionState
+from .._context import FRAME, SESSION, Frame, SessionState, frame_metadata
 from .._execute import IN_MAP, execute, runs_fast
 from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._metadata import TaskMetadata
 from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
 from .._records import uuid_from_int
 from .._settings import DagliteSettings
@@ -373,11 +374,16 @@ def _run_observed(
             outcomes.append(Outcome(False, error=exc))
             continue
         id_int = prefix | next(counter)
-        metadata = make(
-            new_uuid(id_int), f"{name}[{index}]", backend, inputs, description, index, parent_id,
-            False, False, map_id, session_id,
-        )
-        frame = new_frame(Frame, (task, args, {}, metadata, index, backend))
+        if compact:
+            # The metadata is built only if the body asks for it (see _context.frame_metadata).
+            metadata = None
+            frame = new_frame(Frame, (task, args, {}, None, index, backend, map_id, parent_id, id_int))
+        else:
+            metadata = make(
+                new_uuid(id_int), f"{name}[{index}]", backend, inputs, description, index, parent_id,
+                False, False, map_id, session_id,
+            )
+            frame = new_frame(Frame, (task, args, {}, metadata, index, backend, None, None, None))
         token = set_frame(frame)
         try:
             started = perf()
@@ -392,6 +398,9 @@ def _run_observed(
             try:
                 value = func(*args)
             except BaseException as exc:  # noqa: BLE001 - the lifecycle retries or fails it
+                if metadata is None:
+                    metadata = cast(TaskMetadata, frame_metadata(frame))  # an item_id frame: always built
+                    frame = new_frame(Frame, (task, args, {}, metadata, index, backend, None, None, None))
                 call = _lifecycle.Call.of(task, state, args, {}, metadata, frame)
                 call.started = started
                 try:
