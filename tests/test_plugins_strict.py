@@ -12,32 +12,13 @@ import daglite_core as d
 import daglite_core._hooks._manager as _plugins
 from daglite_core.testing import RecordingPlugin
 
-
-class FakeDist:
-    def __init__(self, name: str, version: str = "1.0") -> None:
-        self.name = name
-        self.version = version
-
-
-class FakeEntryPoint:
-    def __init__(self, name: str, plugin: object, dist: str | None = None) -> None:
-        self.name = name
-        self.value = f"{name}_module"
-        self.dist = FakeDist(dist or f"daglite-{name}")
-        self._plugin = plugin
-
-    def load(self) -> object:
-        if isinstance(self._plugin, Exception):
-            raise self._plugin
-        return self._plugin
+from fake_entry_points import FakeEntryPoint, install
 
 
 @pytest.fixture
 def entry_points(monkeypatch: pytest.MonkeyPatch) -> list[FakeEntryPoint]:
-    eps: list[FakeEntryPoint] = []
-    monkeypatch.setattr(_plugins, "entry_points", lambda: list(eps))
     monkeypatch.setenv("DAGLITE_PLUGINS_AUTOLOAD", "1")
-    return eps
+    return install(monkeypatch, [])
 
 
 @d.task

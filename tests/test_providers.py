@@ -10,6 +10,7 @@ import daglite_core as d
 from daglite_core.testing import RecordingPlugin
 
 from core_stores import MemoryCache, MemoryDatasets, Providers
+from fake_entry_points import FakeEntryPoint, install
 
 # "pip install daglite-x" is the advice only when daglite-x is not installed (the core's
 # own environment); with it installed the message says it is disabled instead.
@@ -34,29 +35,10 @@ def cached_triple(x: int) -> int:
     return 3 * x
 
 
-class FakeDist:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.version = "1.0"
-
-
-class FakeEntryPoint:
-    """An installed ``daglite-diskcache`` (its plugin would provide a cache store)."""
-
-    def __init__(self) -> None:
-        self.name = "diskcache"
-        self.value = "daglite_diskcache.plugin"
-        self.dist = FakeDist("daglite-diskcache")
-
-    def load(self) -> object:
-        return Providers()
-
-
 @pytest.fixture
 def installed_diskcache(monkeypatch: pytest.MonkeyPatch) -> None:
-    import daglite_core._hooks._manager as _plugins
-
-    monkeypatch.setattr(_plugins, "entry_points", lambda: [FakeEntryPoint()])
+    # An installed ``daglite-diskcache`` (its plugin would provide a cache store).
+    install(monkeypatch, [FakeEntryPoint("diskcache", Providers(), "daglite-diskcache", "daglite_diskcache.plugin")])
 
 
 class TestCache:
