@@ -64,15 +64,7 @@ class Chain(Node):
     def __reduce__(self) -> tuple[Any, ...]:
         from ._signature import _rebuild
 
-        options = {
-            "name": self._name_given,
-            "success_callbacks": self.success_callbacks,
-            "error_callbacks": self.error_callbacks,
-            "dispatch": self.dispatch,
-            "strict": self.strict,
-            "backend": self.backend,
-            "durable": self.durable,
-        }
+        options = {"name": self._name_given, "backend": self.backend, **self.node_options()}
         return (_rebuild, (Chain, (self.steps,), options))
 
     @property

@@ -143,6 +143,16 @@ class Node(abc.ABC):
         """Whether its own options cannot change behind its back (see :meth:`pickled`)."""
         return True
 
+    def node_options(self) -> dict[str, Any]:
+        """The options every node kind takes, as keywords for rebuilding it (``__reduce__``)."""
+        return {
+            "success_callbacks": self.success_callbacks,
+            "error_callbacks": self.error_callbacks,
+            "dispatch": self.dispatch,
+            "strict": self.strict,
+            "durable": self.durable,
+        }
+
     def pickled(self) -> bytes:
         """``pickle.dumps(self)``, cached while no node changed and every bound value is immutable.
 

@@ -111,14 +111,7 @@ class Signature(Node):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled into the outbox by reference to its task (module-level tasks only).
-        options = {
-            "success_callbacks": self.success_callbacks,
-            "error_callbacks": self.error_callbacks,
-            "model_validators": self._model_validators,
-            "dispatch": self.dispatch,
-            "strict": self.strict,
-            "durable": self.durable,
-        }
+        options = {"model_validators": self._model_validators, **self.node_options()}
         return (_rebuild, (Signature, (self.task, self.kwargs.snapshot()), options))
 
     def frozen_options(self) -> bool:

@@ -120,12 +120,8 @@ class Swarm(Node):
             "max_concurrency": self.max_concurrency,
             "stop_after_n_failures": self.stop_after_n_failures,
             "name": self._name_given,
-            "success_callbacks": self.success_callbacks,
-            "error_callbacks": self.error_callbacks,
-            "dispatch": self.dispatch,
-            "strict": self.strict,
             "backend": self.backend,
-            "durable": self.durable,
+            **self.node_options(),
         }
         return (_rebuild, (Swarm, (self.items,), options))
 
