@@ -9,7 +9,6 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
-
 from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, default_state
 from ._records import define
@@ -175,7 +174,7 @@ class BaseTask(Generic[P, R]):
             except TypeError:
                 return self._slow_bind(args, kwargs)
         if self._simple_bind and len(args) <= self._npos:
-            inputs = dict(zip(self._names, args))
+            inputs = dict(zip(self._names, args))  # noqa: B905 - fewer args than names: defaults fill the rest
             if kwargs:
                 if not (kwargs.keys() <= self._nameset and kwargs.keys().isdisjoint(inputs)):
                     return self._slow_bind(args, kwargs)
@@ -285,7 +284,7 @@ class SyncTask(BaseTask[P, R]):
                 token = FRAME.set(Frame(self, args, kwargs, None, None, "inline"))
                 try:
                     return self.func(*args, **kwargs)  # type: ignore[no-any-return]
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure of the body goes to the failure hooks, then re-raised
                     return _lifecycle.after_fast_failure(self, state, args, kwargs, exc)  # type: ignore[no-any-return]
                 finally:
                     FRAME.reset(token)
