@@ -284,7 +284,7 @@ class SyncTask(BaseTask[P, R]):
                 token = FRAME.set(Frame(self, args, kwargs, None, None, "inline"))
                 try:
                     return self.func(*args, **kwargs)  # type: ignore[no-any-return]
-                except Exception as exc:  # noqa: BLE001 - any failure of the body goes to the failure hooks, then re-raised
+                except Exception as exc:  # noqa: BLE001 - after_fast_failure retries or re-raises it
                     return _lifecycle.after_fast_failure(self, state, args, kwargs, exc)  # type: ignore[no-any-return]
                 finally:
                     FRAME.reset(token)
