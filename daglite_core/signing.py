@@ -116,14 +116,23 @@ def signing_key() -> bytes:
 _base: tuple[bytes, hmac.HMAC] | None = None
 
 
-def _mac(data: bytes | memoryview) -> bytes:
-    """HMAC-SHA256 of ``data``, from a keyed state copied per call (no key setup each time)."""
+def _keyed() -> hmac.HMAC:
+    """The keyed HMAC-SHA256 state of the current key, made once per key: copy it, never feed it."""
     global _base
     key = signing_key()
     base = _base
     if base is None or base[0] is not key:
         base = _base = (key, hmac.new(key, digestmod="sha256"))
-    mac = base[1].copy()
+    return base[1]
+
+
+def _mac(data: bytes | memoryview) -> bytes:
+    """HMAC-SHA256 of ``data``, from a keyed state copied per call (no key setup each time).
+
+    Decision: not ``hmac.digest(key, data, "sha256")``: that one-shot sets the key
+    up on every call and measures slower (~2.9 µs against ~2.1 µs for 100 bytes).
+    """
+    mac = _keyed().copy()
     mac.update(data)
     return mac.digest()
 
@@ -137,9 +146,7 @@ def new_mac() -> hmac.HMAC:
     ``hmac.compare_digest``. Large values can so be signed while written and
     verified while read, without ever holding a second copy.
     """
-    _mac(b"")  # loads the key and the keyed base state
-    assert _base is not None  # noqa: S101 - set by the _mac call above (for mypy)
-    return _base[1].copy()
+    return _keyed().copy()
 
 
 def reset() -> None:

@@ -304,7 +304,27 @@ def load_file(key: str, file: IO[bytes], size: int) -> Any:
 
 
 def load_blob(key: str, blob: bytes) -> Any:
-    """The value in an inline entry: verified, then unpickled."""
+    """The value in an inline entry: verified, then unpickled.
+
+    Fast path, for the common inline entry (format 2, one pickle, no out-of-band
+    buffer, which is every small cache hit): the key's prefix is compared in
+    place, ``n`` and the pickle's length are read with one ``unpack_from`` and must
+    account for every byte after the header, and one MAC over the signed bytes
+    (one keyed-state copy, one digest) is compared with the tag before
+    ``pickle.loads``. Anything else (a raw ``bytes`` value, buffers, format 1, a
+    malformed or foreign entry) takes the general path, which says what is wrong.
+    The checks are the general path's: the tag covers the prefix, so the key.
+    """
+    prefix = _prefix(key)
+    start = SIGNATURE_SIZE + len(prefix) + _COUNTS.size
+    if len(blob) >= start and blob.startswith(prefix, SIGNATURE_SIZE):
+        n, size = _COUNTS.unpack_from(blob, start - _COUNTS.size)
+        if n == 0 and size == len(blob) - start:
+            view = memoryview(blob)
+            mac = new_mac()
+            mac.update(view[SIGNATURE_SIZE:])
+            _check(mac, blob[:SIGNATURE_SIZE])
+            return pickle.loads(view[start:])  # noqa: S301 - HMAC verified first
     layout, payload = _open_blob(key, blob)
     return pickle.loads(payload) if layout is None else _unpickle(layout, payload)  # noqa: S301 - HMAC verified first
 
