@@ -1,10 +1,7 @@
 """``DiskCacheStore``: the daglite cache store on diskcache.
 
 Hit path (the thing ``cache=True`` is for): one ``SELECT`` on the calling
-thread's SQLite connection (kept per thread: see :class:`_Reader`), then for a
-small inline value one MAC over the entry and ``pickle.loads`` (``load_blob``'s
-fast path: a small hit costs ~1.2 x diskcache's own ``get`` of a native int), and
-(see ``_envelope``) for values of 32 KiB or more
+thread's SQLite connection, then (see ``_envelope``) for values of 32 KiB or more
 a file read straight into the value's future buffer while the HMAC-SHA256 tag is
 computed chunk by chunk, then ``pickle.loads`` with those buffers in place (about
 one copy of the value in memory). diskcache's ``Cache.get`` is not used
@@ -78,6 +75,37 @@ _SELECT = (
     "SELECT rowid, store_time, mode, filename, value FROM Cache"
     " WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
 )
+
+
+class _Reader(threading.local):
+    """The calling thread's ``execute`` on the handle it last read from (the hit path's SQL).
+
+    diskcache's ``Cache._sql`` checks the process id (a system call) and looks the
+    thread's connection up on every statement: ~0.45 µs of a ~7 µs small hit.
+    ``get`` keeps the bound method per thread instead. It is bound again when the
+    store's handle is another one (a removed directory or a corrupt database
+    replaced it), forgotten in a forked child (``os.register_at_fork``: the child
+    must not share the parent's connection, and diskcache reconnects it there), and
+    forgotten when it raises ``ProgrammingError``: the thread's connection was
+    closed under it (``close_handle`` on a handle another store still uses), and
+    the statement is run again through ``Cache._sql``, which reconnects. Writes and
+    every other statement go through ``Cache._sql`` as before.
+    """
+
+    cache: Any = None
+    execute: Any = None
+
+
+_reader = _Reader()
+
+
+def _forget_readers() -> None:
+    global _reader
+    _reader = _Reader()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_readers)
 
 
 def _check_positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -253,7 +281,12 @@ class DiskCacheStore:
     # -- CacheStore -----------------------------------------------------------
 
     def get(self, key: str) -> Any:
-        """The value under ``key``, or ``CACHE_MISS``; :class:`CacheEntryError` if unreadable."""
+        """The value under ``key``, or ``CACHE_MISS``; :class:`CacheEntryError` if unreadable.
+
+        A small hit is one ``SELECT`` on this thread's connection (see
+        :class:`_Reader`), one MAC over the inline entry and ``pickle.loads``
+        (``load_blob``'s fast path): ~1.2 x diskcache's own ``get`` of a native int.
+        """
         cache = self._cache
         if cache is None or time.monotonic() >= self._due:
             opened = self._acquire()
@@ -428,37 +461,6 @@ def _write(cache: diskcache.Cache, key: str, sealed: Sealed, ttl: float | None) 
         cache.set(key, sealed.joined(), expire=ttl)
     else:
         cache.set(key, sealed.reader(), expire=ttl, read=True)
-
-
-class _Reader(threading.local):
-    """The calling thread's ``execute`` on the handle it last read from (the hit path's SQL).
-
-    diskcache's ``Cache._sql`` checks the process id (a system call) and looks the
-    thread's connection up on every statement: ~0.45 µs of a ~7 µs small hit.
-    ``get`` keeps the bound method per thread instead. It is bound again when the
-    store's handle is another one (a removed directory or a corrupt database
-    replaced it), forgotten in a forked child (``os.register_at_fork``: the child
-    must not share the parent's connection, and diskcache reconnects it there), and
-    forgotten when it raises ``ProgrammingError``: the thread's connection was
-    closed under it (``close_handle`` on a handle another store still uses), and
-    the statement is run again through ``Cache._sql``, which reconnects. Writes and
-    every other statement go through ``Cache._sql`` as before.
-    """
-
-    cache: Any = None
-    execute: Any = None
-
-
-_reader = _Reader()
-
-
-def _forget_readers() -> None:
-    global _reader
-    _reader = _Reader()
-
-
-if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_forget_readers)
 
 
 class _Transient(Exception):
