@@ -389,13 +389,16 @@ def run_cached(task: BaseTask[..., Any], state: SessionState, args: tuple[Any, .
     """A sync call of a ``cache=True`` task (no dataset) where no node hook listens.
 
     A hit costs the key and the store's ``get``: no :class:`Call`, metadata or
-    frame, since nothing would see them. A miss runs :func:`run_sync` with the
-    probe already done, so the key is computed and the store asked only once.
+    frame, since nothing would see them, and the name is only resolved when the
+    task's name has placeholders. A miss runs :func:`run_sync` with the probe
+    already done, so the key is computed and the store asked only once.
     """
     inputs = task.bind(args, kwargs)
-    probe = cache_probe(task, state, task.resolve_name(inputs, None), inputs)
-    if probe[2] is not CACHE_MISS:
-        return probe[2]
+    name = task.resolve_name(inputs, None) if task._name_fields else task.name
+    probe = cache_probe(task, state, name, inputs)
+    value = probe[2]
+    if value is not CACHE_MISS:
+        return value
     call = Call(task, state, args, kwargs)
     call.probe = probe
     return run_sync(call)

@@ -23,6 +23,7 @@ who can read the key can forge entries that will be unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -39,6 +40,7 @@ __all__ = [
     "SigningKeyError",
     "SigningKeyWarning",
     "key_path",
+    "mac",
     "new_mac",
     "reset",
     "sign",
@@ -113,19 +115,56 @@ def signing_key() -> bytes:
         return _cached
 
 
-_base: tuple[bytes, hmac.HMAC] | None = None
+class _Keyed:
+    """The signing key's keyed states, made once per key: copied per use, never fed."""
+
+    __slots__ = ("hmac", "inner", "key", "outer")
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.hmac = hmac.new(key, digestmod="sha256")
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        self.inner = hashlib.sha256(block.translate(_IPAD))
+        self.outer = hashlib.sha256(block.translate(_OPAD))
 
 
-def _mac(data: bytes | memoryview) -> bytes:
-    """HMAC-SHA256 of ``data``, from a keyed state copied per call (no key setup each time)."""
-    global _base
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_state: _Keyed | None = None
+
+
+def _keyed() -> _Keyed:
+    global _state
     key = signing_key()
-    base = _base
-    if base is None or base[0] is not key:
-        base = _base = (key, hmac.new(key, digestmod="sha256"))
-    mac = base[1].copy()
-    mac.update(data)
-    return mac.digest()
+    state = _state
+    if state is None or state.key is not key:
+        state = _state = _Keyed(key)
+    return state
+
+
+def mac(data: bytes | memoryview) -> bytes:
+    """The HMAC-SHA256 tag of ``data`` under the signing key, in one call.
+
+    What :func:`sign` puts in front of ``data``, and what :func:`new_mac` fed with
+    the same bytes digests to; the cheapest way to tag or check a small piece
+    (compare with ``hmac.compare_digest``).
+
+    Decision: RFC 2104 spelled out on ``hashlib`` (the key's padded inner and
+    outer SHA-256 states are made once per key and copied per call) rather than
+    copying a keyed ``hmac.HMAC``: that copy goes through Python methods around
+    OpenSSL's HMAC context and costs ~0.5 µs more per tag (~1.3 against ~0.8 µs
+    for 100 bytes), a third of what a small cache hit may spend on top of its
+    SQL read. Not ``hmac.digest(key, data, "sha256")`` either: it sets the key up
+    on every call (~2.9 µs). Tests check the tags equal :mod:`hmac`'s for keys
+    shorter and longer than a block.
+    """
+    state = _keyed()
+    inner = state.inner.copy()
+    inner.update(data)
+    outer = state.outer.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def new_mac() -> hmac.HMAC:
@@ -137,9 +176,7 @@ def new_mac() -> hmac.HMAC:
     ``hmac.compare_digest``. Large values can so be signed while written and
     verified while read, without ever holding a second copy.
     """
-    _mac(b"")  # loads the key and the keyed base state
-    assert _base is not None  # noqa: S101 - set by the _mac call above (for mypy)
-    return _base[1].copy()
+    return _keyed().hmac.copy()
 
 
 def reset() -> None:
@@ -211,7 +248,7 @@ def _load_or_create(path: Path) -> bytes:
 
 def sign(data: bytes) -> bytes:
     """``data`` with its HMAC-SHA256 signature in front."""
-    return _mac(data) + data
+    return mac(data) + data
 
 
 def verify(blob: bytes) -> bytes:
@@ -221,7 +258,7 @@ def verify(blob: bytes) -> bytes:
         raise SignatureError(msg)
     view = memoryview(blob)
     signature, data = view[:SIGNATURE_SIZE], view[SIGNATURE_SIZE:]
-    expected = _mac(data)
+    expected = mac(data)
     if not hmac.compare_digest(expected, signature):
         msg = "signature mismatch: the data was modified or signed with another key"
         raise SignatureError(msg)

@@ -139,3 +139,28 @@ def test_a_created_key_file_is_shared_by_every_process(tmp_path: Path, monkeypat
         [sys.executable, "-c", script, blob.hex()], capture_output=True, text=True, check=True, timeout=60
     )
     assert signing.verify(bytes.fromhex(done.stdout.strip())) == b"from the child"
+
+
+@pytest.mark.parametrize("key_size", [16, 32, 63, 64, 65, 200])
+@pytest.mark.parametrize("size", [0, 1, 55, 64, 119, 4096])
+def test_mac_is_hmac_sha256_and_new_mac_agrees(monkeypatch: pytest.MonkeyPatch, key_size: int, size: int) -> None:
+    """``mac`` spells HMAC out on SHA-256 states: it must be the standard tag, for any key length."""
+    import hashlib
+    import hmac
+
+    key = bytes(range(33, 33 + 90)) * 3
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY", key[:key_size].decode())
+    signing.reset()
+    data = os.urandom(size)
+    expected = hmac.new(key[:key_size], data, hashlib.sha256).digest()
+    assert signing.mac(data) == expected
+    assert signing.mac(memoryview(data)) == expected
+    assert signing.sign(data)[: signing.SIGNATURE_SIZE] == expected
+    state = signing.new_mac()
+    state.update(data[:7])
+    state.update(data[7:])
+    assert state.digest() == expected
+    assert signing.mac(data) == expected  # the keyed states were copied, not fed
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY", "another key, other states")
+    signing.reset()
+    assert signing.mac(data) != expected

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from daglite_core.signing import SIGNATURE_SIZE, SignatureError, new_mac, signing_key, verify
+from daglite_core.signing import mac as tag_of
 
 __all__ = [
     "MAGIC",
@@ -304,7 +305,26 @@ def load_file(key: str, file: IO[bytes], size: int) -> Any:
 
 
 def load_blob(key: str, blob: bytes) -> Any:
-    """The value in an inline entry: verified, then unpickled."""
+    """The value in an inline entry: verified, then unpickled.
+
+    Fast path, for the common inline entry (format 2, one pickle, no out-of-band
+    buffer, which is every small cache hit): the key's prefix is compared in
+    place, ``n`` and the pickle's length are read with one ``unpack_from`` and must
+    account for every byte after the header, and one tag computed over the signed
+    bytes (:func:`daglite_core.signing.mac`) must equal the stored one before
+    ``pickle.loads``. Anything else (a raw ``bytes`` value, buffers, format 1, a
+    malformed or foreign entry, a tag that does not match) takes the general
+    path, which checks again and says what is wrong. The tag covers the prefix,
+    so the key: an entry copied under another key never verifies.
+    """
+    prefix = _prefix(key)
+    start = SIGNATURE_SIZE + len(prefix) + _COUNTS.size
+    if len(blob) >= start and blob.startswith(prefix, SIGNATURE_SIZE):
+        n, size = _COUNTS.unpack_from(blob, start - _COUNTS.size)
+        if n == 0 and size == len(blob) - start:
+            view = memoryview(blob)
+            if hmac.compare_digest(tag_of(view[SIGNATURE_SIZE:]), view[:SIGNATURE_SIZE]):
+                return pickle.loads(view[start:])  # noqa: S301 - HMAC verified first
     layout, payload = _open_blob(key, blob)
     return pickle.loads(payload) if layout is None else _unpickle(layout, payload)  # noqa: S301 - HMAC verified first
 

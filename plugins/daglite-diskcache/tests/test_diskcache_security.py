@@ -131,3 +131,88 @@ def _handles_close() -> None:
     from daglite_diskcache import _handles
 
     _handles.close_all()
+
+
+# -- the small inline entry (the fast path of ``load_blob``) -----------------------
+
+
+def _inline(store: DiskCacheStore, key: str) -> bytearray:
+    ((value,),) = store._cache._sql("SELECT value FROM Cache WHERE key = ?", (key,)).fetchall()
+    return bytearray(value)
+
+
+def _replace(store: DiskCacheStore, key: str, value: bytes) -> None:
+    store._cache._sql("UPDATE Cache SET value = ? WHERE key = ?", (value, key))
+
+
+def _small_entry(key: str, stream: bytes, tag: bytes | None = None) -> bytes:
+    """An inline entry in format 2 with one pickle and no buffer: the fast path's shape."""
+    body = b"daglite-diskcache/2\0" + key.encode() + b"\0" + struct.pack("<IQ", 0, len(stream)) + stream
+    return sign(body) if tag is None else tag + body
+
+
+@pytest.mark.parametrize("where", ["tag", "pickle", "key in header", "length field", "buffer count"])
+def test_tampered_small_entry_is_refused_and_dropped(cache_dir: Path, where: str) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", {"secret": 1})
+    data = _inline(store, "m.f:1")
+    header = 32 + len(b"daglite-diskcache/2\0m.f:1\0")
+    if where == "tag":
+        data[5] ^= 0x01
+    elif where == "pickle":
+        data[-3] ^= 0x01
+    elif where == "key in header":
+        data[header - 2] = ord("2")  # now claims to be sealed for m.f:2
+    elif where == "length field":
+        data[header + 4] -= 1
+    else:
+        data[header] = 1
+    _replace(store, "m.f:1", bytes(data))
+    with pytest.raises(CacheEntryError, match=r"cache entry m\.f:1 .* unreadable .*removed"):
+        store.get("m.f:1")
+    assert store.get("m.f:1") is CACHE_MISS
+
+
+def test_small_entry_with_a_planted_pickle_and_a_bad_tag_runs_nothing(cache_dir: Path, marker: Path) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", 1)
+    for tag in (b"\x00" * 32, bytes(_inline(store, "m.f:1")[:32])):  # zeros; the real entry's tag
+        _replace(store, "m.f:1", _small_entry("m.f:1", pickle.dumps(Evil(), protocol=5), tag))
+        with pytest.raises(CacheEntryError, match="signature mismatch"):
+            store.get("m.f:1")
+        store.set("m.f:1", 1)
+    assert not marker.exists()
+    assert store.get("m.f:1") == 1
+
+
+def test_small_entry_copied_under_another_key_is_refused(cache_dir: Path) -> None:
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:good", {"for": "good"})
+    good = bytes(_inline(store, "m.f:good"))
+    store.set("m.f:other", {"for": "other"})
+    _replace(store, "m.f:other", good)  # the very bytes, under another key
+    with pytest.raises(CacheEntryError, match="another cache key"):
+        store.get("m.f:other")
+    # The same tag with the header rewritten to name the other key: the tag covers the key.
+    store.set("m.f:other", {"for": "other"})
+    stream = good[32 + len(b"daglite-diskcache/2\0m.f:good\0") + 12 :]
+    _replace(store, "m.f:other", _small_entry("m.f:other", stream, good[:32]))
+    with pytest.raises(CacheEntryError, match="signature mismatch"):
+        store.get("m.f:other")
+    assert store.get("m.f:good") == {"for": "good"}
+
+
+def test_small_pickled_entry_is_read_without_the_general_parser(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglite_diskcache import _envelope
+
+    store = DiskCacheStore(cache_dir)
+    store.set("m.f:1", {"a": [1, 2.5, "x"]})
+    store.set("m.f:raw", b"raw bytes value")
+
+    def general(key: str, blob: bytes) -> Any:
+        raise AssertionError("the general path was taken")
+
+    monkeypatch.setattr(_envelope, "_open_blob", general)
+    assert store.get("m.f:1") == {"a": [1, 2.5, "x"]}
+    with pytest.raises(CacheEntryError, match="general path"):  # a bytes value: not the fast path's shape
+        store.get("m.f:raw")

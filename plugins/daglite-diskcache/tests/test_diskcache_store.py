@@ -6,6 +6,7 @@ import os
 import pickle
 import stat
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,57 @@ def test_two_stores_on_one_directory_share_the_handle(cache_dir: Path) -> None:
     a.set("k:1", "v")
     assert b.get("k:1") == "v"
     assert a._cache is b._cache
+
+
+def test_a_store_reads_on_after_another_store_closed_the_shared_handle(cache_dir: Path) -> None:
+    """The hit path keeps this thread's connection: closed under it, it reconnects (no error, no recovery)."""
+    a = DiskCacheStore(cache_dir)
+    b = DiskCacheStore(cache_dir)
+    a.set("k:1", "v")
+    assert a.get("k:1") == b.get("k:1") == "v"  # the thread's reader is bound to the shared handle
+    a.close()  # closes this thread's connection on the handle b still holds
+    assert b.get("k:1") == "v"
+    b.set("k:2", "w")
+    assert b.get("k:2") == "w"
+    assert not [p for p in cache_dir.parent.iterdir() if ".corrupt-" in p.name]
+
+
+def test_each_thread_and_a_forked_child_read_on_their_own_connection(cache_dir: Path) -> None:
+    import sqlite3
+    import threading
+
+    from daglite_diskcache import _store
+
+    store = DiskCacheStore(cache_dir)
+    store.set("k:1", "v")
+    assert store.get("k:1") == "v"
+    seen: list[object] = []
+
+    def read() -> None:
+        seen.append(store.get("k:1"))
+        seen.append(_store._reader.execute.__self__)  # the connection this thread read on
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join()
+    assert seen[0] == "v"
+    assert isinstance(seen[1], sqlite3.Connection) and seen[1] is not _store._reader.execute.__self__
+    if not hasattr(os, "fork"):
+        return
+    parent = _store._reader.execute.__self__
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with other threads alive
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            ok = _store._reader.cache is None and store.get("k:1") == "v"
+            ok = ok and _store._reader.execute.__self__ is not parent
+            os.write(write_fd, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    answer = os.read(read_fd, 2)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    assert answer == b"ok"
