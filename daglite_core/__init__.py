@@ -19,7 +19,6 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._hooks import (
-    PluginInfo,
     add_hookspecs,
     hookimpl,
     hookspec,
@@ -29,11 +28,8 @@ from ._hooks import (
     unregister_plugins,
 )
 from ._hooks import set_builtin_plugin as _set_builtin_plugin
-from ._lifecycle import CacheWarning
-from ._metadata import TaskMetadata
 from ._miss import CACHE_MISS
 from ._session import Workflow, active_session, async_session, session, workflow
-from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
 
@@ -48,8 +44,11 @@ _set_builtin_plugin(_builtin_plugin)  # the core's backends, imported on first p
 if TYPE_CHECKING:
     from ._execute import run_coroutine
     from ._hashing import default_cache_hash
+    from ._hooks._info import PluginInfo
     from ._lazy import lazy_exports
+    from ._lifecycle import CacheWarning
     from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
+    from ._metadata import TaskMetadata
     from ._process._wire import (
         RemoteError,
         RemoteTraceback,
@@ -70,20 +69,25 @@ if TYPE_CHECKING:
         Reporter,
         WorkItem,
     )
+    from ._settings import DagliteSettings
 
 # Imported on first use (PEP 562): fan-out, protocols and hashing are not needed to
 # define and call tasks, and cost a fifth of the core's own import time.
 _LAZY = {
     "Backend": "_protocols",
     "CacheStore": "_protocols",
+    "CacheWarning": "_lifecycle",
+    "DagliteSettings": "_settings",
     "DatasetFormat": "_protocols",
     "DatasetStore": "_protocols",
     "ItemRunner": "_protocols",
     "Outcome": "_protocols",
+    "PluginInfo": "_hooks._info",
     "RemoteBatch": "_protocols",
     "RemoteError": "_process._wire",
     "RemoteTraceback": "_process._wire",
     "Reporter": "_protocols",
+    "TaskMetadata": "_metadata",
     "Unpicklable": "_process._wire",
     "WorkItem": "_protocols",
     "default_cache_hash": "_hashing",

@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._hooks import PluginSet, _registry
-from ._metadata import new_id
-from ._records import uuid_from_int
-from ._settings import DagliteSettings
+from ._records import new_id, uuid_from_int
 from ._vars import FRAME as FRAME
 from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
     from ._metadata import TaskMetadata
     from ._protocols import Backend, CacheStore, DatasetStore
+    from ._settings import DagliteSettings
     from ._task import BaseTask
 
 
@@ -255,7 +254,12 @@ def _rebuild_default() -> SessionState:
     global _default
     with _default_lock:
         old = _default
-        settings = old.settings if old is not None else DagliteSettings()
+        if old is not None:
+            settings = old.settings
+        else:
+            from ._settings import DagliteSettings  # not at import: an attrs class (~1 ms)
+
+            settings = DagliteSettings()
         base = _registry.plugin_set(settings.strict_hooks)
         if old is not None and old.source is base:
             return old
@@ -334,7 +338,7 @@ def frame_parent_id(frame: Frame | None) -> Any:
 
 
 def _build_metadata(frame: Frame) -> TaskMetadata:
-    from ._metadata import make_metadata, new_id
+    from ._metadata import make_metadata
 
     task = frame.task
     inputs = task.bind(frame.args, frame.kwargs)

@@ -7,7 +7,8 @@
   :class:`~daglite_core.TaskMetadata` (one per observed call), ``WorkItem`` (one
   per map item) and ``Outcome`` (one per process-map item).
 * :func:`uuid_from_int`: a :class:`uuid.UUID` from its 128-bit value without
-  ``UUID.__init__``'s parsing (task ids, ids coming back from workers).
+  ``UUID.__init__``'s parsing (task ids, ids coming back from workers), and
+  :func:`new_id`, the ids of sessions, calls and maps.
 
 Both produce objects equal to what the ordinary constructors produce; the tests
 check it (``tests/test_records.py``).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,6 +40,32 @@ def uuid_from_int(value: int) -> uuid.UUID:
     _set_uuid_int(made, value)
     _set_uuid_safe(made, _UNKNOWN)
     return made
+
+
+_PREFIX = int.from_bytes(os.urandom(8), "big") << 64
+_COUNTER = itertools.count(1)
+
+
+def _reseed() -> None:
+    """A new prefix in a forked child: it inherits the parent's prefix *and* counter."""
+    global _PREFIX
+    _PREFIX = int.from_bytes(os.urandom(8), "big") << 64
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_reseed)
+
+
+def new_id() -> uuid.UUID:
+    """Return a unique id: a random per-process 64-bit prefix and a counter.
+
+    ``uuid4()`` reads ``os.urandom`` on every call (about 2 µs, more than the rest
+    of a task call); this is unique within the process and, with overwhelming
+    probability, across processes. Sessions, calls and maps take their ids here;
+    it lives with :func:`uuid_from_int` rather than with ``TaskMetadata`` so that
+    opening a session does not create that attrs class.
+    """
+    return uuid_from_int(_PREFIX | next(_COUNTER))
 
 
 _generated = itertools.count(1)

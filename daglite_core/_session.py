@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
 from ._hooks import _registry, session_entries
-from ._metadata import new_id
-from ._settings import DagliteSettings
+from ._records import new_id
 
 if TYPE_CHECKING:
     from ._protocols import Backend
+    from ._settings import DagliteSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,7 +31,12 @@ def _open(
 ) -> SessionState:
     outer = SESSION.get()
     if settings is None:
-        settings = outer.settings if outer is not None else DagliteSettings()
+        if outer is not None:
+            settings = outer.settings
+        else:
+            from ._settings import DagliteSettings  # not at import: an attrs class (~1 ms)
+
+            settings = DagliteSettings()
     base = outer.plugins if outer is not None else _registry.plugin_set(settings.strict_hooks)
     if settings.disable_plugins:
         _registry.check_disabled(settings.disable_plugins)

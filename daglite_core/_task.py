@@ -9,13 +9,26 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
-from . import _lifecycle
 from ._context import FRAME, SESSION, Frame, default_state
+from ._lazy import on_first_use
 from ._records import define
 from ._templates import fill, template_fields
 
 if TYPE_CHECKING:
+    from . import _lifecycle
     from ._protocols import CacheStore
+
+
+def _import_lifecycle() -> Any:
+    from . import _lifecycle
+
+    return _lifecycle
+
+
+if not TYPE_CHECKING:
+    # The lifecycle (and TaskMetadata with it) is imported by the first call that leaves
+    # the fast path: a plain call in an unobserved scope never needs it.
+    _lifecycle = on_first_use(globals(), "_lifecycle", _import_lifecycle)
 
 P = ParamSpec("P")
 R = TypeVar("R")
