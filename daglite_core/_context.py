@@ -7,22 +7,25 @@ import contextvars
 import functools
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._hooks import PluginSet, _registry
-from ._records import new_id, uuid_from_int
+from ._lazy import on_first_use
 from ._vars import FRAME as FRAME
 from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
+    import uuid
+
+    from . import _records
     from ._metadata import TaskMetadata
     from ._protocols import Backend, CacheStore, DatasetStore
     from ._settings import DagliteSettings
     from ._task import BaseTask
-
+else:
+    _records = on_first_use(globals(), "_records")  # ids (uuid): the first session or bare call
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -264,7 +267,7 @@ def _rebuild_default() -> SessionState:
         if old is not None and old.source is base:
             return old
         plugins = base.without(settings.disable_plugins, settings.plugins_autoload)
-        state = SessionState(old.id if old is not None else new_id(), settings, plugins)
+        state = SessionState(old.id if old is not None else _records.new_id(), settings, plugins)
         state.source = base
         if old is not None:
             # Keep the stores and pools already made: only the plugins changed.
@@ -333,7 +336,7 @@ def frame_parent_id(frame: Frame | None) -> Any:
     if metadata is not None:
         return metadata.id
     if frame.item_id is not None:
-        return uuid_from_int(frame.item_id)
+        return _records.uuid_from_int(frame.item_id)
     return frame.map_id
 
 
@@ -343,7 +346,7 @@ def _build_metadata(frame: Frame) -> TaskMetadata:
     task = frame.task
     inputs = task.bind(frame.args, frame.kwargs)
     return make_metadata(
-        new_id() if frame.item_id is None else uuid_from_int(frame.item_id),
+        _records.new_id() if frame.item_id is None else _records.uuid_from_int(frame.item_id),
         task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, frame.parent_id, task.is_async, task.is_generator,
         frame.map_id, current_state().id,

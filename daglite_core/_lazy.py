@@ -40,40 +40,38 @@ def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str]
 
 
 class _FirstUse:
-    """A stand-in bound to a global name until first used (see :func:`on_first_use`)."""
+    """A stand-in bound to a module's global name until first used (see :func:`on_first_use`)."""
 
-    __slots__ = ("__load", "__name", "__namespace")  # mangled: no clash with the object's names
+    __slots__ = ("__name", "__namespace")  # mangled: no clash with the module's own names
 
-    def __init__(self, namespace: dict[str, Any], name: str, load: Callable[[], Any]) -> None:
+    def __init__(self, namespace: dict[str, Any], name: str) -> None:
         self.__namespace = namespace
         self.__name = name
-        self.__load = load
 
     def __getattr__(self, attr: str) -> Any:
-        value = self.__load()
-        self.__namespace[self.__name] = value
-        return getattr(value, attr)
+        module = importlib.import_module(f".{self.__name}", self.__namespace["__package__"])
+        self.__namespace[self.__name] = module
+        return getattr(module, attr)
 
     def __repr__(self) -> str:
-        return f"<{self.__name} (imported on first use)>"
+        return f"<module {self.__name} (imported on first use)>"
 
 
-def on_first_use(namespace: dict[str, Any], name: str, load: Callable[[], Any]) -> Any:
-    """A stand-in for global ``name`` of ``namespace`` (a module's ``globals()``).
+def on_first_use(namespace: dict[str, Any], name: str) -> Any:
+    """A stand-in for the sibling module ``name``, bound to that global of ``namespace``.
 
-    The first attribute read on it calls ``load()`` (which imports a module and
-    returns it), rebinds ``name`` in ``namespace`` to the result and returns the
-    attribute; every later use of ``name`` finds the module itself, so the code
-    that uses it pays nothing. For a module that ``import daglite_core`` should not
-    load but whose functions a hot path calls as ``module.function(...)``::
+    ``namespace`` is the importing module's ``globals()``. The first attribute read
+    on the stand-in imports the module, rebinds the global to it and returns the
+    attribute; every later ``name.function(...)`` finds the module itself, so the
+    code that uses it (a hot path) pays nothing. For modules that ``import
+    daglite_core`` should not load::
 
         if TYPE_CHECKING:
             from . import _lifecycle
         else:
-            _lifecycle = on_first_use(globals(), "_lifecycle", _import_lifecycle)
+            _lifecycle = on_first_use(globals(), "_lifecycle")
 
-    ``load`` should hold a plain ``from . import module`` so that the layering test
-    sees the dependency. Concurrent first uses each call ``load()``; the import
-    system makes them return the same module.
+    ``tests/test_layers.py`` counts the call as an import of the module.
+    Concurrent first uses each import; the import system gives them one module.
     """
-    return _FirstUse(namespace, name, load)
+    return _FirstUse(namespace, name)

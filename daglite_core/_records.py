@@ -11,19 +11,22 @@
   :func:`new_id`, the ids of sessions, calls and maps.
 
 Both produce objects equal to what the ordinary constructors produce; the tests
-check it (``tests/test_records.py``).
+check it (``tests/test_records.py``). ``import daglite_core`` does not load this
+module (``uuid`` and its C extension cost ~0.6 ms): the first session, id or
+observed call does; generated code itself comes from :mod:`._codegen`.
 """
 
 from __future__ import annotations
 
 import itertools
-import linecache
 import os
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
+
+from ._codegen import define
 
 R = TypeVar("R")
 
@@ -66,22 +69,6 @@ def new_id() -> uuid.UUID:
     opening a session does not create that attrs class.
     """
     return uuid_from_int(_PREFIX | next(_COUNTER))
-
-
-_generated = itertools.count(1)
-
-
-def define(source: str, name: str, label: str, namespace: dict[str, Any]) -> Any:
-    """Run generated ``source`` in ``namespace`` and return its function ``name``.
-
-    The one way the core generates code: the source is registered with
-    :mod:`linecache` under a unique ``<daglite ...>`` file name, so tracebacks,
-    ``inspect.getsource`` and debuggers show the generated lines.
-    """
-    filename = f"<daglite {label} #{next(_generated)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - the callers generate it from their own data
-    return namespace[name]
 
 
 def fast_constructor(cls: type[R]) -> Callable[..., R]:

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
 from ._hooks import _registry, session_entries
-from ._records import new_id
+from ._lazy import on_first_use
 
 if TYPE_CHECKING:
+    from . import _records
     from ._protocols import Backend
     from ._settings import DagliteSettings
+else:
+    _records = on_first_use(globals(), "_records")  # ids (uuid): the first session
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,7 +52,7 @@ def _open(
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
-        new_id(), settings, compiled,
+        _records.new_id(), settings, compiled,
         backend=backend, cache_store=cache_store, dataset_store=dataset_store, given=given,
     )
     if state.backend not in state._given and state.backend not in state.backend_classes():

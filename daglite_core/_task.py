@@ -9,26 +9,18 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
+from ._codegen import define
 from ._context import FRAME, SESSION, Frame, default_state
 from ._lazy import on_first_use
-from ._records import define
 from ._templates import fill, template_fields
 
 if TYPE_CHECKING:
     from . import _lifecycle
     from ._protocols import CacheStore
-
-
-def _import_lifecycle() -> Any:
-    from . import _lifecycle
-
-    return _lifecycle
-
-
-if not TYPE_CHECKING:
+else:
     # The lifecycle (and TaskMetadata with it) is imported by the first call that leaves
     # the fast path: a plain call in an unobserved scope never needs it.
-    _lifecycle = on_first_use(globals(), "_lifecycle", _import_lifecycle)
+    _lifecycle = on_first_use(globals(), "_lifecycle")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -446,15 +438,17 @@ def find_task(name: str) -> BaseTask[..., Any]:
     raise LookupError(msg)
 
 
-class _TaskDecorator(Protocol):
-    @overload
-    def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
-    @overload
-    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...  # type: ignore[overload-overlap]
-    @overload
-    def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
-    @overload
-    def __call__(self, func: Callable[P, R]) -> SyncTask[P, R]: ...
+if TYPE_CHECKING:  # the return type of @task(...) with options: for type checkers only
+
+    class _TaskDecorator(Protocol):
+        @overload
+        def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
+        @overload
+        def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...  # type: ignore[overload-overlap]
+        @overload
+        def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
+        @overload
+        def __call__(self, func: Callable[P, R]) -> SyncTask[P, R]: ...
 
 
 @overload

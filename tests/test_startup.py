@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -26,11 +25,16 @@ NOT_ON_IMPORT = (
     "daglite_core._hooks._info",  # PluginInfo: daglite plugins / list_plugins()
     "daglite_core._hooks._entry_points",  # the first session
     "daglite_core._backends",
+    "daglite_core._datasets",  # load_dataset / save_dataset, a task with dataset=
+    "daglite_core._miss",
+    "daglite_core._records",  # uuid (and its C extension): the first session, id or observed call
+    "uuid",
     "asyncio", "logging", "concurrent.futures", "queue", "importlib.metadata", "pickle", "hashlib",
 )
 
 NOT_ON_FAST_CALL = (
     "daglite_core._metadata", "daglite_core._lifecycle", "daglite_core._protocols", "daglite_core._hooks._info",
+    "daglite_core._datasets", "daglite_core._miss",
     "asyncio", "logging", "concurrent.futures", "queue", "importlib.metadata",
 )
 
@@ -79,20 +83,14 @@ def test_metadata_module_reads_the_id_state_where_new_id_keeps_it() -> None:
         _metadata.nope  # type: ignore[attr-defined]  # noqa: B018 - the lookup is the test
 
 
-def test_on_first_use_loads_once_and_rebinds_the_global() -> None:
-    real = types.SimpleNamespace(answer=42, _load="the module's own _load")
-    loads: list[int] = []
-    namespace: dict[str, object] = {}
+def test_on_first_use_imports_on_first_attribute_and_rebinds_the_global() -> None:
+    from daglite_core import _miss
 
-    def load() -> object:
-        loads.append(1)
-        return real
-
-    namespace["mod"] = stand_in = on_first_use(namespace, "mod", load)
-    assert loads == [] and "imported on first use" in repr(stand_in)
-    assert stand_in.answer == 42
-    assert namespace["mod"] is real and loads == [1]
-    assert stand_in._load == "the module's own _load"  # the stand-in's own slots are mangled
+    namespace: dict[str, object] = {"__package__": "daglite_core"}
+    namespace["_miss"] = stand_in = on_first_use(namespace, "_miss")
+    assert "imported on first use" in repr(stand_in)
+    assert stand_in.CACHE_MISS is _miss.CACHE_MISS
+    assert namespace["_miss"] is _miss  # later uses find the module itself
     with pytest.raises(AttributeError):
         stand_in.missing  # noqa: B018 - the lookup is the test
 

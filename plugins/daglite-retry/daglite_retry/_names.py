@@ -2,7 +2,7 @@
 
 The entry point (:data:`daglite_retry.reporter`) is imported by every process that
 opens a session; it must not import ``logging``, ``argparse``, ``random`` or build
-the attrs records until a retry happens (see ``tests/test_retry_import.py``).
+the attrs records until a retry happens (``tests_integration/test_plugin_imports.py`` checks it).
 """
 
 from __future__ import annotations
