@@ -19,13 +19,16 @@ from ._vars import SESSION as SESSION
 if TYPE_CHECKING:
     import uuid
 
-    from . import _records
+    from . import _records, _settings
     from ._metadata import TaskMetadata
     from ._protocols import Backend, CacheStore, DatasetStore
     from ._settings import DagliteSettings
     from ._task import BaseTask
 else:
-    _records = on_first_use(globals(), "_records")  # ids (uuid): the first session or bare call
+    # Not at import: ids need uuid, settings are an attrs class (~1 ms); the first
+    # session or bare call loads them.
+    _records = on_first_use(globals(), "_records")
+    _settings = on_first_use(globals(), "_settings")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -257,12 +260,7 @@ def _rebuild_default() -> SessionState:
     global _default
     with _default_lock:
         old = _default
-        if old is not None:
-            settings = old.settings
-        else:
-            from ._settings import DagliteSettings  # not at import: an attrs class (~1 ms)
-
-            settings = DagliteSettings()
+        settings = old.settings if old is not None else _settings.DagliteSettings()
         base = _registry.plugin_set(settings.strict_hooks)
         if old is not None and old.source is base:
             return old

@@ -15,11 +15,13 @@ from ._hooks import _registry, session_entries
 from ._lazy import on_first_use
 
 if TYPE_CHECKING:
-    from . import _records
+    from . import _records, _settings
     from ._protocols import Backend
     from ._settings import DagliteSettings
 else:
-    _records = on_first_use(globals(), "_records")  # ids (uuid): the first session
+    # Not at import: ids need uuid, settings are an attrs class (~1 ms): the first session.
+    _records = on_first_use(globals(), "_records")
+    _settings = on_first_use(globals(), "_settings")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,12 +36,7 @@ def _open(
 ) -> SessionState:
     outer = SESSION.get()
     if settings is None:
-        if outer is not None:
-            settings = outer.settings
-        else:
-            from ._settings import DagliteSettings  # not at import: an attrs class (~1 ms)
-
-            settings = DagliteSettings()
+        settings = outer.settings if outer is not None else _settings.DagliteSettings()
     base = outer.plugins if outer is not None else _registry.plugin_set(settings.strict_hooks)
     if settings.disable_plugins:
         _registry.check_disabled(settings.disable_plugins)
