@@ -106,6 +106,7 @@ def calibrate(case: Case, target: float) -> int:
     assert case.sampler is not None
     if case.batch:
         return 1
+    case.sampler(1)  # warm-up: a first call that imports a lazily loaded module must not set n
     n = 1
     while True:
         per = case.sampler(n)

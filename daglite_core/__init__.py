@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._context import bind_session, call_hook, current_metadata
-from ._datasets import load_dataset, save_dataset
 from ._errors import (
     BackendError,
     DagliteError,
@@ -19,7 +18,6 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._hooks import (
-    PluginInfo,
     add_hookspecs,
     hookimpl,
     hookspec,
@@ -29,11 +27,7 @@ from ._hooks import (
     unregister_plugins,
 )
 from ._hooks import set_builtin_plugin as _set_builtin_plugin
-from ._lifecycle import CacheWarning
-from ._metadata import TaskMetadata
-from ._miss import CACHE_MISS
 from ._session import Workflow, active_session, async_session, session, workflow
-from ._settings import DagliteSettings
 from ._task import AsyncTask, AsyncTaskStream, BaseTask, SyncTask, SyncTaskStream, find_task, task
 
 
@@ -46,10 +40,15 @@ def _builtin_plugin() -> object:
 _set_builtin_plugin(_builtin_plugin)  # the core's backends, imported on first plugin load
 
 if TYPE_CHECKING:
+    from ._datasets import load_dataset, save_dataset
     from ._execute import run_coroutine
     from ._hashing import default_cache_hash
+    from ._hooks._info import PluginInfo
     from ._lazy import lazy_exports
+    from ._lifecycle import CacheWarning
     from ._map import aiter_tasks, gather_tasks, iter_tasks, map_tasks
+    from ._metadata import TaskMetadata
+    from ._miss import CACHE_MISS
     from ._process._wire import (
         RemoteError,
         RemoteTraceback,
@@ -70,20 +69,29 @@ if TYPE_CHECKING:
         Reporter,
         WorkItem,
     )
+    from ._settings import DagliteSettings
 
-# Imported on first use (PEP 562): fan-out, protocols and hashing are not needed to
-# define and call tasks, and cost a fifth of the core's own import time.
+# Imported on first use (PEP 562): what defining and calling tasks does not need stays
+# off `import daglite_core`: fan-out, protocols, hashing, datasets, and the attrs
+# records (attrs compiles each class's methods, ~1 ms apiece): DagliteSettings comes
+# with the first session, TaskMetadata and CacheWarning with the first call that leaves
+# the fast path. tests/test_startup.py checks what an import and a first call load.
 _LAZY = {
     "Backend": "_protocols",
+    "CACHE_MISS": "_miss",
     "CacheStore": "_protocols",
+    "CacheWarning": "_lifecycle",
+    "DagliteSettings": "_settings",
     "DatasetFormat": "_protocols",
     "DatasetStore": "_protocols",
     "ItemRunner": "_protocols",
     "Outcome": "_protocols",
+    "PluginInfo": "_hooks._info",
     "RemoteBatch": "_protocols",
     "RemoteError": "_process._wire",
     "RemoteTraceback": "_process._wire",
     "Reporter": "_protocols",
+    "TaskMetadata": "_metadata",
     "Unpicklable": "_process._wire",
     "WorkItem": "_protocols",
     "default_cache_hash": "_hashing",
@@ -91,12 +99,14 @@ _LAZY = {
     "gather_tasks": "_map",
     "iter_tasks": "_map",
     "lazy_exports": "_lazy",
+    "load_dataset": "_datasets",
     "map_tasks": "_map",
     "pack_batch": "_process._wire",
     "pack_events": "_process._wire",
     "unpack_batch": "_process._wire",
     "unpack_events": "_process._wire",
     "run_coroutine": "_execute",
+    "save_dataset": "_datasets",
 }
 
 __all__ = [

@@ -1,15 +1,21 @@
-"""The core's in-process backends: ``inline`` and ``thread``."""
+"""The core's in-process backends: ``inline`` and ``thread``.
+
+Every session imports this module (it checks its ``backend=`` against the provided
+classes), most never map: ``concurrent.futures`` and ``queue`` are imported by the
+thread backend when it starts a pool or streams, the protocols only for typing.
+"""
 
 from __future__ import annotations
 
 import itertools
-import queue
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._protocols import ItemRunner, Outcome, WorkItem
-from ._settings import DagliteSettings
+if TYPE_CHECKING:
+    import queue
+
+    from ._protocols import ItemRunner, Outcome, WorkItem
+    from ._settings import DagliteSettings
 
 
 class InlineBackend:
@@ -52,11 +58,15 @@ class ThreadBackend:
     aliases: ClassVar[tuple[str, ...]] = ("threads", "threading")
 
     def __init__(self, settings: DagliteSettings) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.workers = settings.thread_workers
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="daglite-thread")
 
     def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> list[Outcome]:
         """Every item's outcome, in input order."""
+        from concurrent.futures import wait
+
         work = _Chunks(runner, items, self.workers, None)
         futures = [self.pool.submit(work.drain) for _ in range(work.jobs)]
         try:
@@ -72,6 +82,8 @@ class ThreadBackend:
 
     def stream(self, runner: ItemRunner, items: Sequence[WorkItem]) -> Iterator[tuple[int, Outcome]]:
         """``(position, outcome)`` as each item finishes."""
+        import queue
+
         done: queue.SimpleQueue[tuple[int, Outcome] | BaseException] = queue.SimpleQueue()
         work = _Chunks(runner, items, self.workers, done)
         for _ in range(work.jobs):

@@ -7,23 +7,28 @@ import contextvars
 import functools
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._errors import BackendError, MissingPluginError
 from ._hooks import PluginSet, _registry
-from ._metadata import new_id
-from ._records import uuid_from_int
-from ._settings import DagliteSettings
+from ._lazy import on_first_use
 from ._vars import FRAME as FRAME
 from ._vars import SESSION as SESSION
 
 if TYPE_CHECKING:
+    import uuid
+
+    from . import _records, _settings
     from ._metadata import TaskMetadata
     from ._protocols import Backend, CacheStore, DatasetStore
+    from ._settings import DagliteSettings
     from ._task import BaseTask
-
+else:
+    # Not at import: ids need uuid, settings are an attrs class (~1 ms); the first
+    # session or bare call loads them.
+    _records = on_first_use(globals(), "_records")
+    _settings = on_first_use(globals(), "_settings")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -255,12 +260,12 @@ def _rebuild_default() -> SessionState:
     global _default
     with _default_lock:
         old = _default
-        settings = old.settings if old is not None else DagliteSettings()
+        settings = old.settings if old is not None else _settings.DagliteSettings()
         base = _registry.plugin_set(settings.strict_hooks)
         if old is not None and old.source is base:
             return old
         plugins = base.without(settings.disable_plugins, settings.plugins_autoload)
-        state = SessionState(old.id if old is not None else new_id(), settings, plugins)
+        state = SessionState(old.id if old is not None else _records.new_id(), settings, plugins)
         state.source = base
         if old is not None:
             # Keep the stores and pools already made: only the plugins changed.
@@ -329,17 +334,17 @@ def frame_parent_id(frame: Frame | None) -> Any:
     if metadata is not None:
         return metadata.id
     if frame.item_id is not None:
-        return uuid_from_int(frame.item_id)
+        return _records.uuid_from_int(frame.item_id)
     return frame.map_id
 
 
 def _build_metadata(frame: Frame) -> TaskMetadata:
-    from ._metadata import make_metadata, new_id
+    from ._metadata import make_metadata
 
     task = frame.task
     inputs = task.bind(frame.args, frame.kwargs)
     return make_metadata(
-        new_id() if frame.item_id is None else uuid_from_int(frame.item_id),
+        _records.new_id() if frame.item_id is None else _records.uuid_from_int(frame.item_id),
         task.resolve_name(inputs, frame.map_index), frame.backend, inputs,
         task.description, frame.map_index, frame.parent_id, task.is_async, task.is_generator,
         frame.map_id, current_state().id,

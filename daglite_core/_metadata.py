@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import uuid
 from typing import Any
 
 import attrs
 
-from ._records import fast_constructor, uuid_from_int
-
-_PREFIX = int.from_bytes(os.urandom(8), "big") << 64
-_COUNTER = itertools.count(1)
-
-
-def _reseed() -> None:
-    """A new prefix in a forked child: it inherits the parent's prefix *and* counter."""
-    global _PREFIX
-    _PREFIX = int.from_bytes(os.urandom(8), "big") << 64
+from . import _records
+from ._records import fast_constructor
+from ._records import new_id as new_id  # where the lifecycle and the maps take it
 
 
-if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
-    os.register_at_fork(after_in_child=_reseed)
-
-
-def new_id() -> uuid.UUID:
-    """Return a unique id: a random per-process 64-bit prefix and a counter.
-
-    ``uuid4()`` reads ``os.urandom`` on every call (about 2 µs, more than the rest
-    of a task call); this is unique within the process and, with overwhelming
-    probability, across processes.
-    """
-    return uuid_from_int(_PREFIX | next(_COUNTER))
+def __getattr__(name: str) -> Any:
+    # The id state lives with ``new_id`` in ``_records`` (a session needs ids, not this
+    # module's attrs class); ``_PREFIX`` is rebound in a forked child: read it there.
+    if name in ("_PREFIX", "_COUNTER"):
+        return getattr(_records, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 @attrs.frozen(slots=True, weakref_slot=False)

@@ -12,11 +12,16 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from ._context import SESSION, SessionState, current_state
 from ._errors import BackendError
 from ._hooks import _registry, session_entries
-from ._metadata import new_id
-from ._settings import DagliteSettings
+from ._lazy import on_first_use
 
 if TYPE_CHECKING:
+    from . import _records, _settings
     from ._protocols import Backend
+    from ._settings import DagliteSettings
+else:
+    # Not at import: ids need uuid, settings are an attrs class (~1 ms): the first session.
+    _records = on_first_use(globals(), "_records")
+    _settings = on_first_use(globals(), "_settings")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,7 +36,7 @@ def _open(
 ) -> SessionState:
     outer = SESSION.get()
     if settings is None:
-        settings = outer.settings if outer is not None else DagliteSettings()
+        settings = outer.settings if outer is not None else _settings.DagliteSettings()
     base = outer.plugins if outer is not None else _registry.plugin_set(settings.strict_hooks)
     if settings.disable_plugins:
         _registry.check_disabled(settings.disable_plugins)
@@ -44,7 +49,7 @@ def _open(
         cache_store = cache_store if cache_store is not None else outer.cache_spec
         dataset_store = dataset_store if dataset_store is not None else outer.dataset_spec
     state = SessionState(
-        new_id(), settings, compiled,
+        _records.new_id(), settings, compiled,
         backend=backend, cache_store=cache_store, dataset_store=dataset_store, given=given,
     )
     if state.backend not in state._given and state.backend not in state.backend_classes():

@@ -9,13 +9,18 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
-from . import _lifecycle
+from ._codegen import define
 from ._context import FRAME, SESSION, Frame, default_state
-from ._records import define
+from ._lazy import on_first_use
 from ._templates import fill, template_fields
 
 if TYPE_CHECKING:
+    from . import _lifecycle
     from ._protocols import CacheStore
+else:
+    # The lifecycle (and TaskMetadata with it) is imported by the first call that leaves
+    # the fast path: a plain call in an unobserved scope never needs it.
+    _lifecycle = on_first_use(globals(), "_lifecycle")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -433,15 +438,17 @@ def find_task(name: str) -> BaseTask[..., Any]:
     raise LookupError(msg)
 
 
-class _TaskDecorator(Protocol):
-    @overload
-    def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
-    @overload
-    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...  # type: ignore[overload-overlap]
-    @overload
-    def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
-    @overload
-    def __call__(self, func: Callable[P, R]) -> SyncTask[P, R]: ...
+if TYPE_CHECKING:  # the return type of @task(...) with options: for type checkers only
+
+    class _TaskDecorator(Protocol):
+        @overload
+        def __call__(self, func: Callable[P, AsyncGenerator[Y, Any]]) -> AsyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
+        @overload
+        def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...  # type: ignore[overload-overlap]
+        @overload
+        def __call__(self, func: Callable[P, Generator[Y, Any, Any]]) -> SyncTaskStream[P, Y]: ...  # type: ignore[overload-overlap]
+        @overload
+        def __call__(self, func: Callable[P, R]) -> SyncTask[P, R]: ...
 
 
 @overload

@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from ._codegen import define
 from ._hooks import SPECS, WRAPPER_HOOKS, hookimpl
-from ._records import define
 
 __all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
 

@@ -1,6 +1,7 @@
 """The core's modules import each other without cycles — function-level imports included.
 
-Imports under ``if TYPE_CHECKING:`` are left out (they never run). Each package's
+Imports under ``if TYPE_CHECKING:`` are left out (they never run); a module bound with
+``on_first_use(globals(), "_name")`` counts as imported (it is, on first use). Each package's
 ``__init__`` re-exports its modules' names, so it stands above them; a module
 importing a name from its own package's ``__init__`` counts as importing the
 module that defines it only when that is resolvable statically (``from . import x``
@@ -41,6 +42,10 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
             for child in node.orelse:
                 visit(child)
             return
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "on_first_use" and len(node.args) == 2:
+            target = node.args[1]  # _lazy.on_first_use(globals(), "_module"): imported on first use
+            if isinstance(target, ast.Constant) and f"{package}.{target.value}" in modules:
+                found.add(f"{package}.{target.value}")
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name in modules)
         elif isinstance(node, ast.ImportFrom):

@@ -7,7 +7,8 @@ Layers, each importing only those below it (as pluggy splits ``_hooks``,
 * :mod:`._wrappers` — running ``wrapper=True`` implementations around an attempt;
 * :mod:`._decl` — reading and validating specs and implementations (pluggy markers);
 * :mod:`._tables` — :class:`PluginSet`: compiled per-hook tables and isolated dispatch;
-* :mod:`._manager` — the process-wide registry, entry points, session plugin lists.
+* :mod:`._manager` — the process-wide registry, entry points, session plugin lists;
+* :mod:`._info` — :class:`PluginInfo`, imported only when plugins are listed.
 """
 
 from ._manager import (
@@ -17,7 +18,6 @@ from ._manager import (
     SPECS,
     FailureLog,
     HookTables,
-    PluginInfo,
     PluginSet,
     _Entry,
     _Impl,
@@ -47,7 +47,6 @@ __all__ = [
     "WRAPPER_HOOKS",
     "FailureLog",
     "HookTables",
-    "PluginInfo",
     "PluginSet",
     "_Entry",
     "_Impl",

@@ -26,8 +26,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from .._errors import PluginError
 from ._decl import (
     NODE_HOOKS,
@@ -46,6 +44,11 @@ if TYPE_CHECKING:
     import importlib.metadata
 
     from .._settings import DagliteSettings
+    from ._info import PluginInfo
+
+    # What the registry keeps of an installed entry point (a PluginInfo's fields, in
+    # order): the attrs class is imported when plugins are listed, not by the first session.
+    _Found = tuple[str, str | None, str | None, tuple[str, ...], str, str, str]
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -54,7 +57,6 @@ __all__ = [
     "SPECS",
     "FailureLog",
     "HookTables",
-    "PluginInfo",
     "PluginSet",
     "_Entry",
     "_Impl",
@@ -83,28 +85,6 @@ BUILTIN_BACKENDS = frozenset({
 })
 """The core's own backend names and aliases (a test checks them against the classes),
 known without importing the backends (used to check ``@task(backend=...)``)."""
-
-
-@attrs.frozen
-class PluginInfo:
-    """One plugin as ``daglite plugins`` lists it.
-
-    :ivar name: entry-point name (or the plugin's name when registered in code).
-    :ivar distribution: the distribution that provides it, if known.
-    :ivar version: that distribution's version, if known.
-    :ivar hooks: the hooks it implements, sorted.
-    :ivar status: ``enabled``, ``disabled`` or ``failed``.
-    :ivar reason: why it is disabled or failed (empty when enabled).
-    :ivar source: ``entry point``, ``register_plugins`` or ``builtin``.
-    """
-
-    name: str
-    distribution: str | None
-    version: str | None
-    hooks: tuple[str, ...]
-    status: str
-    reason: str
-    source: str
 
 
 # -- specs added by plugins ------------------------------------------------------------
@@ -179,7 +159,7 @@ class _Registry:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.entries: list[_Entry] = []
-        self.infos: list[PluginInfo] = []
+        self.found: list[_Found] = []
         self.load_errors: list[tuple[str, Exception]] = []
         self.loaded = False
         self._set: PluginSet | None = None
@@ -188,6 +168,13 @@ class _Registry:
         self._backend_names: frozenset[str] | None = None
         self.builtin: Callable[[], object] | None = None
         """Returns the core's own plugin (its backends); set by the package (see :func:`set_builtin_plugin`)."""
+
+    @property
+    def infos(self) -> list[PluginInfo]:
+        """The installed entry points, enabled, disabled or failed (read after they were loaded)."""
+        from ._info import PluginInfo
+
+        return [PluginInfo(*found) for found in self.found]
 
     def invalidate(self) -> None:
         self._set = None
@@ -247,14 +234,14 @@ class _Registry:
             builtin = self.builtin()
             self.entries.insert(0, _Entry("daglite-core", builtin, parse_plugin(builtin, "daglite-core"), None, "builtin"))
         for ep in sorted(entry_points(), key=lambda e: e.name):
-            self.infos.append(self._load_one(ep, settings.disable_plugins, settings.plugins_autoload))
+            self.found.append(self._load_one(ep, settings.disable_plugins, settings.plugins_autoload))
 
-    def _load_one(self, ep: importlib.metadata.EntryPoint, disabled: Sequence[str], autoload: bool) -> PluginInfo:
+    def _load_one(self, ep: importlib.metadata.EntryPoint, disabled: Sequence[str], autoload: bool) -> _Found:
         dist = ep.dist.name if ep.dist is not None else None
         version = ep.dist.version if ep.dist is not None else None
 
-        def info(status: str, reason: str = "", hooks: Iterable[str] = ()) -> PluginInfo:
-            return PluginInfo(ep.name, dist, version, tuple(sorted(set(hooks))), status, reason, "entry point")
+        def info(status: str, reason: str = "", hooks: Iterable[str] = ()) -> _Found:
+            return (ep.name, dist, version, tuple(sorted(set(hooks))), status, reason, "entry point")
 
         if ep.name in disabled or (dist is not None and dist in disabled):
             return info("disabled", "listed in DAGLITE_DISABLE_PLUGINS")
@@ -318,7 +305,7 @@ class _Registry:
         """Forget every plugin; entry points load again on next use (for tests)."""
         with self.lock:
             self.entries = []
-            self.infos = []
+            self.found = []
             self.load_errors = []
             self.loaded = False
             self._warned_disabled = set()
@@ -431,6 +418,8 @@ def unregister_plugins(*plugins: object) -> None:
 
 def list_plugins() -> list[PluginInfo]:
     """Every discovered plugin: entry points (enabled, disabled or failed) and registered ones."""
+    from ._info import PluginInfo
+
     _registry.plugin_set(False)
     with _registry.lock:
         listed = list(_registry.infos)

@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from .._hooks import PluginInfo
+from .._hooks._info import PluginInfo
 
 
 def core_version() -> str:

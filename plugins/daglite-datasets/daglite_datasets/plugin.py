@@ -33,7 +33,7 @@ __all__ = ["provide_dataset_formats", "provide_dataset_store"]
 
 daglite_plugin_name = "daglite-datasets"
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+://")
+_URL = r"[A-Za-z][A-Za-z0-9+.\-]+://"  # compiled (and cached by re) when a path is first checked, not at load
 
 
 @hookimpl(trylast=True)
@@ -47,7 +47,7 @@ def provide_dataset_store(spec: Any, settings: DagliteSettings) -> FileDatasetSt
         spec = os.fspath(spec)
     if not isinstance(spec, str):
         return None
-    if _URL.match(spec):
+    if re.match(_URL, spec):
         msg = (
             f"Dataset store {spec!r} is a URL, but no installed plugin provides a store for it; "
             "daglite-datasets stores datasets in local directories only"

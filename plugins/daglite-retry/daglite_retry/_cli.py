@@ -1,17 +1,29 @@
-"""``daglite run --retries N --retry-delay S ...``: a default retry policy for the run's session."""
+"""``daglite run --retries N --retry-delay S ...``: a default retry policy for the run's session.
+
+:class:`RunOptions` is a base of the ``retry`` entry point, which every process that
+opens a session imports: ``argparse`` and the policies are imported when ``daglite
+run`` calls these hooks (argparse is loaded by then), not with the entry point.
+"""
 
 from __future__ import annotations
 
-import argparse
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daglite_core import hookimpl
 
-from ._policies import RetryPolicies
-from ._policy import RetryPolicy
+if TYPE_CHECKING:
+    import argparse
+
+    from ._policy import RetryPolicy
 
 _FLAGS = ("retries", "retry_delay", "retry_backoff", "retry_max_delay", "retry_jitter", "retry_deadline")
+
+
+def _type_error(message: str) -> argparse.ArgumentTypeError:
+    """The error argparse reports as ``argument --flag: message`` (argparse is loaded: it is parsing)."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
 
 
 def _count(text: str) -> int:
@@ -21,7 +33,7 @@ def _count(text: str) -> int:
         value = -1
     if value < 0:
         msg = f"expected a whole number >= 0, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
+        raise _type_error(msg)
     return value
 
 
@@ -30,9 +42,9 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
+    if not (0 <= value < float("inf")):  # NaN compares false
         msg = f"expected a number of seconds >= 0, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
+        raise _type_error(msg)
     return value
 
 
@@ -40,12 +52,14 @@ def _factor(text: str) -> float:
     value = _seconds(text) if text else -1.0
     if value == 0:
         msg = f"expected a factor > 0 (1: fixed delay, 2: doubling), got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
+        raise _type_error(msg)
     return value
 
 
 def policy_from_args(args: Any) -> RetryPolicy | None:
     """The run's default policy from the parsed ``--retr*`` options; ``None`` when none was given."""
+    from ._policy import RetryPolicy
+
     given = {name: getattr(args, name, None) for name in _FLAGS}
     if all(value is None for value in given.values()) and not getattr(args, "retry_timeouts", False):
         return None
@@ -73,4 +87,8 @@ class RunOptions:
     @hookimpl
     def provide_run_plugins(self, args: Any) -> list[object] | None:
         policy = policy_from_args(args)
-        return None if policy is None else [RetryPolicies(default=policy)]
+        if policy is None:
+            return None
+        from ._policies import RetryPolicies
+
+        return [RetryPolicies(default=policy)]

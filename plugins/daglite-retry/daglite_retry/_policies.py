@@ -5,14 +5,17 @@ from __future__ import annotations
 import fnmatch
 import random
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from daglite_core import Reporter, TaskMetadata, hookimpl
+from daglite_core import hookimpl
 
-from ._policy import Decision, RetryPolicy
-from ._records import EVENT, RetryEvent
+from ._policy import RetryPolicy
+from ._records import report
+
+if TYPE_CHECKING:
+    from daglite_core import Reporter, TaskMetadata
 
 _MAX_TRACKED = 4096
 
@@ -129,18 +132,3 @@ class RetryPolicies:
         self._waited[key] = waited + decision.delay
         return 0.0
 
-
-def report(reporter: Reporter, metadata: TaskMetadata, error: BaseException, attempt: int, decision: Decision) -> None:
-    """Send ``decision`` about ``metadata``'s failed attempt as a :class:`RetryEvent`."""
-    event = RetryEvent(
-        task=metadata.name,
-        call_id=metadata.id,
-        session_id=metadata.session_id,
-        attempt=attempt,
-        max_attempts=decision.max_retries + 1,
-        error_type=type(error).__name__,
-        error_message=str(error),
-        delay=decision.delay,
-        reason=decision.reason,
-    )
-    reporter.report(EVENT, event)

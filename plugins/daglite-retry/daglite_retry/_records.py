@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-EVENT = "daglite_retry.attempt_failed"
-"""The ``reporter.report`` event name of a :class:`RetryEvent` (see ``on_report``)."""
+from ._names import EVENT
+
+if TYPE_CHECKING:
+    from daglite_core import Reporter, TaskMetadata
+
+    from ._policy import Decision
+
 
 
 def error_text(error: BaseException) -> str:
@@ -138,3 +143,19 @@ class RetrySummary:
         if len(self.calls) > limit:
             lines.append(f"  ... and {len(self.calls) - limit} more")
         return "\n".join(lines)
+
+
+def report(reporter: Reporter, metadata: TaskMetadata, error: BaseException, attempt: int, decision: Decision) -> None:
+    """Send ``decision`` about ``metadata``'s failed attempt as a :class:`RetryEvent`."""
+    event = RetryEvent(
+        task=metadata.name,
+        call_id=metadata.id,
+        session_id=metadata.session_id,
+        attempt=attempt,
+        max_attempts=decision.max_retries + 1,
+        error_type=type(error).__name__,
+        error_message=str(error),
+        delay=decision.delay,
+        reason=decision.reason,
+    )
+    reporter.report(EVENT, event)

@@ -1,26 +1,46 @@
-"""The ``retry`` plugin: logs every retry and summarises each session's retries."""
+"""The ``retry`` plugin: logs every retry and summarises each session's retries.
+
+This module is the entry point's (``retry = daglite_retry:reporter``), imported by
+every process that opens a session, most of which never retry: it imports neither
+``logging``, the policies (``random``, ``fnmatch``) nor the attrs records. They are
+imported by the first hook call that needs them: a failed attempt, a retry event,
+the summary of a session in which a call retried (a session without retries keeps
+``None`` for its summary until someone reads it).
+"""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daglite_core import Reporter, TaskMetadata, hookimpl
+from daglite_core import hookimpl
 
 from ._cli import RunOptions
-from ._policies import report
-from ._policy import Decision
-from ._records import EVENT, CallRetries, RetryEvent, RetrySummary, error_text
+from ._names import EVENT
 
-logger = logging.getLogger("daglite.retry")
-"""Where retries are logged: WARNING per retry and for a non-empty session summary,
-INFO when a retried call is given up. Every record carries the data as
-``record.daglite_retry`` (a :class:`RetryEvent` or :class:`RetrySummary`)."""
+if TYPE_CHECKING:
+    from daglite_core import Reporter, TaskMetadata
+
+    from ._records import CallRetries, RetrySummary
 
 _KEPT_SUMMARIES = 32
 _KEPT_CALLS = 10_000  # per session: the oldest retried calls are dropped beyond it
+_NO_SESSION = object()  # ``_last`` before any session ended
+_DEBUG, _INFO, _WARNING = 10, 20, 30  # logging's levels, named without importing it
+
+
+def _log(level: int, message: str, *args: Any, data: Any) -> None:
+    """Log on :data:`daglite_retry.logger` (imports ``logging`` the first time)."""
+    from ._log import logger
+
+    logger.log(level, message, *args, extra={"daglite_retry": data})
+
+
+def _error_text(error: BaseException) -> str:
+    from ._records import error_text
+
+    return error_text(error)
 
 
 class _Call:
@@ -39,6 +59,8 @@ class _Call:
         self.retried = False
 
     def record(self) -> CallRetries:
+        from ._records import CallRetries
+
         attempts = self.failures + (1 if self.outcome == "succeeded" else 0)
         return CallRetries(self.task, self.call_id, attempts, self.outcome, self.waited, self.error, self.reason)
 
@@ -62,9 +84,9 @@ class RetryReporter(RunOptions):
     ``after_session_end`` the session's summary is logged (when any call retried)
     and kept: :meth:`summary`, :attr:`last_summary`.
 
-    Cost: implementing node hooks makes every call of a session go through the
-    core's observed path (about 1 µs per call on the benchmark machine);
-    ``DAGLITE_DISABLE_PLUGINS=retry`` turns reporting off.
+    Cost: it implements only hooks that fire once an attempt failed, so successful
+    calls keep the core's fast path; ``DAGLITE_DISABLE_PLUGINS=retry`` turns
+    reporting off.
     """
 
     daglite_plugin_name = "retry"
@@ -72,9 +94,15 @@ class RetryReporter(RunOptions):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[Any, OrderedDict[Any, _Call]] = {}
-        self._ended: OrderedDict[Any, RetrySummary] = OrderedDict()
-        self.last_summary: RetrySummary | None = None
+        # An ended session's summary, ``None`` when no call retried in it (built when read).
+        self._ended: OrderedDict[Any, RetrySummary | None] = OrderedDict()
+        self._last: Any = _NO_SESSION
+
+    @property
+    def last_summary(self) -> RetrySummary | None:
         """The summary of the session that ended last (``None`` before any)."""
+        with self._lock:
+            return None if self._last is _NO_SESSION else self._ended_summary(self._last)
 
     # -- reading ---------------------------------------------------------------
 
@@ -85,18 +113,16 @@ class RetryReporter(RunOptions):
         the process's default session (``TaskMetadata.session_id`` tells its id).
         """
         with self._lock:
-            ended = self._ended.get(session_id)
-            if ended is not None:
-                return ended
-            calls = self._running.get(session_id)
-            return RetrySummary(session_id, tuple(c.record() for c in (calls or {}).values() if c.retried))
+            if session_id in self._ended:
+                return self._ended_summary(session_id)
+            return _summary(session_id, self._running.get(session_id))
 
     def clear(self) -> None:
         """Forget every session (for tests)."""
         with self._lock:
             self._running.clear()
             self._ended.clear()
-            self.last_summary = None
+            self._last = _NO_SESSION
 
     # -- hooks -------------------------------------------------------------------
 
@@ -107,6 +133,9 @@ class RetryReporter(RunOptions):
         """Asked last, when no policy answered: report the core's default decision, answer nothing."""
         if retries == 0:
             return  # not retried, as always: nothing to report
+        from ._policy import Decision
+        from ._records import report
+
         if attempt <= retries:
             report(reporter, metadata, error, attempt, Decision(0.0, retries))
         else:
@@ -114,7 +143,11 @@ class RetryReporter(RunOptions):
 
     @hookimpl
     def on_report(self, event: str, data: Any, metadata: TaskMetadata | None) -> None:
-        if event != EVENT or not isinstance(data, RetryEvent):
+        if event != EVENT:
+            return
+        from ._records import RetryEvent
+
+        if not isinstance(data, RetryEvent):
             return
         retried = data.delay is not None
         with self._lock:
@@ -128,8 +161,7 @@ class RetryReporter(RunOptions):
                     call.waited += data.delay  # type: ignore[operator]
                 else:
                     call.reason = data.reason
-        level = logging.WARNING if retried else logging.INFO if data.attempt > 1 else logging.DEBUG
-        logger.log(level, "%s", data.message(), extra={"daglite_retry": data})
+        _log(_WARNING if retried else _INFO if data.attempt > 1 else _DEBUG, "%s", data.message(), data=data)
 
     @hookimpl
     def before_node_retry(self, metadata: TaskMetadata, error: BaseException, attempt: int) -> None:
@@ -138,12 +170,12 @@ class RetryReporter(RunOptions):
             reported = call.failures >= attempt
             if not reported:
                 call.failures = attempt
-                call.error = error_text(error)
+                call.error = _error_text(error)
             call.retried = True
         if not reported:
-            logger.warning(
-                "Task %r attempt %d failed (%s); retrying (decided by another plugin)",
-                metadata.name, attempt, error_text(error), extra={"daglite_retry": None},
+            _log(
+                _WARNING, "Task %r attempt %d failed (%s); retrying (decided by another plugin)",
+                metadata.name, attempt, _error_text(error), data=None,
             )
 
     @hookimpl
@@ -161,19 +193,19 @@ class RetryReporter(RunOptions):
             call = self._find(metadata)
             if call is not None:
                 call.outcome = "failed"
-                call.error = error_text(error)
+                call.error = _error_text(error)
 
     @hookimpl
     def after_session_end(self, session_id: Any) -> None:
         with self._lock:
             calls = self._running.pop(session_id, None)
-            summary = RetrySummary(session_id, tuple(c.record() for c in (calls or {}).values() if c.retried))
+            summary = _summary(session_id, calls) if calls and any(c.retried for c in calls.values()) else None
             self._ended[session_id] = summary
             while len(self._ended) > _KEPT_SUMMARIES:
                 self._ended.popitem(last=False)
-            self.last_summary = summary
-        if summary.calls:
-            logger.warning("%s", summary.text(), extra={"daglite_retry": summary})
+            self._last = session_id
+        if summary is not None:
+            _log(_WARNING, "%s", summary.text(), data=summary)
 
     # -- state -------------------------------------------------------------------
 
@@ -188,12 +220,25 @@ class RetryReporter(RunOptions):
             call = calls[call_id] = _Call(task, call_id)
         return call
 
+    def _ended_summary(self, session_id: Any) -> RetrySummary:
+        """An ended session's summary, built now for a session without retries (under the lock)."""
+        summary = self._ended[session_id]
+        if summary is None:
+            summary = self._ended[session_id] = _summary(session_id, None)
+        return summary
+
     def _get(self, session_id: Any, call_id: Any) -> _Call | None:
         calls = self._running.get(session_id)
         return calls.get(call_id) if calls is not None else None
 
     def _find(self, metadata: TaskMetadata) -> _Call | None:
         return self._get(metadata.session_id, metadata.id)
+
+
+def _summary(session_id: Any, calls: OrderedDict[Any, _Call] | None) -> RetrySummary:
+    from ._records import RetrySummary
+
+    return RetrySummary(session_id, tuple(c.record() for c in (calls or {}).values() if c.retried))
 
 
 reporter = RetryReporter()
