@@ -20,10 +20,13 @@ paths, which leaves the race open; the key checks still apply.
 
 **Stamp sidecars** (see ``_integrity``): a signed dataset ``name`` may have a
 ``.<name>.daglite-stamp`` beside it holding its file stamp. It is written through
-the parent's descriptor as a new ``0o600`` temporary file renamed over the
-sidecar (never opened for writing in place, so a planted link cannot make the
-store write into another file), without fsync (a lost sidecar costs one full
-verification). It is read ``O_NOFOLLOW | O_NONBLOCK``, only if it is a small
+the parent's descriptor, without fsync (a lost sidecar costs one full
+verification): created ``O_EXCL`` with mode ``0o600`` the first time, then
+overwritten in place (a rename per save would cost a journal commit) but only
+if it is, before opening (``lstat``) and once open (``fstat``, same inode), a
+regular file of ours with a single link: a planted symlink, FIFO, device or
+hard link to another file is never written into (``O_NOFOLLOW | O_NONBLOCK``,
+no ``O_TRUNC``). A torn or concurrent write leaves bytes that match no stamp. It is read ``O_NOFOLLOW | O_NONBLOCK``, only if it is a small
 regular file; whatever is read is only ever compared with a MAC. Sidecar names
 are reserved (:mod:`daglite_datasets._keys`); a name too long to get one (over
 255 bytes with the affixes) is simply never stamped. Not used without ``dir_fd``
@@ -64,6 +67,7 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 _DIR_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
 _TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
 _READ_FLAGS = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
+_STAMP_FLAGS = os.O_WRONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
 _LOOP = (errno.ELOOP, errno.EMLINK, errno.ENOTDIR)
 _TEMP_PREFIX_BYTES = 200
 """The final name's share of a temp name (``. + name + . + 12 hex + .tmp`` <= 255 bytes)."""
@@ -187,6 +191,9 @@ def open_parent(root: str, parts: list[str], *, create: bool) -> Iterator[Parent
         parent.close()
 
 
+_fdatasync = getattr(os, "fdatasync", os.fsync)
+
+
 def _create_temp(parent: Parent, name: str, mode: int) -> tuple[int, str]:
     """A new ``.<name>.<12 hex>.tmp`` in ``parent``, created ``O_EXCL | O_NOFOLLOW``: its descriptor and name."""
     while True:
@@ -204,8 +211,10 @@ def write_atomic(parent: Parent, name: str, write: Callable[[IO[bytes]], None]) 
     """Replace ``name`` in ``parent`` with what ``write(file)`` writes, atomically and durably.
 
     Temp file ``.<name>.<12 hex>.tmp`` created ``O_EXCL | O_NOFOLLOW`` (mode ``0o666``
-    before the umask), fsynced, renamed over ``name`` (a symlink there is replaced,
-    not followed), then the directory is fsynced. Any failure removes the temp file.
+    before the umask), synced with ``fdatasync`` where there is one (the data and
+    the size, not the timestamps: nothing reads those back after a crash), renamed
+    over ``name`` (a symlink there is replaced, not followed), then the directory
+    is fsynced. Any failure removes the temp file.
     Returns the file's ``fstat`` from its descriptor **after** the rename (a rename
     moves ``ctime``), which is what a stamp of the published file needs.
     """
@@ -214,7 +223,7 @@ def write_atomic(parent: Parent, name: str, write: Callable[[IO[bytes]], None]) 
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
-            os.fsync(file.fileno())
+            _fdatasync(file.fileno())
             if DIR_FD:
                 os.replace(temp, name, src_dir_fd=parent.fd, dst_dir_fd=parent.fd)
             else:  # pragma: no cover - Windows
@@ -230,22 +239,34 @@ def write_atomic(parent: Parent, name: str, write: Callable[[IO[bytes]], None]) 
 
 
 def write_stamp(parent: Parent, name: str, stamp: bytes) -> None:
-    """Best effort: keep ``stamp`` in ``name``'s sidecar (a fresh file renamed into place; see the module)."""
+    """Best effort: keep ``stamp`` in ``name``'s sidecar (see the module docstring); never raises ``OSError``."""
     sidecar = stamp_name(name)
     if not DIR_FD or len(sidecar.encode("utf-8", "surrogateescape")) > _MAX_NAME:
         return
-    temp = None
-    try:
-        fd, temp = _create_temp(parent, sidecar, 0o600)
+    with contextlib.suppress(OSError):
         try:
-            os.write(fd, stamp)
+            before = os.stat(sidecar, dir_fd=parent.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            fd = os.open(sidecar, _STAMP_FLAGS | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=parent.fd)
+            before = None
+        else:
+            if not _own_single_file(before):
+                return  # a sidecar daglite did not write: left alone, the file is verified in full
+            fd = os.open(sidecar, _STAMP_FLAGS, dir_fd=parent.fd)
+        try:
+            info = os.fstat(fd)
+            if not _own_single_file(info) or (before is not None and before.st_ino != info.st_ino):
+                return
+            os.pwrite(fd, stamp, 0)
+            if info.st_size != len(stamp):
+                os.ftruncate(fd, len(stamp))
         finally:
             os.close(fd)
-        os.replace(temp, sidecar, src_dir_fd=parent.fd, dst_dir_fd=parent.fd)
-    except OSError:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=parent.fd)
+
+
+def _own_single_file(info: os.stat_result) -> bool:
+    """A regular file of ours with no other link: writing into it can only change the sidecar itself."""
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_uid == os.geteuid()
 
 
 def read_stamp(parent: Parent, name: str) -> bytes | None:
