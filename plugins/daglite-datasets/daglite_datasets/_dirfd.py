@@ -244,24 +244,31 @@ def write_stamp(parent: Parent, name: str, stamp: bytes) -> None:
     if not DIR_FD or len(sidecar.encode("utf-8", "surrogateescape")) > _MAX_NAME:
         return
     with contextlib.suppress(OSError):
+        fd = _open_sidecar(parent, sidecar)
+        if fd is None:
+            return  # a sidecar daglite did not write: left alone, the file is verified in full
         try:
-            before = os.stat(sidecar, dir_fd=parent.fd, follow_symlinks=False)
-        except FileNotFoundError:
-            fd = os.open(sidecar, _STAMP_FLAGS | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=parent.fd)
-            before = None
-        else:
-            if not _own_single_file(before):
-                return  # a sidecar daglite did not write: left alone, the file is verified in full
-            fd = os.open(sidecar, _STAMP_FLAGS, dir_fd=parent.fd)
-        try:
-            info = os.fstat(fd)
-            if not _own_single_file(info) or (before is not None and before.st_ino != info.st_ino):
-                return
             os.pwrite(fd, stamp, 0)
-            if info.st_size != len(stamp):
+            if os.fstat(fd).st_size != len(stamp):
                 os.ftruncate(fd, len(stamp))
         finally:
             os.close(fd)
+
+
+def _open_sidecar(parent: Parent, sidecar: str) -> int | None:
+    """A descriptor to write the sidecar through: a new file, or the existing one if safe to write into."""
+    try:
+        before = os.stat(sidecar, dir_fd=parent.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return os.open(sidecar, _STAMP_FLAGS | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=parent.fd)
+    if not _own_single_file(before):
+        return None
+    fd = os.open(sidecar, _STAMP_FLAGS, dir_fd=parent.fd)
+    info = os.fstat(fd)
+    if _own_single_file(info) and (info.st_dev, info.st_ino) == (before.st_dev, before.st_ino):
+        return fd
+    os.close(fd)
+    return None
 
 
 def _own_single_file(info: os.stat_result) -> bool:

@@ -68,7 +68,7 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
             raise TypeError(msg)
         self._pending.path = None
         try:
-            if read:
+            if isinstance(value, PartsReader):
                 return self._store_parts(value, key)
             return super().store(value, read, key=key)
         except BaseException:
