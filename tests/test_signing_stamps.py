@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daglite_core import signing
+from daglite_core.testing import after_a_ctime_tick
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="stamps are POSIX only")
 
@@ -25,19 +25,6 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     signing.reset()
     yield
     signing.reset()
-
-
-def after_a_tick(path: Path) -> None:
-    """Wait until a change made now gets a later ctime than ``path`` has (coarse-clock filesystems)."""
-    probe = path.with_name(path.name + ".tick")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        probe.write_bytes(b"x")
-        if probe.stat().st_ctime_ns > path.stat().st_ctime_ns:
-            probe.unlink()
-            return
-        time.sleep(0.001)
-    pytest.fail("the filesystem clock did not move in 5 s")
 
 
 def stamped(tmp_path: Path, data: bytes = b"payload " * 1000) -> tuple[Path, bytes]:
@@ -71,7 +58,7 @@ def test_an_untouched_file_is_trusted(tmp_path: Path) -> None:
 def test_a_file_modified_in_place_is_not_trusted_even_with_size_and_mtime_restored(tmp_path: Path) -> None:
     path, stamp = stamped(tmp_path)
     before = path.stat()
-    after_a_tick(path)
+    after_a_ctime_tick(path)
     with open(path, "r+b") as file:
         file.write(b"P")  # same size
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -90,7 +77,7 @@ def test_a_file_replaced_by_another_inode_is_not_trusted(tmp_path: Path) -> None
 
 def test_a_file_made_group_writable_is_not_trusted_even_once_restored(tmp_path: Path) -> None:
     path, stamp = stamped(tmp_path)
-    after_a_tick(path)
+    after_a_ctime_tick(path)
     path.chmod(0o620)
     assert not matches(path, stamp)
     assert signing.file_stamp(path.stat(), *CONTEXT) is None  # never stamped while others may write
@@ -164,7 +151,7 @@ def test_file_stamp_mode_is_checked_on_the_open_descriptor(tmp_path: Path) -> No
     fd = os.open(path, os.O_RDONLY)
     try:
         assert signing.stamp_matches(fd, stamp, *CONTEXT)
-        after_a_tick(path)
+        after_a_ctime_tick(path)
         os.chmod(path, 0o622)
         assert not signing.stamp_matches(fd, stamp, *CONTEXT)  # fstat of the same descriptor sees the change
     finally:

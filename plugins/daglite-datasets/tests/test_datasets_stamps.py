@@ -11,13 +11,13 @@ import os
 import shutil
 import stat
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daglite_core import signing
+from daglite_core.testing import after_a_ctime_tick
 from daglite_datasets import DatasetIntegrityError, DatasetKeyError, FileDatasetStore, _integrity, _store
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="stamps are POSIX only")
@@ -28,19 +28,6 @@ BIG = os.urandom(2 * MB)  # pickled as one piece past _integrity's read-back siz
 
 def sidecar(root: Path, name: str = "big.pkl") -> Path:
     return root / f".{name}.daglite-stamp"
-
-
-def after_a_tick(path: Path) -> None:
-    """Wait until a change made now gets a later ctime than ``path`` has (coarse-clock filesystems)."""
-    probe = path.with_name("tick.probe")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        probe.write_bytes(b"x")
-        if probe.stat().st_ctime_ns > path.stat().st_ctime_ns:
-            probe.unlink()
-            return
-        time.sleep(0.001)
-    pytest.fail("the filesystem clock did not move in 5 s")
 
 
 class Verifications:
@@ -89,7 +76,7 @@ def test_a_file_modified_in_place_with_size_and_mtime_restored_is_refused(
 ) -> None:
     path = root / "big.pkl"
     before = path.stat()
-    after_a_tick(path)
+    after_a_ctime_tick(path)
     with open(path, "r+b") as file:
         file.seek(before.st_size - 100)
         file.write(b"\x00")

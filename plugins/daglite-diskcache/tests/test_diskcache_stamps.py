@@ -6,7 +6,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from daglite_core import CACHE_MISS, signing
+from daglite_core.testing import after_a_ctime_tick
 from daglite_diskcache import CacheEntryError, DiskCacheStore, _envelope
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="stamps are POSIX only")
@@ -30,19 +30,6 @@ def value_file(store: DiskCacheStore, key: str = KEY) -> Path:
 def stamp_in_row(store: DiskCacheStore, key: str = KEY) -> Any:
     ((value,),) = store._cache._sql("SELECT value FROM Cache WHERE key = ?", (key,)).fetchall()
     return value
-
-
-def after_a_tick(path: Path) -> None:
-    """Wait until a change made now gets a later ctime than ``path`` has (coarse-clock filesystems)."""
-    probe = path.with_name("tick.probe")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        probe.write_bytes(b"x")
-        if probe.stat().st_ctime_ns > path.stat().st_ctime_ns:
-            probe.unlink()
-            return
-        time.sleep(0.001)
-    pytest.fail("the filesystem clock did not move in 5 s")
 
 
 class MacCount:
@@ -88,7 +75,7 @@ def test_a_file_modified_in_place_with_size_and_mtime_restored_is_verified_and_r
 ) -> None:
     path = value_file(store)
     before = path.stat()
-    after_a_tick(path)
+    after_a_ctime_tick(path)
     with open(path, "r+b") as file:
         file.seek(before.st_size // 2)
         file.write(b"\xff")
