@@ -36,9 +36,10 @@ at under 2 GB/s against a write into the page cache several times faster), and
 the fsync that follows leaves the CPU idle. So, when only this process's user
 can write into the new file (``fstat`` of the temporary file: ours, no group or
 other write bit, which it keeps since only its owner can ``chmod`` it), the MAC
-is computed on a helper thread **from the file itself**, through a read-only
-mapping of the part written so far (the page cache: no copy), as the format's
-pieces reach it, while this thread goes on writing and then runs a first
+is computed, from the format's first piece of 1 MiB or more on (a small save
+stays inline: no thread, one sync), on a helper thread **from the file itself**,
+through a read-only mapping of the part written so far (the page cache: no
+copy), as the format's pieces reach it, while this thread goes on writing and then runs a first
 ``fdatasync``; the tag is then written in place and ``write_atomic``'s own sync
 makes it durable (one page) before the rename. Reading back signs exactly the
 bytes in the file, so a format may reuse its buffers as soon as ``write``
@@ -195,29 +196,38 @@ class _ReadBackHasher:
 class SigningWriter(io.RawIOBase):
     """A write-only file that writes through to ``file`` and signs what it writes.
 
-    With a ``hasher`` (see the module docstring) it tells it how far the file got
-    after each large piece; without, it feeds every piece to ``mac`` inline.
+    Pieces are fed to ``mac`` inline until, with ``read_back``, the first piece of
+    :data:`_READ_BACK` bytes or more: from there on :attr:`hasher` hashes the file
+    from that piece on, reading it back (see the module docstring). A small save
+    so never pays for a thread or a second sync.
     """
 
-    def __init__(self, file: IO[bytes], mac: hmac.HMAC, hasher: _ReadBackHasher | None = None) -> None:
+    def __init__(self, file: IO[bytes], mac: hmac.HMAC, *, read_back: bool = False) -> None:
         super().__init__()
         self._file = file
         self._mac = mac
-        self._hasher = hasher
+        self._read_back = read_back
+        self.hasher: _ReadBackHasher | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        if self._hasher is None:
-            self._mac.update(data)
-            self._file.write(data)
-            return memoryview(data).nbytes
-        self._file.write(data)
         size = memoryview(data).nbytes
+        if self.hasher is None:
+            if not (self._read_back and size >= _READ_BACK):
+                self._mac.update(data)
+                self._file.write(data)
+                return size
+            self._file.flush()  # everything before this piece is in the file, and hashed
+            self.hasher = _ReadBackHasher(self._file.fileno(), self._offset(), self._mac)
+        self._file.write(data)
         if size >= _READ_BACK:  # written through the buffer: the helper can read it now
-            self._hasher.advance(os.lseek(self._file.fileno(), 0, os.SEEK_CUR))
+            self.hasher.advance(self._offset())
         return size
+
+    def _offset(self) -> int:
+        return os.lseek(self._file.fileno(), 0, os.SEEK_CUR)
 
     def flush(self) -> None:
         self._file.flush()
@@ -234,19 +244,19 @@ def _only_ours(fd: int) -> bool:
 def write_signed(key: str, file: IO[bytes], save: Any) -> bytes:
     """Write tag + header + ``save(writer)``'s output to ``file`` (at its start), signing while writing.
 
-    Returns the tag written in front. The caller still fsyncs ``file``; with the
-    read-back hasher the data was already synced once (overlapping the hashing)
-    and only the tag's page is left.
+    Returns the tag written in front. The caller still syncs ``file``; when the
+    read-back hasher ran, the data was already synced once (overlapping the
+    hashing) and only the tag's page is left.
     """
     fd = file.fileno()
     file.write(b"\0" * signing.SIGNATURE_SIZE)
     mac = signing.new_mac()
-    hasher = _ReadBackHasher(fd, signing.SIGNATURE_SIZE, mac) if _only_ours(fd) else None
+    writer = SigningWriter(file, mac, read_back=_only_ours(fd))
     try:
-        writer = SigningWriter(file, mac, hasher)
         writer.write(_header(key))
         save(writer)
         file.flush()
+        hasher = writer.hasher
         if hasher is not None:
             hasher.advance(os.lseek(fd, 0, os.SEEK_CUR), final=True)
             _fdatasync(fd)  # the disk works while the helper hashes
@@ -254,8 +264,8 @@ def write_signed(key: str, file: IO[bytes], save: Any) -> bytes:
         else:
             tag = mac.digest()
     except BaseException:
-        if hasher is not None:
-            hasher.stop()
+        if writer.hasher is not None:
+            writer.hasher.stop()
         raise
     if hasattr(os, "pwrite"):
         os.pwrite(fd, tag, 0)

@@ -65,10 +65,16 @@ def test_a_saved_large_pickle_is_stamped_and_loads_without_a_hashing_pass(
     assert passes.count == 0
 
 
-def test_a_small_pickle_gets_no_sidecar(store: FileDatasetStore, root: Path) -> None:
-    store.save("small.pkl", {"a": 1})
+def test_a_small_pickle_gets_no_sidecar_nor_a_signing_thread(
+    store: FileDatasetStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_helper(*args: Any) -> None:
+        raise AssertionError("a small save started the read-back helper (a thread and a second sync)")
+
+    monkeypatch.setattr(_integrity, "_ReadBackHasher", no_helper)
+    store.save("small.pkl", {"a": 1, "b": b"x" * (MB - 100)})  # under the read-back size piece by piece
     assert not sidecar(root, "small.pkl").exists()
-    assert store.load("small.pkl") == {"a": 1}
+    assert store.load("small.pkl") == {"a": 1, "b": b"x" * (MB - 100)}
 
 
 def test_a_file_modified_in_place_with_size_and_mtime_restored_is_refused(
