@@ -49,6 +49,11 @@ group or other write bit. Why that is sound:
   process, and writes through an already-dirty shared mapping do not move
   ``ctime``. Files daglite creates are never writable by others when stamped at
   write time; where files are shared that way, set ``DAGLITE_VERIFY=always``.
+* Timestamp granularity: since Linux 6.13 a change right after an ``fstat`` gets
+  a distinct ``ctime``; on older kernels and coarse filesystems a change in the
+  same clock tick (milliseconds, a second on some) as the stamp can keep it.
+  Only the owner can make such a change (see above), and the file must still
+  carry the stamped tag.
 
 Stamps are only made and trusted on POSIX (``os.geteuid``): Windows' "ctime" is
 the creation time, which the owner can set. A store must take the ``fstat``
