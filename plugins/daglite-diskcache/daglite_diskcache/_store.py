@@ -95,7 +95,8 @@ class StoreConfig:
     :ivar directory: absolute path of the cache directory.
     :ivar size_limit: bytes on disk past which entries are evicted.
     :ivar eviction_policy: diskcache's policy name (``least-recently-stored``
-        evicts the oldest writes and keeps reads read-only; ``least-recently-used``
+        evicts the oldest writes and keeps reads read-only (but for the one
+        ``UPDATE`` that stamps a value file after its first full verification); ``least-recently-used``
         and ``least-frequently-used`` make every hit a write; ``none``).
     :ivar timeout: seconds a writer waits for the database lock before giving up.
     """
