@@ -239,3 +239,34 @@ def test_read_back_signing_of_pieces_smaller_and_larger_than_its_step(tmp_path: 
     blob = path.read_bytes()
     assert _integrity.open_envelope("k", blob) == b"".join(pieces)
     assert io.BytesIO(blob).read(signing.SIGNATURE_SIZE) != b"\0" * signing.SIGNATURE_SIZE
+
+
+def test_the_tag_is_synced_before_the_rename_publishes_the_file(
+    store: FileDatasetStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daglite_datasets import _dirfd
+
+    events: list[str] = []
+    real_sync, real_pwrite, real_replace = _dirfd._fdatasync, os.pwrite, os.replace
+
+    def sync(fd: int) -> None:
+        events.append("sync")
+        real_sync(fd)
+
+    def pwrite(fd: int, data: bytes, offset: int) -> int:
+        events.append(f"pwrite@{offset}")
+        return real_pwrite(fd, data, offset)
+
+    def replace(*args: Any, **kwargs: Any) -> None:
+        events.append("rename")
+        real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(_dirfd, "_fdatasync", sync)
+    monkeypatch.setattr(_integrity, "_fdatasync", sync)
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    monkeypatch.setattr(os, "replace", replace)
+    store.save("big.pkl", BIG)
+    # data synced (the hash overlapped), tag written and synced, published, then the stamp sidecar
+    assert events == ["sync", "pwrite@0", "sync", "rename", "pwrite@0"]
+    monkeypatch.undo()
+    assert store.load("big.pkl") == BIG
