@@ -11,6 +11,11 @@ Datasets: a 1,000,000-row DataFrame (an int, a float and a string column;
 ``pandas.read_pickle`` on a plain file; the same for parquet when pyarrow is
 installed (against ``to_parquet`` + ``fsync`` / ``read_parquet``).
 
+A hit or load of a file the store wrote is trusted by its stamp (no hashing
+pass, see ``daglite_core.signing.file_stamp``); the ``*_full`` cases measure the
+same read with ``DAGLITE_VERIFY=always``, i.e. what a first hit or load after a
+copy or a backup restore costs (a full verification; informational rows).
+
 Peak memory of a hit (at most 1.3 times the value) is not a timing: it is asserted
 by ``plugins/daglite-diskcache/tests/test_diskcache_large_values.py`` (tracemalloc).
 """
@@ -24,6 +29,19 @@ from typing import Any
 import peers
 from _harness import Case, Group
 from env import Env
+
+
+def _fully_verified(func: Callable[[], Any]) -> Callable[[], Any]:
+    """``func`` run with ``DAGLITE_VERIFY=always``: no stamp trusted, every byte hashed."""
+
+    def run() -> Any:
+        os.environ["DAGLITE_VERIFY"] = "always"
+        try:
+            return func()
+        finally:
+            del os.environ["DAGLITE_VERIFY"]
+
+    return run
 
 
 def _once(func: Callable[[], Any]) -> Callable[[int], float]:
@@ -52,6 +70,7 @@ def _cache(env: Env) -> list[Case]:
     keys = [
         ("bigcache.raw_get", f"raw diskcache get, {mb} MiB ndarray"),
         ("bigcache.core_get", f"daglite-diskcache hit, {mb} MiB ndarray (verified)"),
+        ("bigcache.core_get_full", f"daglite-diskcache hit, {mb} MiB ndarray, fully verified (first hit after a copy)"),
         ("bigcache.raw_set", f"raw diskcache set, {mb} MiB ndarray"),
         ("bigcache.core_set", f"daglite-diskcache miss (store), {mb} MiB ndarray (signed)"),
     ]
@@ -71,6 +90,7 @@ def _cache(env: Env) -> list[Case]:
     samplers = {
         "bigcache.raw_get": lambda: raw.get("big"),
         "bigcache.core_get": lambda: store.get("bench.big:1"),
+        "bigcache.core_get_full": _fully_verified(lambda: store.get("bench.big:1")),
         "bigcache.raw_set": lambda: raw.set("big", value),
         "bigcache.core_set": lambda: store.set("bench.big:1", value),
     }
@@ -109,6 +129,11 @@ def _datasets(env: Env) -> list[Case]:
             (f"bigdatasets.pandas_load_{name}", f"pandas.read_{name}, {rows:,} rows"),
             (f"bigdatasets.core_load_{name}", f"load_dataset as {name}, {rows:,} rows{' (verified)' if name == 'pickle' else ''}"),
         ]
+        if name == "pickle":
+            keys.append((
+                "bigdatasets.core_load_pickle_full",
+                f"load_dataset as pickle, {rows:,} rows, fully verified (first load after a copy)",
+            ))
         skip = None
         if pd is None:
             skip = "skipped: pandas not installed"
@@ -132,6 +157,7 @@ def _datasets(env: Env) -> list[Case]:
             f"bigdatasets.core_save_{name}": lambda s=store, k=key: s.save(k, frame),
             f"bigdatasets.pandas_load_{name}": lambda r=read, p=plain: r(p),
             f"bigdatasets.core_load_{name}": lambda s=store, k=key: s.load(k),
+            f"bigdatasets.core_load_{name}_full": _fully_verified(lambda s=store, k=key: s.load(k)),
         }
         cases += [Case(k, label, _once(samplers[k]), batch=True, profile=samplers[k]) for k, label in keys]
     return cases

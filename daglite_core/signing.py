@@ -19,6 +19,53 @@ what is wrong and how to fix it; the failure is remembered like the key, so a
 process does not retry (and report) it on every call. A key file that other users
 can read or write gets one :class:`SigningKeyWarning` when it is loaded: anyone
 who can read the key can forge entries that will be unpickled.
+
+**File stamps** (:func:`file_stamp`, :func:`stamp_matches`) let a store skip
+re-hashing a large file it wrote, or already verified in full: a stamp is a MAC,
+under a key derived from the signing key, over the file's identity and change
+times ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` and a context (the
+store's kind, the entry or dataset key, the content's signature tag). A file is
+trusted without hashing only when its stamp matches exactly **and** it is a
+regular file owned by this process's effective user **and** its mode has no
+group or other write bit. Why that is sound:
+
+* ``st_ctime`` is set by the kernel on every change of the inode (a write, a
+  truncate, ``chmod``, ``chown``, a rename, a new link, ``utime`` itself); no
+  unprivileged call sets it back. A file modified by any process after it was
+  stamped (same size, ``mtime`` restored with ``os.utime`` included) no longer
+  matches, and is verified in full.
+* No other non-root user can modify the inode: it is ours and not writable by
+  group or others (checked on every read, from the open descriptor). A file
+  another user puts in its place is owned by them (the uid check) and is
+  another inode with another ``ctime``; a file copied from elsewhere (a backup
+  restore, another machine) has no valid stamp (the MAC needs the key).
+* The stamp covers the content's signature tag, read back from the file: a file
+  that reuses a freed inode number within one ``ctime`` tick still has to carry
+  the very tag that was stamped (and another entry's or dataset's file is bound
+  to another key).
+* Whoever runs as the same user, or root, can read the key anyway: out of scope,
+  as for signing itself. One more way in is left to the file's owner: a file the
+  owner once made writable by others may still be open (mapped writable) in their
+  process, and writes through an already-dirty shared mapping do not move
+  ``ctime``. Files daglite creates are never writable by others when stamped at
+  write time; where files are shared that way, set ``DAGLITE_VERIFY=always``.
+* Timestamp granularity: since Linux 6.13 a change right after an ``fstat`` gets
+  a distinct ``ctime``; on older kernels and coarse filesystems a change in the
+  same clock tick (milliseconds, a second on some) as the stamp can keep it.
+  Only the owner can make such a change (see above), and the file must still
+  carry the stamped tag.
+
+Stamps are only made and trusted on POSIX (``os.geteuid``): Windows' "ctime" is
+the creation time, which the owner can set. A store must take the ``fstat``
+result it stamps **before** it reads the content it verifies (a change while
+reading then moves ``ctime`` past the stamp), or after it wrote and renamed the
+file itself.
+
+``DAGLITE_VERIFY=always`` makes :func:`stamp_matches` answer ``False`` for every
+file, so every read verifies the whole content; ``stamped`` (the default, also
+when unset or empty) trusts valid stamps. Any other value counts as ``always``
+and is warned about once (a ``UserWarning``). The variable is read on
+every check, so it can be changed in a running process.
 """
 
 from __future__ import annotations
@@ -28,6 +75,7 @@ import hmac
 import os
 import secrets
 import stat
+import struct
 import tempfile
 import threading
 import time
@@ -39,13 +87,17 @@ __all__ = [
     "SignatureError",
     "SigningKeyError",
     "SigningKeyWarning",
+    "VERIFY_ENV",
+    "file_stamp",
     "key_path",
     "mac",
     "new_mac",
     "reset",
     "sign",
     "signing_key",
+    "stamp_matches",
     "verify",
+    "verify_always",
 ]
 
 SIGNATURE_SIZE = 32
@@ -263,3 +315,101 @@ def verify(blob: bytes) -> bytes:
         msg = "signature mismatch: the data was modified or signed with another key"
         raise SignatureError(msg)
     return bytes(data)
+
+
+# -- file stamps (see the module docstring) ------------------------------------
+
+VERIFY_ENV = "DAGLITE_VERIFY"
+"""``always``: verify every file read in full; ``stamped`` (default): trust valid stamps."""
+
+_STAMP_DOMAIN = b"daglite file stamp/1\0"
+_STAMP_FIELDS = struct.Struct("<QQQqq")
+_stamp_base: tuple[bytes, hmac.HMAC] | None = None
+_warned_verify: set[str] = set()
+
+
+def verify_always() -> bool:
+    """Whether ``DAGLITE_VERIFY`` asks for a full verification of every file read.
+
+    ``stamped`` (or unset, or empty) answers ``False``; ``always`` and any value
+    not understood answer ``True`` (a typo must not weaken a check), the latter
+    with one ``UserWarning`` per value and process.
+    """
+    value = os.environ.get(VERIFY_ENV, "").strip().lower()
+    if value in ("", "stamped"):
+        return False
+    if value != "always" and value not in _warned_verify:
+        _warned_verify.add(value)
+        warnings.warn(
+            f"{VERIFY_ENV}={value!r} is not understood (use 'always' or 'stamped'); "
+            "every file is verified in full, as with 'always'",
+            UserWarning,
+            stacklevel=3,
+        )
+    return True
+
+
+def _stamp_mac() -> hmac.HMAC:
+    """A fresh HMAC state under the stamp key, ``HMAC(signing key, domain)``.
+
+    A derived key keeps stamps and signatures apart: no stamp is ever a valid
+    signature of some stored data, nor the reverse.
+    """
+    global _stamp_base
+    key = signing_key()
+    base = _stamp_base
+    if base is None or base[0] is not key:
+        derived = hmac.new(key, _STAMP_DOMAIN, "sha256").digest()
+        base = _stamp_base = (key, hmac.new(derived, digestmod="sha256"))
+    return base[1].copy()
+
+
+def _stampable(info: os.stat_result) -> bool:
+    """Whether a file with this ``stat`` may be trusted by stamp at all (see the module docstring)."""
+    return (
+        hasattr(os, "geteuid")
+        and stat.S_ISREG(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def _stamp_of(info: os.stat_result, context: tuple[bytes | str, ...]) -> bytes:
+    mac = _stamp_mac()
+    mac.update(_STAMP_FIELDS.pack(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+    for part in context:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        mac.update(len(data).to_bytes(8, "little"))
+        mac.update(data)
+    return mac.digest()
+
+
+def file_stamp(file: int | os.stat_result, *context: bytes | str) -> bytes | None:
+    """A stamp (32 bytes) for the file open as ``file`` (a descriptor, or its ``fstat``), bound to ``context``.
+
+    ``None`` when the file could never be trusted by stamp (another owner, writable
+    by group or others, not a regular file, or no ``os.geteuid``): there is nothing
+    worth storing. Take it after writing and renaming the file, or from an
+    ``fstat`` made **before** reading the content that was then verified.
+    ``context`` names what the file holds (the store's kind, the key, the content's
+    signature tag); :func:`stamp_matches` must be given the same parts.
+    """
+    info = os.fstat(file) if isinstance(file, int) else file
+    if not _stampable(info):
+        return None
+    return _stamp_of(info, context)
+
+
+def stamp_matches(file: int | os.stat_result, stamp: object, *context: bytes | str) -> bool:
+    """Whether ``file`` (a descriptor, or its ``fstat``) may be trusted without hashing its content.
+
+    True only if ``DAGLITE_VERIFY`` is not ``always``, ``stamp`` is the
+    :func:`file_stamp` of this very inode in its current state for the same
+    ``context``, the file is owned by this process's effective user, and not
+    writable by group or others. Anything else (no stamp, garbage, another key,
+    a modified, replaced, ``chmod``-ed or copied file) is ``False``: verify in full.
+    """
+    if type(stamp) is not bytes or len(stamp) != SIGNATURE_SIZE or verify_always():
+        return False
+    info = os.fstat(file) if isinstance(file, int) else file
+    return _stampable(info) and hmac.compare_digest(_stamp_of(info, context), stamp)

@@ -7,7 +7,9 @@ fixtures in :mod:`daglite_core.pytest_plugin` (loaded automatically through the
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from typing import Any
 
 import attrs
@@ -15,7 +17,32 @@ import attrs
 from ._codegen import define
 from ._hooks import SPECS, WRAPPER_HOOKS, hookimpl
 
-__all__ = ["HookCall", "RecordingPlugin", "observer_hooks"]
+__all__ = ["HookCall", "RecordingPlugin", "after_a_ctime_tick", "observer_hooks"]
+
+
+def after_a_ctime_tick(path: str | os.PathLike[str], timeout: float = 5.0) -> None:
+    """Return once a change made now would give a file a later ``st_ctime`` than ``path`` has.
+
+    For tests that modify a stamped file (see :func:`daglite_core.signing.file_stamp`):
+    on a filesystem with a coarse clock a change right after the stamp may keep the
+    same ctime. A probe file beside ``path`` is touched until its ctime moves past
+    (immediate on Linux 6.13+). :raises TimeoutError: the clock did not move in ``timeout`` s.
+    """
+    target = os.fspath(path)
+    probe = f"{target}.ctime-probe"
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with open(probe, "wb") as file:
+                file.write(b"x")
+            if os.stat(probe).st_ctime_ns > os.stat(target).st_ctime_ns:
+                return
+            time.sleep(0.001)
+    finally:
+        if os.path.exists(probe):
+            os.unlink(probe)
+    msg = f"the filesystem clock did not move past the ctime of {target} in {timeout} s"
+    raise TimeoutError(msg)
 
 
 def observer_hooks() -> list[str]:

@@ -9,7 +9,8 @@ the POSIX recipe (reliability notes, section 3):
    ``0o666``: the kernel applies the umask, giving ``0o666 & ~umask`` like any
    file the user creates. (``mkstemp`` makes ``0o600`` and reading the umask
    means setting it, which races with other threads.)
-2. let the format write, then ``flush`` + ``os.fsync``;
+2. let the format write, then ``flush`` + ``os.fdatasync`` (``os.fsync`` where
+   there is none);
 3. ``os.replace`` over the final name (atomic; a symlink at the final name is
    replaced, never followed);
 4. ``fsync`` the directory, so the rename itself survives a power cut.

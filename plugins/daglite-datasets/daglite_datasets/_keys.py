@@ -11,7 +11,8 @@ two steps, both raising :class:`DatasetKeyError` naming the key and the rule:
    in a space or a dot, or named after a Windows device (``CON``, ``nul.txt``,
    ``COM1``...); each segment at most 255 bytes of UTF-8; NFC-normalised (so
    ``é`` typed two ways is one key); and a file name that does not look like one
-   of the store's own temporary files (``.<name>.<12 hex>.tmp``).
+   of the store's own temporary files (``.<name>.<12 hex>.tmp``) or stamp
+   sidecars (any name ending in ``.daglite-stamp``).
 2. :func:`contained_path` resolves symlinks (``os.path.realpath``) and requires
    the result to lie inside the real root, compared with ``os.path.commonpath``
    (a string-prefix test would take ``/data/rootx`` for a child of
@@ -35,11 +36,13 @@ import unicodedata
 
 from ._errors import DatasetKeyError
 
-__all__ = ["TEMP_FILE", "check_key", "contained_path", "is_temp_name"]
+__all__ = ["STAMP_SUFFIX", "TEMP_FILE", "check_key", "contained_path", "is_stamp_name", "is_temp_name", "stamp_name"]
 
 MAX_SEGMENT_BYTES = 255
 TEMP_FILE = re.compile(r"\..*\.[0-9a-f]{12}\.tmp", re.DOTALL)
 """Names of the store's temporary files: ``.<name>.<12 hex digits>.tmp``."""
+STAMP_SUFFIX = ".daglite-stamp"
+"""The end of the store's stamp sidecars, ``.<name>.daglite-stamp`` (see ``_integrity``)."""
 
 _FORBIDDEN = frozenset('<>:"|?*')
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -53,6 +56,16 @@ _RESERVED = frozenset(
 def is_temp_name(name: str) -> bool:
     """Whether a file name is one of the store's temporary files."""
     return TEMP_FILE.fullmatch(name) is not None
+
+
+def is_stamp_name(name: str) -> bool:
+    """Whether a file name is reserved for the store's stamp sidecars (it ends in ``.daglite-stamp``)."""
+    return name.endswith(STAMP_SUFFIX)
+
+
+def stamp_name(name: str) -> str:
+    """The stamp sidecar's name for the dataset file ``name``."""
+    return f".{name}{STAMP_SUFFIX}"
 
 
 def _control(text: str) -> str | None:
@@ -128,6 +141,8 @@ def check_key(key: str) -> tuple[str, ...]:
             raise DatasetKeyError(key, rule)
     if is_temp_name(segments[-1]):
         raise DatasetKeyError(key, "its file name has the form of the store's temporary files (.<name>.<hex>.tmp)")
+    if is_stamp_name(segments[-1]):
+        raise DatasetKeyError(key, f"its file name ends in {STAMP_SUFFIX!r}, reserved for the store's stamp files")
     return segments
 
 

@@ -12,7 +12,10 @@ Decisions (each answers a weakness of daglite 0.9's dataset layer):
   synchronous: when :meth:`save` returns the file is in place, and a failing
   save raises :class:`DatasetSaveError` (the task fails) instead of being
   logged. The previous version stays loadable whatever happens mid-write.
-* **Pickles are signed** (:mod:`daglite_datasets._integrity`).
+* **Pickles are signed** (:mod:`daglite_datasets._integrity`), and a signed file
+  of :data:`~daglite_datasets._integrity.STAMP_MIN` bytes or more is stamped once
+  saved (or once verified in full), so later loads of that very file skip the
+  hashing pass; see ``_integrity`` for the rules and the ``DAGLITE_VERIFY`` opt-out.
 * **Nothing is created before the first write**: constructing a store, resolving,
   loading, listing or checking keys never creates the root.
 * **The root is made absolute when the store is made** (``None`` means the
@@ -37,6 +40,7 @@ Decisions (each answers a weakness of daglite 0.9's dataset layer):
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import os
 from collections.abc import Mapping
@@ -45,7 +49,7 @@ from typing import IO, Any
 from daglite_core import DatasetFormat, call_hook, signing
 
 from ._atomic import sweep_directory
-from ._dirfd import UnsafePathError, open_parent, open_regular, sweep_parent, write_atomic
+from ._dirfd import Parent, UnsafePathError, open_in, open_parent, read_stamp, sweep_parent, write_atomic, write_stamp
 from ._errors import (
     DatasetError,
     DatasetIntegrityError,
@@ -55,8 +59,16 @@ from ._errors import (
     DatasetSaveError,
 )
 from ._formats import builtin_formats
-from ._integrity import open_envelope, private_file, verify_stream, write_signed
-from ._keys import check_key, contained_path, is_temp_name
+from ._integrity import (
+    STAMP_MIN,
+    check_header,
+    open_envelope,
+    private_file,
+    stamp_context,
+    verify_stream,
+    write_signed,
+)
+from ._keys import check_key, contained_path, is_temp_name, stamp_name
 from ._registry import TRUSTED_OPTION, FormatRegistry
 from ._root import check_root
 
@@ -193,11 +205,12 @@ class FileDatasetStore:
         signed = bool(getattr(fmt, "signed", False))
         if signed:
             opts.pop(TRUSTED_OPTION, None)  # a load option; accepted and ignored here
+        tags: list[bytes] = []
         try:
             if signed:
 
                 def write(file: IO[bytes]) -> None:
-                    write_signed(key, file, lambda out: fmt.save(value, out, opts))
+                    tags.append(write_signed(key, file, lambda out: fmt.save(value, out, opts)))
 
             else:
 
@@ -212,10 +225,12 @@ class FileDatasetStore:
                     if directory not in self._swept:
                         sweep_parent(parent, self.stale_after)
                         self._swept.add(directory)
-                    write_atomic(parent, parts[-1], write)
+                    info = write_atomic(parent, parts[-1], write)
                 except BaseException:
                     parent.remove_created()
                     raise
+                if tags:
+                    self._stamp(parent, parts[-1], info, key, tags[0])
         except DatasetError:
             raise
         except Exception as exc:
@@ -241,19 +256,20 @@ class FileDatasetStore:
         signed = bool(getattr(fmt, "signed", False))
         trusted = bool(opts.pop(TRUSTED_OPTION, False)) if signed else False
         real_root, parts = self._parts(path)
-        try:
-            file = open_regular(real_root, parts)
-        except UnsafePathError as exc:
-            msg = f"Dataset {key!r} ({fmt.name!r}) was not loaded: {exc.strerror}"
-            raise DatasetLoadError(msg, key=key, format=fmt.name) from exc
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            msg = f"No dataset is stored under key {key!r} (format {fmt.name!r}) in {self.root!r}"
-            raise DatasetNotFoundError(msg, key=key, format=fmt.name) from exc
-        check_root(real_root)
-        with file:
+        with contextlib.ExitStack() as stack:
+            try:
+                parent = stack.enter_context(open_parent(real_root, parts[:-1], create=False))
+                file = stack.enter_context(open_in(parent, parts[-1]))
+            except UnsafePathError as exc:
+                msg = f"Dataset {key!r} ({fmt.name!r}) was not loaded: {exc.strerror}"
+                raise DatasetLoadError(msg, key=key, format=fmt.name) from exc
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+                msg = f"No dataset is stored under key {key!r} (format {fmt.name!r}) in {self.root!r}"
+                raise DatasetNotFoundError(msg, key=key, format=fmt.name) from exc
+            check_root(real_root)
             stream: IO[bytes] = file
             if signed:
-                stream = self._verified_stream(key, fmt.name, file, trusted)
+                stream = self._verified_stream(key, fmt.name, file, trusted, parent, parts[-1])
             try:
                 value = fmt.load(stream, return_type, opts)
             except Exception as exc:
@@ -270,23 +286,43 @@ class FileDatasetStore:
         real_root = os.path.realpath(self.root)
         return real_root, os.path.relpath(path, real_root).split(os.sep)
 
-    def _verified_stream(self, key: str, format: str, file: IO[bytes], trusted: bool) -> IO[bytes]:
-        """``file`` verified and positioned after its header, or a verified in-memory copy.
+    def _verified_stream(
+        self, key: str, format: str, file: IO[bytes], trusted: bool, parent: Parent, name: str
+    ) -> IO[bytes]:
+        """``file`` verified (or trusted by its stamp) and positioned after its header, or a verified copy.
 
-        Two passes over the open file (see ``_integrity``) when only its owner can
-        write into it; otherwise it is read once and that copy verified.
+        Only the file's owner can write into it: checked by its stamp (the header
+        only) or in a streaming pass before the format reads the same descriptor,
+        then stamped (see ``_integrity``). Otherwise it is read once and that copy
+        verified.
         """
         if not private_file(file):
             return io.BytesIO(self._verified(key, format, file.read(), trusted))
         signing.signing_key()  # a broken key configuration is not the file's fault
+        info = os.fstat(file.fileno())  # before reading: a change while verifying is never stamped
+        tag = file.read(signing.SIGNATURE_SIZE)
         try:
+            if signing.stamp_matches(info, read_stamp(parent, name), *stamp_context(key, tag)):
+                check_header(key, file)
+                return file
             verify_stream(key, file)
         except ValueError as exc:
             if trusted:
                 file.seek(0)
                 return file
             raise self._integrity_error(key, format, exc) from exc
+        if not signing.verify_always():
+            self._stamp(parent, name, info, key, tag)
         return file
+
+    @staticmethod
+    def _stamp(parent: Parent, name: str, info: os.stat_result, key: str, tag: bytes) -> None:
+        """Keep the stamp of a signed file just written or verified, if it is worth one (see ``_integrity``)."""
+        if info.st_size < STAMP_MIN:
+            return
+        stamp = signing.file_stamp(info, *stamp_context(key, tag))
+        if stamp is not None:
+            write_stamp(parent, name, stamp)
 
     @classmethod
     def _verified(cls, key: str, format: str, blob: bytes, trusted: bool) -> bytes:
@@ -326,6 +362,8 @@ class FileDatasetStore:
             return
         except IsADirectoryError as exc:
             raise DatasetKeyError(key, "it names a directory, not a dataset") from exc
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(os.path.dirname(path), stamp_name(os.path.basename(path))))
 
     def _prefix_directory(self, prefix: str) -> str | None:
         """The real directory to walk for ``prefix`` (checked like a key), or None if absent."""

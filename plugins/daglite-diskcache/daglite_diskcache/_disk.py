@@ -12,6 +12,13 @@ column that names anything but a regular file inside the cache directory (an
 absolute path, ``..``, a symlink, a FIFO, a device) is never opened, and never
 removed, whichever diskcache method (``delete``, ``clear``, ``expire``, eviction,
 an overwrite) would have removed it.
+
+A large sealed value (a :class:`PartsReader`) is written here rather than by
+diskcache: the file is created ``O_EXCL | O_NOFOLLOW`` with mode ``0o600`` (never
+writable by anyone else, from its first moment), written from the value's pieces,
+and stamped from the open descriptor (:func:`daglite_core.signing.file_stamp`);
+the stamp goes into the row's ``value`` column, which diskcache leaves empty for
+file entries, so the row that publishes the file carries its stamp.
 """
 
 from __future__ import annotations
@@ -24,10 +31,17 @@ from typing import Any
 import diskcache  # type: ignore[import-untyped]
 from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_TEXT, UNKNOWN  # type: ignore[import-untyped]
 
-from ._envelope import PartsReader
+from daglite_core.signing import file_stamp
+
+from ._envelope import PartsReader, stamp_context
 from ._files import check_write_path, open_value, remove_value
 
 __all__ = ["SafeDisk", "UntrustedEntryError"]
+
+_CREATE = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
 
 
 class UntrustedEntryError(ValueError):
@@ -54,6 +68,8 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
             raise TypeError(msg)
         self._pending.path = None
         try:
+            if isinstance(value, PartsReader):
+                return self._store_parts(value, key)
             return super().store(value, read, key=key)
         except BaseException:
             path = self._pending.path
@@ -61,6 +77,26 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
                 with contextlib.suppress(OSError):
                     os.remove(path)
             raise
+
+    def _store_parts(self, reader: PartsReader, key: Any) -> tuple[int, int, str, bytes | None]:
+        """Write a large sealed value to a new private file; the row's fields, the stamp as its value."""
+        filename, full_path = self.filename(key, reader)
+        full_dir = os.path.dirname(full_path)
+        for attempt in range(10):  # as diskcache: another cache may remove the directory meanwhile
+            with contextlib.suppress(OSError):
+                os.makedirs(full_dir)
+            try:
+                fd = os.open(full_path, _CREATE, 0o600)
+                break
+            except OSError:
+                if attempt == 9:
+                    raise
+        try:
+            size = reader.write_into(fd)
+            stamp = file_stamp(fd, *stamp_context(str(key), reader.tag))
+        finally:
+            os.close(fd)
+        return size, MODE_BINARY, filename, stamp
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if mode == MODE_PICKLE:

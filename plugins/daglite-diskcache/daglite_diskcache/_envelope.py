@@ -21,12 +21,28 @@ allocated. So a hit holds about one copy of the value, never three.
 The tag covers the cache key: neither a planted pickle nor a valid entry copied
 under another key is ever unpickled. Entries of format 1 (``tag + b"daglite-
 diskcache/1\\0" + key + b"\\0" + pickle``) are still read.
+
+**Stamped value files** (:func:`daglite_core.signing.file_stamp`): a value file
+is written by the store itself (``_disk``), created ``0o600``, and stamped from
+its descriptor once written; the stamp is stored in the entry's row (the
+``value`` column, which diskcache leaves empty for file entries), so file and
+stamp appear together in one insert, and a crash before it leaves an orphan file
+and no entry. A hit whose stamp matches the open file (same inode, size, mtime
+and ctime, our uid, not writable by group or others, and the tag read back from
+the file: see :func:`stamp_context`) reads the payload straight into its buffer
+**without hashing**; any other file (no stamp, a row of an older version, a
+copied, restored, touched or replaced file, ``DAGLITE_VERIFY=always``) is
+verified in full as before, and when that succeeds on a file of
+:data:`RESTAMP_MIN` bytes or more a fresh stamp is handed back for the store to
+save (from the ``fstat`` taken before reading, so a change while reading is
+never stamped). ``daglite cache check`` always verifies in full.
 """
 
 from __future__ import annotations
 
 import hmac
 import io
+import os
 import pickle
 import queue
 import struct
@@ -34,7 +50,16 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
-from daglite_core.signing import SIGNATURE_SIZE, SignatureError, new_mac, signing_key, verify
+from daglite_core.signing import (
+    SIGNATURE_SIZE,
+    SignatureError,
+    file_stamp,
+    new_mac,
+    signing_key,
+    stamp_matches,
+    verify,
+    verify_always,
+)
 from daglite_core.signing import mac as tag_of
 
 __all__ = [
@@ -46,6 +71,7 @@ __all__ = [
     "load_file",
     "open_blob",
     "seal",
+    "stamp_context",
     "verify_blob",
     "verify_file",
 ]
@@ -57,6 +83,8 @@ RAW_BYTES = 0xFFFFFFFF
 """``n`` of an entry whose payload is the value itself (a ``bytes``), not a pickle."""
 MAX_BUFFERS = 1 << 20
 CHUNK = 8 << 20
+RESTAMP_MIN = 1 << 20
+"""Files at least this large get a fresh stamp after a full verification (an ``UPDATE`` of the row)."""
 _COUNTS = struct.Struct("<IQ")
 
 
@@ -92,12 +120,33 @@ class Sealed:
         return PartsReader(self.parts)
 
 
+def stamp_context(key: str, tag: bytes) -> tuple[bytes | str, ...]:
+    """What a value file's stamp is bound to: this store, the cache key, the file's signature tag."""
+    return (MAGIC, key, tag)
+
+
 class PartsReader(io.RawIOBase):
-    """Reads a :class:`Sealed` value's pieces as memoryview chunks (no copy of the data)."""
+    """Reads a :class:`Sealed` value's pieces as memoryview chunks (no copy of the data).
+
+    ``tag`` is the signature in front (the first piece); :meth:`write_into` writes
+    every piece to a descriptor, which is how the store's ``Disk`` writes it.
+    """
 
     def __init__(self, parts: list[Any]) -> None:
         super().__init__()
+        self.tag: bytes = parts[0]
+        self._parts = parts
         self._chunks = self._iterate(parts)
+
+    def write_into(self, fd: int) -> int:
+        """Write every piece to ``fd`` (partial writes continued); the number of bytes written."""
+        total = 0
+        for chunk in self._iterate(self._parts):
+            while chunk:
+                written = os.write(fd, chunk)
+                chunk = chunk[written:]
+                total += written
+        return total
 
     @staticmethod
     def _iterate(parts: list[Any]) -> Iterator[memoryview]:
@@ -198,39 +247,61 @@ def _check(mac: hmac.HMAC, tag: bytes) -> None:
         raise SignatureError(msg)
 
 
-def _open_file(key: str, file: IO[bytes], size: int) -> tuple[Any, Any]:
-    """Verify a value file while reading it: ``(layout, payload)``; v1 entries as ``(None, pickle)``."""
+def _open_file(key: str, file: IO[bytes], size: int, stamp: object = None) -> tuple[Any, Any, bytes | None]:
+    """Read a value file: ``(layout, payload, fresh stamp)``; v1 entries as ``(None, pickle, None)``.
+
+    Trusted by ``stamp`` (see the module docstring), the payload is read without
+    hashing; else verified while read, and a fresh stamp comes back when worth saving.
+    """
+    info = os.fstat(file.fileno())  # before reading: a change while reading moves ctime past it
     tag = _read_exact(file, SIGNATURE_SIZE)
     prefix = _prefix(key)
     head = file.read(len(prefix)) or b""
     if head != prefix:
         if head[: len(MAGIC_V1)] == MAGIC_V1:
             blob = tag + head + file.read()
-            return None, open_blob(key, blob)
+            return None, open_blob(key, blob), None
         raise _wrong_prefix(head)
-    mac = new_mac()
-    mac.update(head)
+    context = stamp_context(key, tag)
+    trusted = stamp is not None and stamp_matches(info, stamp, *context)
     layout = _layout(lambda n: _read_exact(file, n), size - SIGNATURE_SIZE - len(prefix))
-    mac.update(layout.counts)
     if layout.n == RAW_BYTES:
         data = _read_exact(file, layout.total)  # the value itself: one allocation
-        mac.update(data)
-        _check(mac, tag)
-        return layout, memoryview(data)
-    view = memoryview(bytearray(layout.total))
-    _read_into(file, view, mac)
+        view = memoryview(data)
+    else:
+        view = memoryview(bytearray(layout.total))
+    if trusted:
+        if layout.n != RAW_BYTES:
+            _read_into(file, view, None)
+        return layout, view, None
+    mac = new_mac()
+    mac.update(head)
+    mac.update(layout.counts)
+    if layout.n == RAW_BYTES:
+        mac.update(view)
+    else:
+        _read_into(file, view, mac)
     _check(mac, tag)
-    return layout, view
+    fresh = None if size < RESTAMP_MIN or verify_always() else file_stamp(info, *context)
+    return layout, view, fresh
 
 
-def _read_into(file: IO[bytes], view: memoryview, mac: hmac.HMAC) -> None:
-    """Fill ``view`` from ``file`` and feed every chunk to ``mac``.
+def _read_into(file: IO[bytes], view: memoryview, mac: hmac.HMAC | None) -> None:
+    """Fill ``view`` from ``file`` and feed every chunk to ``mac`` (if any).
 
     Past two chunks the MAC runs in a helper thread, one chunk behind the reads:
     both the read and SHA-256 release the GIL, so on two cores verifying costs
     little more than reading.
     """
     total = view.nbytes
+    if mac is None:
+        done = 0
+        while done < total:
+            got = file.readinto(view[done:])  # type: ignore[attr-defined]
+            if not got:
+                raise SignatureError("the entry is truncated")
+            done += got
+        return
     if total <= 2 * CHUNK:
         done = 0
         while done < total:
@@ -289,7 +360,7 @@ def _open_blob(key: str, blob: bytes) -> tuple[Any, memoryview]:
 
 
 def verify_file(key: str, file: IO[bytes], size: int) -> None:
-    """Check a value file's tag and key, without unpickling (``SignatureError`` if bad)."""
+    """Check a value file's tag and key in full (never by stamp), without unpickling (``SignatureError`` if bad)."""
     _open_file(key, file, size)
 
 
@@ -298,10 +369,15 @@ def verify_blob(key: str, blob: bytes) -> None:
     _open_blob(key, blob)
 
 
-def load_file(key: str, file: IO[bytes], size: int) -> Any:
-    """The value in a value file of ``size`` bytes: verified while read, then unpickled."""
-    layout, payload = _open_file(key, file, size)
-    return pickle.loads(payload) if layout is None else _unpickle(layout, payload)  # noqa: S301 - HMAC verified first
+def load_file(key: str, file: IO[bytes], size: int, stamp: object = None) -> tuple[Any, bytes | None]:
+    """``(value, fresh stamp)`` of a value file of ``size`` bytes: trusted by ``stamp`` or verified, then unpickled.
+
+    The fresh stamp is ``None`` unless the file was verified in full and is worth
+    stamping (see the module docstring): the store saves it in the entry's row.
+    """
+    layout, payload, fresh = _open_file(key, file, size, stamp)
+    value = pickle.loads(payload) if layout is None else _unpickle(layout, payload)  # noqa: S301 - HMAC verified first
+    return value, fresh
 
 
 def load_blob(key: str, blob: bytes) -> Any:

@@ -2,9 +2,11 @@
 
 Hit path (the thing ``cache=True`` is for): one ``SELECT`` on the calling
 thread's SQLite connection, then (see ``_envelope``) for values of 32 KiB or more
-a file read straight into the value's future buffer while the HMAC-SHA256 tag is
-computed chunk by chunk, then ``pickle.loads`` with those buffers in place (about
-one copy of the value in memory). diskcache's ``Cache.get`` is not used
+a file read straight into the value's future buffer, then ``pickle.loads`` with
+those buffers in place (about one copy of the value in memory). A value file
+whose stamp (kept in its row) matches is read without hashing; any other is
+verified while read (the HMAC-SHA256 tag computed chunk by chunk) and, once it
+verified, stamped (:func:`_restamp`, best effort). diskcache's ``Cache.get`` is not used
 for reads: it would unpickle entries stored in pickle mode (a planted entry would
 run code) and it reports a vanished value file as a silent miss, whereas here it
 is a removed entry and a warning.
@@ -127,7 +129,8 @@ class StoreConfig:
     :ivar directory: absolute path of the cache directory.
     :ivar size_limit: bytes on disk past which entries are evicted.
     :ivar eviction_policy: diskcache's policy name (``least-recently-stored``
-        evicts the oldest writes and keeps reads read-only; ``least-recently-used``
+        evicts the oldest writes and keeps reads read-only (but for the one
+        ``UPDATE`` that stamps a value file after its first full verification); ``least-recently-used``
         and ``least-frequently-used`` make every hit a write; ``none``).
     :ivar timeout: seconds a writer waits for the database lock before giving up.
     """
@@ -329,9 +332,11 @@ class DiskCacheStore:
                 with file:
                     try:
                         size = os.fstat(file.fileno()).st_size
-                        value = load_file(key, file, size)
+                        value, fresh = load_file(key, file, size, value)
                     except OSError as exc:
                         raise _Transient from exc
+                if fresh is not None:
+                    _restamp(cache, rowid, filename, fresh)
             else:
                 msg = f"stored in diskcache mode {mode}, which daglite never writes"
                 raise ValueError(msg)
@@ -461,6 +466,23 @@ def _write(cache: diskcache.Cache, key: str, sealed: Sealed, ttl: float | None) 
         cache.set(key, sealed.joined(), expire=ttl)
     else:
         cache.set(key, sealed.reader(), expire=ttl, read=True)
+
+
+def _restamp(cache: diskcache.Cache, rowid: int, filename: str, stamp: bytes) -> None:
+    """Save a fresh stamp in the row of the file just verified; skipped if the database is busy.
+
+    Only the very write that was read is updated (diskcache rewrites a key's row in
+    place; its file name is new for every write). The read must not wait for
+    another writer's lock (the connection would wait up to ``timeout``), so the
+    ``UPDATE`` runs with a zero busy timeout: the next full verification tries again.
+    """
+    sql = cache._sql
+    with contextlib.suppress(sqlite3.Error):
+        sql("PRAGMA busy_timeout = 0")
+        try:
+            sql("UPDATE Cache SET value = ? WHERE rowid = ? AND filename = ?", (stamp, rowid, filename))
+        finally:
+            sql(f"PRAGMA busy_timeout = {int(cache.timeout * 1000)}")
 
 
 class _Transient(Exception):

@@ -18,6 +18,7 @@ import pytest
 
 from daglite_core import CACHE_MISS, CacheWarning, default_cache_hash, session, signing, task
 from daglite_diskcache import CacheEntryError, CacheWriteError, DiskCacheStore, _handles
+from daglite_diskcache._envelope import PartsReader
 
 BIG = 100_000  # above diskcache's 32 KiB threshold: stored as a .val file
 
@@ -159,13 +160,11 @@ def test_first_write_after_a_corrupt_database_warns_and_stores(cache_dir: Path) 
 
 
 def test_disk_full_on_write_returns_the_result_with_a_warning(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(self: Any, full_path: str, iterator: Any, mode: str, encoding: Any = None) -> int:
-        os.makedirs(os.path.dirname(full_path), exist_ok=True)
-        with open(full_path, mode) as file:  # a partial file, as a real ENOSPC leaves
-            file.write(b"partial")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), full_path)
+    def full(self: Any, fd: int) -> int:
+        os.write(fd, b"partial")  # a partial file, as a real ENOSPC leaves
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(diskcache.Disk, "_write", full)
+    monkeypatch.setattr(PartsReader, "write_into", full)  # how SafeDisk writes a large value
     payload, calls = make_task(BIG)
     with session(cache_store=cache_dir):
         with pytest.warns(CacheWarning, match=r"Task 'payload': result not cached .*No space left on device") as record:

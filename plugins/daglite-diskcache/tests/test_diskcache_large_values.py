@@ -34,8 +34,12 @@ def value_file(store: DiskCacheStore, key: str) -> Path:
     return store.directory / name
 
 
+@pytest.mark.parametrize("verify", ["stamped", "always"])  # read as written (trusted by stamp) / verified in full
 @pytest.mark.parametrize("kind", ["ndarray", "bytes", "dict of arrays"])
-def test_large_value_round_trips_with_about_one_copy_in_memory(cache_dir: Path, kind: str) -> None:
+def test_large_value_round_trips_with_about_one_copy_in_memory(
+    cache_dir: Path, kind: str, verify: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGLITE_VERIFY", verify)
     rng = np.random.default_rng(0)
     value: Any = {
         "ndarray": rng.random(20 * MB // 8),
