@@ -85,7 +85,7 @@ from typing import Any, ClassVar
 
 from .._lifecycle import AttemptTimeout
 from ._pool import READY, Pool, Worker
-from .._protocols import ItemRunner, Outcome, WorkItem, WorkItems
+from .._protocols import ItemRunner, Outcome, Outcomes, WorkItem, WorkItems
 from ._worker import replay
 from .._settings import DagliteSettings
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
@@ -150,18 +150,21 @@ class Batch:
         self._items = items
         self._source = source
 
-    def wire(self) -> list[tuple[int, tuple[Any, ...]]]:
-        """The items as the wire sends them: ``(index, args)`` tuples.
+    def wire(self) -> tuple[Sequence[int], list[tuple[Any, ...]]]:
+        """The items as the wire sends them: their indices and their argument tuples.
 
-        Straight from the map's argument tuples when the source is a
-        :class:`WorkItems` (item ``i`` is ``WorkItem(i, args[i])``), without building
-        a record per item.
+        A strided batch of the map's own items (a :class:`WorkItems` source, item
+        ``i`` is ``WorkItem(i, args[i])``) is a ``range`` and one slice of the
+        argument list, without building a record per item.
         """
-        source = self._source
-        if self._items is None and type(source) is WorkItems:
-            args = source._args
-            return [(p, args[p]) for p in self.positions]
-        return [(item.index, item.args) for item in self.items]
+        source, positions = self._source, self.positions
+        if (
+            self._items is None and type(source) is WorkItems and type(positions) is range
+            and source.indices == range(len(source.args))
+        ):
+            return positions, source.args[positions.start : positions.stop : positions.step]
+        items = self.items
+        return [item.index for item in items], [item.args for item in items]
 
     @property
     def items(self) -> Sequence[WorkItem]:
@@ -185,7 +188,7 @@ class ProcessBackend:
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
 
-    def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> list[Outcome]:
+    def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> Outcomes:
         """Run every item in the workers; one outcome per item, in input order."""
         with self._lock:
             return _MapRun(self.pool, runner, items, next(self._tokens)).run()
@@ -252,21 +255,22 @@ class _MapRun:
         self.timeout = runner.timeout
         self.limit = None if self.timeout is None else self.timeout + ATTEMPT_GRACE
         self.queue: deque[Batch] = deque(strided_batches(items, 1 if self.timeout is not None else batch_size(len(items), pool.size)))
-        self.done: deque[tuple[int, Outcome]] = deque()
+        self.done: deque[tuple[Sequence[int], Outcomes]] = deque()
+        """Answered batches (their positions and outcomes) not yet taken by :meth:`run` or :meth:`stream`."""
         self.pending = len(items)
 
-    def run(self) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * self.pending
+    def run(self) -> Outcomes:
+        """Every item's outcome, in input order: each batch's values go in with one slice assignment."""
+        outcomes = Outcomes([None] * self.pending)
         done = self.done
         rounds = self._rounds()
         try:
             for _ in rounds:
-                for position, outcome in done:
-                    outcomes[position] = outcome
-                done.clear()
+                while done:
+                    outcomes.put(*done.popleft())
         finally:
             rounds.close()
-        return outcomes  # type: ignore[return-value]
+        return outcomes
 
     def stream(self) -> Iterator[tuple[int, Outcome]]:
         """``(position, outcome)`` as batches come back; closing it kills the busy workers."""
@@ -275,7 +279,7 @@ class _MapRun:
         try:
             for _ in rounds:
                 while done:
-                    yield done.popleft()
+                    yield from zip(*done.popleft(), strict=True)
         finally:
             rounds.close()  # kills the busy workers when closed early
 
@@ -311,7 +315,7 @@ class _MapRun:
             raise
 
     def _answer(self, position: int, outcome: Outcome) -> None:
-        self.done.append((position, outcome))
+        self.done.append(((position,), Outcomes.of((outcome,))))
         self.pending -= 1
 
     # -- sending ---------------------------------------------------------------
@@ -346,7 +350,7 @@ class _MapRun:
         """The batch's message; unpicklable items fail here and are left out."""
         blob = self.blob if worker.token != self.token else None
         try:
-            return dumps((self.token, blob, batch.wire()))
+            return dumps((self.token, blob, *batch.wire()))
         except Exception:  # noqa: BLE001, S110 - find the culprits one by one
             pass
         kept_positions, kept = [], []
@@ -433,8 +437,8 @@ class _MapRun:
             self._fail(batch, pickle.UnpicklingError(reply[1]))
             return
         remote = reply[1]
-        outcomes = self.runner.absorb(remote)
-        self.done.extend(zip(batch.positions, outcomes))
+        outcomes = Outcomes.of(self.runner.absorb(remote))
+        self.done.append((batch.positions, outcomes))
         self.pending -= len(outcomes)
         if remote.retire and worker in self.pool.workers:
             # A timed-out attempt's thread still runs in it: replace the worker. A

@@ -29,7 +29,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from .._lifecycle import set_attempt_watch
-from .._protocols import new_item
+from .._protocols import WorkItems
 from ._wire import ATTEMPT, LOST, dumps, encode_events, pack_batch, error_text
 
 STOP_GRACE = 2.0
@@ -69,7 +69,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
             continue
         if message is None:
             return
-        new_token, runner_blob, raw = message
+        new_token, runner_blob, indices, arglist = message
         if runner_blob is not None:
             try:
                 runner, token = pickle.loads(runner_blob), new_token
@@ -81,7 +81,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
         if runner is None or token != new_token:
             send(dumps((LOST, "the worker does not hold this map's task (it failed to load)")))
             continue
-        items = list(map(new_item, *zip(*raw))) if raw else []
+        items = WorkItems(arglist, indices)
         emit = functools.partial(_send_events, send, runner)
         send(pack_batch(runner, items, runner(items, emit)))
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import importlib
-import types
+import os
 import threading
+import time
+import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -31,7 +33,7 @@ from .._context import FRAME, SESSION, Frame, SessionState, frame_metadata
 from .._execute import IN_MAP, execute, runs_fast
 from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from .._metadata import TaskMetadata
-from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_item, new_outcome
 from .._records import uuid_from_int
 from .._settings import DagliteSettings
 from ._wire import ITEM_DONE, ITEM_LOST, ITEM_STARTED
@@ -221,68 +223,64 @@ class WorkerRunner:
         more before this returns, so every event of the batch has been emitted,
         in order, before its outcomes are returned; ``RemoteBatch.events`` is then
         empty. ``emit`` is called from one thread at a time.
+
+        The outcomes are an :class:`~daglite_core._protocols.Outcomes` (the values
+        in a list, failures apart); a :class:`WorkItems` batch (what the process
+        backend's workers receive) is read without building a record per item.
         """
         state, recorder = _worker_state(self.config)
         task = self.task
-        fast = runs_fast(task, state)
+        if type(items) is WorkItems:
+            indices, arglist = items.indices, items.args
+        else:
+            indices, arglist = [item.index for item in items], [item.args for item in items]
         events: deque[Event] = deque()
         bound = recorder.batch.set(events)
-        flusher = _Flusher(events, emit) if emit is not None and self.config.relay else None
-        outcomes: list[Outcome] = []
+        flusher = _process_flusher() if emit is not None and self.config.relay else None
+        relay = flusher.open(events, emit) if flusher is not None else None  # type: ignore[arg-type]
+        out = Outcomes()
         session = SESSION.set(state)
         in_map = IN_MAP.set(True)
+        where = (self.backend, self.parent_id, self.map_id)
         try:
-            if fast:
-                _run_plain(task, state, items, outcomes, self.backend, self.parent_id, self.map_id)
+            if runs_fast(task, state):
+                _run_plain(task, state, indices, arglist, out, *where)
             elif _observed_plain(task, state):
-                _run_observed(task, state, recorder, items, outcomes, self.backend, self.parent_id, self.map_id)
+                _run_observed(task, state, recorder, indices, arglist, out, *where)
             else:
-                backend, parent_id, map_id = self.backend, self.parent_id, self.map_id
-                for item in items:
+                append = out.values.append
+                for index, args in zip(indices, arglist, strict=True):
                     try:
-                        outcomes.append(new_outcome(True, execute(task, state, item, backend, parent_id, map_id, fast)))
+                        append(execute(task, state, new_item(index, args), *where, False))
                     except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-                        outcomes.append(Outcome(False, error=exc))
+                        out.add(Outcome(False, error=exc))
         finally:
             IN_MAP.reset(in_map)
             SESSION.reset(session)
             recorder.batch.reset(bound)
             if flusher is not None:
-                flusher.close()
+                flusher.close(relay)  # type: ignore[arg-type]
         retire = _lifecycle.abandoned_threads() > 0
         if flusher is not None or emit is not None:
-            return RemoteBatch(outcomes, [], retire)
-        return RemoteBatch(outcomes, list(events), retire)
+            return RemoteBatch(out, [], retire)
+        return RemoteBatch(out, list(events), retire)
 
 
 FLUSH_INTERVAL = 0.02
 """Seconds between two hand-overs of a running batch's events (see :class:`_Flusher`)."""
 
 
-class _Flusher:
-    """Hands a running batch's recorded events to ``emit`` every :data:`FLUSH_INTERVAL`.
+class _Relay:
+    """One running batch's recorded events and where they go (see :class:`_Flusher`)."""
 
-    A thread per batch, so that an item's ``before_node_execute`` reaches the
-    session while its body runs (the body's thread cannot be asked to send). The
-    last events are handed on by :meth:`close`, in the batch's own thread, before
-    the outcomes go back. An ``emit`` that raises stops the live relay for the
-    batch; what was not handed on is emitted by :meth:`close` (which then raises).
-    """
+    __slots__ = ("emit", "events", "live", "lock")
 
     def __init__(self, events: deque[Event], emit: Callable[[list[Event]], None]) -> None:
         self.events = events
         self.emit = emit
         self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="daglite-event-flusher", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while not self.stop.wait(FLUSH_INTERVAL):
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - close() flushes again and raises
-                return
+        self.live = True
+        """False once ``emit`` raised in the flusher's thread: the rest waits for the batch's end."""
 
     def flush(self) -> None:
         events = self.events
@@ -294,14 +292,87 @@ class _Flusher:
             if chunk:
                 self.emit(chunk)
 
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.flush()
+
+class _Flusher:
+    """Hands running batches' recorded events to their ``emit`` every :data:`FLUSH_INTERVAL`.
+
+    A thread, so that an item's ``before_node_execute`` reaches the session while
+    its body runs (the body's thread cannot be asked to send). One thread per
+    process, started with the first batch that relays events and shared by every
+    batch running at once (threads of a Dask worker): a batch registers with
+    :meth:`open` and ends with :meth:`close`, a few lock operations. A thread per
+    batch cost a start and a join, two thread switches per batch that a loaded
+    machine stretches to milliseconds (most of a 512-item batch's time). The
+    thread sleeps on an event while no batch runs.
+
+    The last events of a batch are handed on by :meth:`close`, in the batch's own
+    thread, before the outcomes go back. An ``emit`` that raises stops the live
+    relay for its batch; what was not handed on is emitted by :meth:`close`
+    (which then raises).
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.running: dict[int, _Relay] = {}
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="daglite-event-flusher", daemon=True)
+        self.thread.start()
+
+    def open(self, events: deque[Event], emit: Callable[[list[Event]], None]) -> _Relay:
+        relay = _Relay(events, emit)
+        with self.lock:
+            self.running[id(relay)] = relay
+        if not self.wake.is_set():
+            self.wake.set()
+        return relay
+
+    def close(self, relay: _Relay) -> None:
+        with self.lock:
+            del self.running[id(relay)]
+        relay.flush()
+
+    def _loop(self) -> None:
+        while True:
+            self.wake.wait()
+            time.sleep(FLUSH_INTERVAL)
+            with self.lock:
+                relays = list(self.running.values())
+                if not relays:
+                    self.wake.clear()
+            for relay in relays:
+                if relay.live:
+                    try:
+                        relay.flush()
+                    except Exception:  # noqa: BLE001 - close() flushes again and raises
+                        relay.live = False
+
+
+_flusher: _Flusher | None = None
+_flusher_lock = threading.Lock()
+
+
+def _process_flusher() -> _Flusher:
+    """This process's :class:`_Flusher`, started on first use (a forked child starts its own)."""
+    global _flusher
+    flusher = _flusher
+    if flusher is None or flusher.pid != os.getpid():
+        with _flusher_lock:
+            flusher = _flusher
+            if flusher is None or flusher.pid != os.getpid():
+                flusher = _flusher = _Flusher()
+    return flusher
 
 
 def _run_plain(
-    task: Any, state: SessionState, items: Sequence[WorkItem], outcomes: list[Outcome], backend: str, parent_id: Any, map_id: Any
+    task: Any,
+    state: SessionState,
+    indices: Sequence[int],
+    arglist: Sequence[tuple[Any, ...]],
+    out: Outcomes,
+    backend: str,
+    parent_id: Any,
+    map_id: Any,
 ) -> None:
     """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
 
@@ -310,13 +381,14 @@ def _run_plain(
     """
     func = task.func
     set_frame, reset_frame = FRAME.set, FRAME.reset
-    for item in items:
-        args = item.args
-        token = set_frame(Frame(task, args, {}, None, item.index, backend, map_id, parent_id))
+    new_frame = _lifecycle._new_tuple
+    append = out.values.append
+    for index, args in zip(indices, arglist, strict=True):
+        token = set_frame(new_frame(Frame, (task, args, {}, None, index, backend, map_id, parent_id, None)))
         try:
-            outcomes.append(new_outcome(True, func(*args)))
+            append(func(*args))
         except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-            outcomes.append(_after_failure(task, state, args, exc, item.index, backend, parent_id, map_id))
+            out.add(_after_failure(task, state, args, exc, index, backend, parent_id, map_id))
         finally:
             reset_frame(token)
 
@@ -338,8 +410,9 @@ def _run_observed(
     task: Any,
     state: SessionState,
     recorder: _Recorder,
-    items: Sequence[WorkItem],
-    outcomes: list[Outcome],
+    indices: Sequence[int],
+    arglist: Sequence[tuple[Any, ...]],
+    out: Outcomes,
     backend: str,
     parent_id: Any,
     map_id: Any,
@@ -366,12 +439,12 @@ def _run_observed(
     events = recorder.batch.get() if compact else None
     if events is None:
         compact = False
-    for item in items:
-        args, index = item.args, item.index
+    append = out.values.append
+    for index, args in zip(indices, arglist, strict=True):
         try:
             inputs = bind(args, {})
         except Exception as exc:  # noqa: BLE001 - the binding TypeError is the item's outcome
-            outcomes.append(Outcome(False, error=exc))
+            out.add(Outcome(False, error=exc))
             continue
         id_int = prefix | next(counter)
         if compact:
@@ -404,9 +477,9 @@ def _run_observed(
                 call = _lifecycle.Call.of(task, state, args, {}, metadata, frame)
                 call.started = started
                 try:
-                    outcomes.append(new_outcome(True, _lifecycle.run_sync(call, exc)))
+                    append(_lifecycle.run_sync(call, exc))
                 except Exception as error:  # noqa: BLE001 - the TaskError is the item's outcome
-                    outcomes.append(Outcome(False, error=error))
+                    out.add(Outcome(False, error=error))
                 continue
             duration = perf() - started
             if compact:
@@ -417,7 +490,7 @@ def _run_observed(
                         hook(metadata, reporter, duration, value)
                     except Exception as exc:  # noqa: BLE001 - isolated as in PluginSet.notify
                         failed(plugin, "after_node_execute", exc)
-            outcomes.append(new_outcome(True, value))
+            append(value)
         finally:
             reset_frame(token)
 
