@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from ._context import FRAME, Frame, SessionState, frame_metadata, frame_parent_id
 from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
+from ._hooks import run_wrapped, wrap_attempt
 from ._metadata import TaskMetadata, make_metadata, new_id
 from ._miss import CACHE_MISS
-from ._hooks import run_wrapped, wrap_attempt
 from ._templates import fill_key
 
 if TYPE_CHECKING:

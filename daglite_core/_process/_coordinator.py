@@ -82,13 +82,12 @@ from collections.abc import Generator, Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
-
 from .._lifecycle import AttemptTimeout
-from ._pool import READY, Pool, Worker
 from .._protocols import ItemRunner, Outcome, Outcomes, WorkItem, WorkItems
-from ._worker import replay
 from .._settings import DagliteSettings
+from ._pool import READY, Pool, Worker
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
+from ._worker import replay
 
 MAX_BATCH = 512
 BATCHES_PER_WORKER = 4
@@ -171,7 +170,9 @@ class Batch:
         items = self._items
         if items is None:
             source = self._source
-            assert source is not None
+            if source is None:  # pragma: no cover - every Batch is made with one or the other
+                msg = "a process-backend Batch has neither its items nor their source"
+                raise ValueError(msg)
             items = self._items = [source[p] for p in self.positions]
         return items
 
@@ -354,7 +355,7 @@ class _MapRun:
         except Exception:  # noqa: BLE001, S110 - find the culprits one by one
             pass
         kept_positions, kept = [], []
-        for position, item in zip(batch.positions, batch.items):
+        for position, item in zip(batch.positions, batch.items, strict=True):
             try:
                 dumps(item.args)
             except Exception as exc:  # noqa: BLE001 - the item's outcome
@@ -448,7 +449,7 @@ class _MapRun:
             self.pool.kill(worker)
 
     def _fail(self, batch: Batch, error: BaseException) -> None:
-        for position, item in zip(batch.positions, batch.items):
+        for position, item in zip(batch.positions, batch.items, strict=True):
             self._answer(position, self.runner.fail(item, error))
 
     def _lost(self, worker: Worker) -> None:
@@ -464,7 +465,7 @@ class _MapRun:
             raise WorkerStartError(msg)
         if len(batch.items) > 1:
             # Find the culprit: every item of the batch runs again on its own.
-            singles = [Batch((p,), (item,)) for p, item in zip(batch.positions, batch.items)]
+            singles = [Batch((p,), (item,)) for p, item in zip(batch.positions, batch.items, strict=True)]
             self.queue.extendleft(reversed(singles))
             return
         item = batch.items[0]

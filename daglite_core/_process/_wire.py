@@ -180,7 +180,7 @@ def dumps(obj: Any) -> bytes:
 def _problem(obj: Any) -> str | None:
     """Why ``obj`` cannot make the round trip through pickle, or ``None`` if it can."""
     try:
-        pickle.loads(dumps(obj))
+        pickle.loads(dumps(obj))  # noqa: S301 - the round trip of a value this process just pickled
     except Exception as exc:  # noqa: BLE001 - the reason is the answer
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -222,7 +222,7 @@ def _item_name(runner: Any, item: WorkItem) -> str:
 def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
     """The reply built item by item, so that what cannot travel fails only its item."""
     entries: list[tuple[bool, Any, BaseException | None, str | None]] = []
-    for item, outcome in zip(items, batch.outcomes):
+    for item, outcome in zip(items, batch.outcomes, strict=True):
         if outcome.ok:
             problem = _problem(outcome.value)
             if problem is None:
@@ -232,7 +232,9 @@ def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -
             entries.append((False, None, TaskError(_item_name(runner, item), cause), None))
             continue
         error = outcome.error
-        assert error is not None
+        if error is None:
+            msg = f"item {item.index}: a failed Outcome without its error"
+            raise TypeError(msg)
         original = error.error if isinstance(error, TaskError) else error
         text = error_text(original)
         if _problem(error) is not None:
@@ -290,7 +292,7 @@ def pack_events(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]]) -> b
 
 def unpack_events(data: bytes | memoryview) -> list[tuple[str, tuple[Any, ...]]]:
     """The events of :func:`pack_events`, ready for ``ItemRunner.replay``."""
-    return pickle.loads(data)  # type: ignore[no-any-return]
+    return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - events our own remote runner pickled
 
 
 def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
@@ -325,7 +327,7 @@ def pack_batch(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> by
 
 def decode_reply(data: bytes) -> tuple[Any, ...]:
     """Unpickle a worker's reply and rebuild its outcomes (errors get their worker traceback)."""
-    message = pickle.loads(data)
+    message = pickle.loads(data)  # noqa: S301 - a reply from a worker this process started
     kind = message[0]
     if kind == LOST:
         return message  # type: ignore[no-any-return]

@@ -24,15 +24,14 @@ import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
 from .. import _lifecycle, _metadata
-from .._context import FRAME, SESSION, Frame, SessionState, frame_metadata
+from .._context import FRAME, SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute, runs_fast
 from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
-from .._metadata import TaskMetadata
 from .._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_item, new_outcome
 from .._records import uuid_from_int
 from .._settings import DagliteSettings
