@@ -32,6 +32,7 @@ from .. import _lifecycle, _metadata
 from .._context import FRAME, SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute, runs_fast
 from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
+from .._metadata import TaskMetadata
 from .._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_item, new_outcome
 from .._records import uuid_from_int
 from .._settings import DagliteSettings
@@ -430,10 +431,9 @@ def _run_observed(
     """
     hook = state.plugins.hook
     before, after = hook.before_node_execute, hook.after_node_execute
-    bind, name, description, session_id = task.bind, task.name, task.description, state.id
+    bind, new_frame, run = task.bind, _lifecycle._new_tuple, _lifecycle.run_observed
     prefix, counter = _metadata._PREFIX, _metadata._COUNTER
-    make, new_frame, new_uuid = _metadata.make_metadata, _lifecycle._new_tuple, uuid_from_int
-    run = _lifecycle.run_observed
+    make = item_metadata(task, backend, parent_id, map_id, state.id)
     # When the relay alone observes these hooks, items are recorded compactly (the
     # session's process rebuilds their metadata from the map's): no metadata is
     # built (unless the body asks for it, or fails: see _context.frame_metadata) or
@@ -468,10 +468,7 @@ def _run_observed(
             record((ITEM_STARTED, (id_int, index, inputs)))  # run_observed then fires no before hook
             frame = new_frame(Frame, (task, args, {}, None, index, backend, map_id, parent_id, id_int))
         else:
-            metadata = make(
-                new_uuid(id_int), f"{name}[{index}]", backend, inputs, description, index, parent_id,
-                False, False, map_id, session_id,
-            )
+            metadata = make(id_int, index, inputs)
             frame = new_frame(Frame, (task, args, {}, metadata, index, backend, None, None, None))
         try:
             append(run(task, state, args, {}, metadata, frame, before, after))
@@ -521,10 +518,13 @@ def replay(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: 
     reporter = state.reporter
     positions: dict[str, int] = {}
     started = runner.relayed_items
+    made = None
     for hook, args in events:
         if hook[0] == "~":
             if hook == ITEM_STARTED:
-                metadata = started[args[0]] = _item_metadata(runner, *args)
+                if made is None:
+                    made = item_metadata(runner.task, runner.backend, runner.parent_id, runner.map_id, state.id)
+                metadata = started[args[0]] = made(*args)
                 notify("before_node_execute", metadata, reporter)
             elif hook == ITEM_DONE:
                 notify("after_node_execute", started.pop(args[0]), reporter, args[2], args[3])
@@ -539,10 +539,20 @@ def replay(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]], *, swap: 
         (everyone if hook == "on_report" else notify)(hook, *args)
 
 
-def _item_metadata(runner: Any, id_int: int, index: int, inputs: dict[str, Any]) -> Any:
-    """The metadata a worker made for item ``index`` of ``runner``'s map (see :func:`_run_observed`)."""
-    task = runner.task
-    return _metadata.make_metadata(
-        uuid_from_int(id_int), f"{task.name}[{index}]", runner.backend, inputs, task.description, index,
-        runner.parent_id, False, False, runner.map_id, runner.state.id,
-    )
+def item_metadata(task: Any, backend: str, parent_id: Any, map_id: Any, session_id: Any) -> Callable[[int, int, dict[str, Any]], TaskMetadata]:
+    """How the metadata of an item of a map of ``task`` is made, from its id (an int), index and inputs.
+
+    What :func:`~daglite_core._lifecycle.build_metadata` makes for a map item of a
+    task with a fixed name, with the map's fields looked up once: the worker's
+    observed loop (:func:`_run_observed`) and :func:`replay`, which rebuilds the
+    metadata of items a worker relayed compactly, make the same record.
+    """
+    make, name, description = _metadata.make_metadata, task.name, task.description
+
+    def made(id_int: int, index: int, inputs: dict[str, Any]) -> TaskMetadata:
+        return make(
+            uuid_from_int(id_int), f"{name}[{index}]", backend, inputs, description, index, parent_id,
+            False, False, map_id, session_id,
+        )
+
+    return made
