@@ -12,7 +12,11 @@ Batches: a map's items go out in batches of ``ceil(n / (4 × workers))`` items
 ``ProcessPoolExecutor.map(chunksize=100)``. Batches are strided (batch ``k``
 holds items ``k, k + B, k + 2B, ...``): items that are slow together spread over
 every batch. ``iter_tasks`` gets each batch's outcomes as it comes back. The task and the session's worker
-config are pickled once per map and sent once per worker, then only items travel.
+config are pickled once per map and sent once per worker, then only items travel:
+a batch goes out as a ``range`` of indices and one slice of the argument list, and
+comes back as a list of values (failures apart, see
+:class:`~daglite_core._protocols.Outcomes`) that ``map_tasks`` puts in place with one
+slice assignment, so a 100,000-item map builds no record per item on either side.
 Tasks pickle by reference when importable; what stdlib pickle cannot send goes
 through ``cloudpickle`` when it is installed. A task that cannot be sent at all
 is a ``pickle.PicklingError`` naming it, before any item runs; an item whose
