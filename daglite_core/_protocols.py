@@ -126,7 +126,9 @@ class Backend(Protocol):
     def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> Sequence[Outcome]:
         """Run every item and return one outcome per item, in input order.
 
-        In-process backends call ``runner(item)`` (from any thread). Backends that
+        Any sequence of outcomes: a list, or an :class:`Outcomes` (values and
+        failures, what a remote batch comes back as). In-process backends call
+        ``runner(item)`` (from any thread). Backends that
         run items in other processes send ``runner.remote()`` there, call it with a
         batch of items, bring the :class:`RemoteBatch` back and pass it to
         ``runner.absorb``; an item lost to a dead or killed worker is answered with
