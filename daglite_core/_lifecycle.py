@@ -498,6 +498,10 @@ def run_sync(call: Call, error: BaseException | None = None) -> Any:
         FRAME.reset(token)
 
 
+HookTable = Sequence[tuple[Callable[..., Any], str]]
+"""A hook's implementations as ``PluginSet.hook.<name>`` lists them: ``(function, plugin name)``."""
+
+
 def call_plain(
     task: BaseTask[..., Any],
     state: SessionState,
@@ -507,52 +511,42 @@ def call_plain(
     backend: str = "inline",
     parent_id: Any = _FROM_FRAME,
     map_id: Any = None,
+    metadata: TaskMetadata | None = None,
+    frame: Frame | None = None,
+    before: HookTable | None = None,
+    after: HookTable | None = None,
 ) -> Any:
-    """Call a sync task without cache, dataset, retries or timeout, in an observed state.
-
-    Its metadata and frame, then :func:`run_observed` with the scope's node hooks.
-    ``state.observed`` must be true.
-    """
-    metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
-    frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend, None, None, None))
-    hook = state.plugins.hook
-    return run_observed(task, state, args, kwargs, metadata, frame, hook.before_node_execute, hook.after_node_execute)
-
-
-HookTable = Sequence[tuple[Callable[..., Any], str]]
-"""A hook's implementations as ``PluginSet.hook.<name>`` lists them: ``(function, plugin name)``."""
-
-
-def run_observed(
-    task: BaseTask[..., Any],
-    state: SessionState,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    metadata: TaskMetadata | None,
-    frame: Frame,
-    before: HookTable,
-    after: HookTable,
-) -> Any:
-    """One call of a plain sync task (no cache, dataset, retries or timeout) with its node
-    hooks: the rules of every observed plain call, direct or mapped, written here only.
+    """Call a sync task without cache, dataset, retries or timeout, in an observed state:
+    the rules of every observed plain call, direct or mapped, written here only.
 
     The lifecycle of :func:`run_sync` with what cannot apply to such a task left
-    out: ``frame`` is the running call while the hooks and the body run; each of
-    ``before`` is called with ``(metadata, reporter)``, then the body once
+    out: the call's ``frame`` is the running call while the hooks and the body run;
+    each of ``before`` is called with ``(metadata, reporter)``, then the body once
     (through the ``node_attempt`` wrappers, when a plugin has one), then each of
     ``after`` with ``(metadata, reporter, duration, value)`` (a hook that raises is
     reported with ``hook_failed`` and the others still run: ``PluginSet.notify``,
     inlined, ~0.2 µs per hook). A :class:`Call` is only built when the body fails:
     :func:`run_sync` goes on from that attempt (a ``provide_retry_delay`` plugin
     may retry it; else :meth:`Call.failed` fires ``on_node_error`` and raises).
+    ``state.observed`` must be true.
 
-    ``before``/``after`` are the scope's ``before_node_execute`` and
-    ``after_node_execute`` tables, or what a process worker records instead when
-    its relay alone listens (see ``_process._worker._run_observed``): then
-    ``metadata`` is ``None`` and ``frame`` builds it on demand (its ``item_id``),
-    as it is here if the body fails.
+    A direct call passes the arguments only: the metadata and frame are built
+    here, ``before``/``after`` are the scope's ``before_node_execute`` and
+    ``after_node_execute`` tables. A process worker's batch loop
+    (``_process._worker._run_observed``) passes the ``metadata`` and ``frame`` it
+    built with its lookups hoisted, and the tables once per batch: its relay's
+    compact recorders when the relay alone listens; then ``metadata`` is ``None``
+    and ``frame`` builds it on demand (its ``item_id``), as it is here if the body
+    fails. One function rather than a helper under it: a direct call pays no
+    extra Python call (measured: ~0.1 µs of a ~2.5 µs observed call).
     """
     hooks, reporter = state.plugins, state.reporter
+    if frame is None:
+        metadata = build_metadata(task, state, args, kwargs, map_index, backend, parent_id, map_id)
+        frame = _new_tuple(Frame, (task, args, kwargs, metadata, map_index, backend, None, None, None))
+    if before is None or after is None:
+        hook = hooks.hook
+        before, after = hook.before_node_execute, hook.after_node_execute
     token = FRAME.set(frame)
     try:
         started = _perf()

@@ -417,28 +417,28 @@ def _run_observed(
 
     The observed path of a worker (the relay, or worker-side plugins, listen to
     successful calls). Each item runs through
-    :func:`~daglite_core._lifecycle.run_observed`, the one place of an observed
+    :func:`~daglite_core._lifecycle.call_plain`, the one place of an observed
     call's hook and frame rules; what this loop adds is the metadata made as
     ``build_metadata`` makes it for a map item (with the per-batch lookups
     hoisted), and, when the relay alone observes the node hooks, compact records
     in place of the relay's hook calls (below).
 
     Decision (issue 18.1): this loop used to repeat ``call_plain``'s rules inline.
-    Calling ``run_observed`` per item costs ~0.34 µs more per relayed item in the
-    worker (1.00 → 1.34 µs for a trivial body, measured in-process on 512-item
+    Calling ``call_plain`` per item costs ~0.35 µs more per relayed item in the
+    worker (1.00 → 1.35 µs for a trivial body, measured in-process on 512-item
     batches); the "1 observer plugin" process-map row did not move beyond its
     noise, as it is bound by the session process replaying the events.
     """
     hook = state.plugins.hook
     before, after = hook.before_node_execute, hook.after_node_execute
-    bind, new_frame, run = task.bind, _lifecycle._new_tuple, _lifecycle.run_observed
+    bind, new_frame, run = task.bind, _lifecycle._new_tuple, _lifecycle.call_plain
     prefix, counter = _metadata._PREFIX, _metadata._COUNTER
     make = item_metadata(task, backend, parent_id, map_id, state.id)
     # When the relay alone observes these hooks, items are recorded compactly (the
     # session's process rebuilds their metadata from the map's): no metadata is
     # built (unless the body asks for it, or fails: see _context.frame_metadata) or
     # pickled. The start record is appended here (a call per item less); the end
-    # record is the relay's only after-hook, as only run_observed knows the
+    # record is the relay's only after-hook, as only call_plain knows the
     # duration and that the first attempt succeeded (a retried success goes
     # through Call.succeeded: a full after_node_execute event).
     events = recorder.batch.get()
@@ -465,13 +465,13 @@ def _run_observed(
         if compact:
             metadata = None
             running[0], running[1] = id_int, index
-            record((ITEM_STARTED, (id_int, index, inputs)))  # run_observed then fires no before hook
+            record((ITEM_STARTED, (id_int, index, inputs)))  # call_plain then fires no before hook
             frame = new_frame(Frame, (task, args, {}, None, index, backend, map_id, parent_id, id_int))
         else:
             metadata = make(id_int, index, inputs)
             frame = new_frame(Frame, (task, args, {}, metadata, index, backend, None, None, None))
         try:
-            append(run(task, state, args, {}, metadata, frame, before, after))
+            append(run(task, state, args, {}, index, backend, parent_id, map_id, metadata, frame, before, after))
         except Exception as error:  # noqa: BLE001 - the TaskError is the item's outcome
             out.add(Outcome(False, error=error))
 
