@@ -8,6 +8,7 @@ Tasks are module-level so that they pickle by reference.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 import daglite_core as d
 from daglite_core._map import Fanout
 from daglite_core._process import strided_batches
+from daglite_core._process._worker import _Relay
 from daglite_core._protocols import Outcome, Outcomes, WorkItem, WorkItems
 from daglite_core.testing import RecordingPlugin
 
@@ -158,3 +160,15 @@ def test_an_emit_that_raises_stops_the_live_relay_and_raises_at_the_end() -> Non
         remote(WorkItems([(2,)]), emitted.extend)
         fan.runner.replay(emitted)
     assert [(c["metadata"].map_index, c["result"]) for c in recorder.calls] == [(0, 20)]
+
+
+def test_nothing_is_handed_on_after_a_batch_ended() -> None:
+    # An abandoned timed-out attempt may still record into its batch's events after
+    # the batch's reply left: the flusher's thread must not send them.
+    events: deque[Any] = deque([("before_node_execute", ())])
+    emitted: list[Any] = []
+    relay = _Relay(events, emitted.extend)
+    relay.close()
+    events.append(("after_node_execute", ()))
+    relay.flush()
+    assert emitted == [("before_node_execute", ())]

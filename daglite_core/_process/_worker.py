@@ -280,17 +280,35 @@ class _Relay:
         self.emit = emit
         self.lock = threading.Lock()
         self.live = True
-        """False once ``emit`` raised in the flusher's thread: the rest waits for the batch's end."""
+        """False once the batch ended, or ``emit`` raised in the flusher's thread (the rest
+        then waits for the batch's end): the flusher's thread hands nothing more on."""
 
     def flush(self) -> None:
-        events = self.events
+        """In the flusher's thread: hand on what was recorded, unless the batch ended."""
         with self.lock:
-            chunk = []
-            pop = events.popleft
-            while events:
-                chunk.append(pop())
-            if chunk:
-                self.emit(chunk)
+            if self.live:
+                try:
+                    self._hand_on()
+                except Exception:  # noqa: BLE001 - close() hands the rest on and raises
+                    self.live = False
+
+    def close(self) -> None:
+        """In the batch's thread, as it ends: hand on the rest; nothing is handed on after.
+
+        An abandoned timed-out attempt may still record into ``events``: never sent,
+        as the session's process has taken the batch's reply by then.
+        """
+        with self.lock:
+            self.live = False
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        events, chunk = self.events, []
+        pop = events.popleft
+        while events:
+            chunk.append(pop())
+        if chunk:
+            self.emit(chunk)
 
 
 class _Flusher:
@@ -330,7 +348,7 @@ class _Flusher:
     def close(self, relay: _Relay) -> None:
         with self.lock:
             del self.running[id(relay)]
-        relay.flush()
+        relay.close()
 
     def _loop(self) -> None:
         while True:
@@ -341,11 +359,7 @@ class _Flusher:
                 if not relays:
                     self.wake.clear()
             for relay in relays:
-                if relay.live:
-                    try:
-                        relay.flush()
-                    except Exception:  # noqa: BLE001 - close() flushes again and raises
-                        relay.live = False
+                relay.flush()
 
 
 _flusher: _Flusher | None = None
