@@ -89,7 +89,7 @@ def execute(
         token = FRAME.set(Frame(task, item.args, {}, None, item.index, backend, map_id, parent_id))
         try:
             return task.func(*item.args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - after_fast_failure fails it or retries it in the lifecycle
             return _lifecycle.after_fast_failure(task, state, item.args, {}, exc, item.index, backend, parent_id, map_id)
         finally:
             FRAME.reset(token)

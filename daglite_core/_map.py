@@ -12,9 +12,9 @@ from . import _lifecycle
 from ._context import FRAME, SESSION, SessionState, current_state, frame_parent_id
 from ._errors import MapError
 from ._execute import IN_MAP, collect, execute, runs_fast
-from ._process._worker import WorkerRunner, replay
 from ._metadata import TaskMetadata, new_id
-from ._protocols import Outcome, RemoteBatch, WorkItem, WorkItems, new_outcome
+from ._process._worker import WorkerRunner, replay
+from ._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_outcome
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:
@@ -69,13 +69,14 @@ class MapRunner:
         if events:
             replay(self, events)
 
-    def absorb(self, batch: RemoteBatch) -> list[Outcome]:
+    def absorb(self, batch: RemoteBatch) -> Outcomes:
         """Replay a worker batch's events to this session's plugins; return its outcomes."""
         self.replay(batch.events)
+        outcomes = Outcomes.of(batch.outcomes)
         progress = self.progress
         if progress is not None:
-            progress.absorbed(batch.outcomes)
-        return batch.outcomes
+            progress.absorbed(len(outcomes), len(outcomes.failures))
+        return outcomes
 
     def fail(self, item: WorkItem, error: BaseException) -> Outcome:
         """The outcome of an item lost with its worker (died, or killed on timeout)."""
@@ -85,7 +86,7 @@ class MapRunner:
         call.started = time.perf_counter()
         call.attempt = self.retries
         if self.progress is not None:
-            self.progress.absorbed([Outcome(False)])
+            self.progress.absorbed(1, 1)
         try:
             call.fail(error)
         except Exception as exc:  # noqa: BLE001 - Call.fail always raises the TaskError
@@ -121,11 +122,11 @@ class _Progress:
         if time.perf_counter() >= self.next:
             self.report(throttled=True)
 
-    def absorbed(self, outcomes: Sequence[Outcome]) -> None:
-        """Count a batch that finished elsewhere (started with it: nothing else is known)."""
-        failed = sum(1 for o in outcomes if not o.ok)
-        self.started.extend(bytes(len(outcomes)))
-        self.done.extend(bytes(len(outcomes)))
+    def absorbed(self, count: int, failed: int) -> None:
+        """Count ``count`` items that finished elsewhere, ``failed`` of them failed
+        (started with them: nothing else is known)."""
+        self.started.extend(bytes(count))
+        self.done.extend(bytes(count))
         self.failed.extend(bytes(failed))
         if time.perf_counter() >= self.next:
             self.report(throttled=True)
@@ -192,16 +193,16 @@ class Fanout:
             time.perf_counter() - self.started, self.runner.parent_id, t.name,
         )
 
-    def run(self) -> list[Outcome]:
+    def run(self) -> Outcomes:
         """Every item's outcome, in input order (``before_map``/``after_map`` around)."""
         self.begin()
-        outcomes: Sequence[Outcome] = []
+        outcomes = Outcomes()
         try:
             if self.items:
-                outcomes = self.backend.run(self.runner, self.items)
+                outcomes = Outcomes.of(self.backend.run(self.runner, self.items))
         finally:
-            self.finish(sum(1 for o in outcomes if not o.ok) if outcomes else 0)
-        return list(outcomes)
+            self.finish(len(outcomes.failures))
+        return outcomes
 
     def stream(self) -> Iterator[tuple[int, Outcome]]:
         """``(index, outcome)`` as items finish (``before_map``/``after_map`` around).
@@ -258,8 +259,8 @@ def map_tasks(task: Callable[..., T] | BaseTask[..., T], *iterables: Iterable[An
     """
     fan = Fanout(make_task(task), iterables, backend)
     outcomes = fan.run()
-    _raise_failed(fan, {i: o.error for i, o in enumerate(outcomes) if not o.ok})  # type: ignore[misc]
-    return [o.value for o in outcomes]
+    _raise_failed(fan, {i: o.error for i, o in outcomes.failures.items()})  # type: ignore[misc]
+    return outcomes.values
 
 
 @overload

@@ -12,7 +12,11 @@ Batches: a map's items go out in batches of ``ceil(n / (4 × workers))`` items
 ``ProcessPoolExecutor.map(chunksize=100)``. Batches are strided (batch ``k``
 holds items ``k, k + B, k + 2B, ...``): items that are slow together spread over
 every batch. ``iter_tasks`` gets each batch's outcomes as it comes back. The task and the session's worker
-config are pickled once per map and sent once per worker, then only items travel.
+config are pickled once per map and sent once per worker, then only items travel:
+a batch goes out as a ``range`` of indices and one slice of the argument list, and
+comes back as a list of values (failures apart, see
+:class:`~daglite_core._protocols.Outcomes`) that ``map_tasks`` puts in place with one
+slice assignment, so a 100,000-item map builds no record per item on either side.
 Tasks pickle by reference when importable; what stdlib pickle cannot send goes
 through ``cloudpickle`` when it is installed. A task that cannot be sent at all
 is a ``pickle.PicklingError`` naming it, before any item runs; an item whose
@@ -82,13 +86,12 @@ from collections.abc import Generator, Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, ClassVar
 
-
 from .._lifecycle import AttemptTimeout
-from ._pool import READY, Pool, Worker
-from .._protocols import ItemRunner, Outcome, WorkItem, WorkItems
-from ._worker import replay
+from .._protocols import ItemRunner, Outcome, Outcomes, WorkItem, WorkItems
 from .._settings import DagliteSettings
+from ._pool import READY, Pool, Worker
 from ._wire import ATTEMPT, EVENTS, LOST, decode_events, decode_reply, dumps
+from ._worker import replay
 
 MAX_BATCH = 512
 BATCHES_PER_WORKER = 4
@@ -150,25 +153,30 @@ class Batch:
         self._items = items
         self._source = source
 
-    def wire(self) -> list[tuple[int, tuple[Any, ...]]]:
-        """The items as the wire sends them: ``(index, args)`` tuples.
+    def wire(self) -> tuple[Sequence[int], list[tuple[Any, ...]]]:
+        """The items as the wire sends them: their indices and their argument tuples.
 
-        Straight from the map's argument tuples when the source is a
-        :class:`WorkItems` (item ``i`` is ``WorkItem(i, args[i])``), without building
-        a record per item.
+        A strided batch of the map's own items (a :class:`WorkItems` source, item
+        ``i`` is ``WorkItem(i, args[i])``) is a ``range`` and one slice of the
+        argument list, without building a record per item.
         """
-        source = self._source
-        if self._items is None and type(source) is WorkItems:
-            args = source._args
-            return [(p, args[p]) for p in self.positions]
-        return [(item.index, item.args) for item in self.items]
+        source, positions = self._source, self.positions
+        if (
+            self._items is None and type(source) is WorkItems and type(positions) is range
+            and source.indices == range(len(source.args))
+        ):
+            return positions, source.args[positions.start : positions.stop : positions.step]
+        items = self.items
+        return [item.index for item in items], [item.args for item in items]
 
     @property
     def items(self) -> Sequence[WorkItem]:
         items = self._items
         if items is None:
             source = self._source
-            assert source is not None
+            if source is None:  # pragma: no cover - every Batch is made with one or the other
+                msg = "a process-backend Batch has neither its items nor their source"
+                raise ValueError(msg)
             items = self._items = [source[p] for p in self.positions]
         return items
 
@@ -185,7 +193,7 @@ class ProcessBackend:
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
 
-    def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> list[Outcome]:
+    def run(self, runner: ItemRunner, items: Sequence[WorkItem]) -> Outcomes:
         """Run every item in the workers; one outcome per item, in input order."""
         with self._lock:
             return _MapRun(self.pool, runner, items, next(self._tokens)).run()
@@ -252,21 +260,22 @@ class _MapRun:
         self.timeout = runner.timeout
         self.limit = None if self.timeout is None else self.timeout + ATTEMPT_GRACE
         self.queue: deque[Batch] = deque(strided_batches(items, 1 if self.timeout is not None else batch_size(len(items), pool.size)))
-        self.done: deque[tuple[int, Outcome]] = deque()
+        self.done: deque[tuple[Sequence[int], Outcomes]] = deque()
+        """Answered batches (their positions and outcomes) not yet taken by :meth:`run` or :meth:`stream`."""
         self.pending = len(items)
 
-    def run(self) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * self.pending
+    def run(self) -> Outcomes:
+        """Every item's outcome, in input order: each batch's values go in with one slice assignment."""
+        outcomes = Outcomes([None] * self.pending)
         done = self.done
         rounds = self._rounds()
         try:
             for _ in rounds:
-                for position, outcome in done:
-                    outcomes[position] = outcome
-                done.clear()
+                while done:
+                    outcomes.put(*done.popleft())
         finally:
             rounds.close()
-        return outcomes  # type: ignore[return-value]
+        return outcomes
 
     def stream(self) -> Iterator[tuple[int, Outcome]]:
         """``(position, outcome)`` as batches come back; closing it kills the busy workers."""
@@ -275,7 +284,7 @@ class _MapRun:
         try:
             for _ in rounds:
                 while done:
-                    yield done.popleft()
+                    yield from zip(*done.popleft(), strict=True)
         finally:
             rounds.close()  # kills the busy workers when closed early
 
@@ -311,7 +320,7 @@ class _MapRun:
             raise
 
     def _answer(self, position: int, outcome: Outcome) -> None:
-        self.done.append((position, outcome))
+        self.done.append(((position,), Outcomes.of((outcome,))))
         self.pending -= 1
 
     # -- sending ---------------------------------------------------------------
@@ -346,11 +355,11 @@ class _MapRun:
         """The batch's message; unpicklable items fail here and are left out."""
         blob = self.blob if worker.token != self.token else None
         try:
-            return dumps((self.token, blob, batch.wire()))
+            return dumps((self.token, blob, *batch.wire()))
         except Exception:  # noqa: BLE001, S110 - find the culprits one by one
             pass
         kept_positions, kept = [], []
-        for position, item in zip(batch.positions, batch.items):
+        for position, item in zip(batch.positions, batch.items, strict=True):
             try:
                 dumps(item.args)
             except Exception as exc:  # noqa: BLE001 - the item's outcome
@@ -433,8 +442,8 @@ class _MapRun:
             self._fail(batch, pickle.UnpicklingError(reply[1]))
             return
         remote = reply[1]
-        outcomes = self.runner.absorb(remote)
-        self.done.extend(zip(batch.positions, outcomes))
+        outcomes = Outcomes.of(self.runner.absorb(remote))
+        self.done.append((batch.positions, outcomes))
         self.pending -= len(outcomes)
         if remote.retire and worker in self.pool.workers:
             # A timed-out attempt's thread still runs in it: replace the worker. A
@@ -444,7 +453,7 @@ class _MapRun:
             self.pool.kill(worker)
 
     def _fail(self, batch: Batch, error: BaseException) -> None:
-        for position, item in zip(batch.positions, batch.items):
+        for position, item in zip(batch.positions, batch.items, strict=True):
             self._answer(position, self.runner.fail(item, error))
 
     def _lost(self, worker: Worker) -> None:
@@ -460,7 +469,7 @@ class _MapRun:
             raise WorkerStartError(msg)
         if len(batch.items) > 1:
             # Find the culprit: every item of the batch runs again on its own.
-            singles = [Batch((p,), (item,)) for p, item in zip(batch.positions, batch.items)]
+            singles = [Batch((p,), (item,)) for p, item in zip(batch.positions, batch.items, strict=True)]
             self.queue.extendleft(reversed(singles))
             return
         item = batch.items[0]

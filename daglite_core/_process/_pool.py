@@ -29,8 +29,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from .._lifecycle import set_attempt_watch
-from .._protocols import new_item
-from ._wire import ATTEMPT, LOST, dumps, encode_events, pack_batch, error_text
+from .._protocols import WorkItems
+from ._wire import ATTEMPT, LOST, dumps, encode_events, error_text, pack_batch
 
 STOP_GRACE = 2.0
 """Seconds :meth:`Pool.close` waits for the workers to exit before killing them."""
@@ -63,16 +63,16 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
         except (EOFError, OSError):
             return
         try:
-            message = pickle.loads(data)
+            message = pickle.loads(data)  # noqa: S301 - from the coordinator, over this worker's own pipe
         except Exception as exc:  # noqa: BLE001 - told to the coordinator
             send(dumps((LOST, f"the batch could not be unpickled in the worker process: {error_text(exc)}")))
             continue
         if message is None:
             return
-        new_token, runner_blob, raw = message
+        new_token, runner_blob, indices, arglist = message
         if runner_blob is not None:
             try:
-                runner, token = pickle.loads(runner_blob), new_token
+                runner, token = pickle.loads(runner_blob), new_token  # noqa: S301 - the coordinator's runner
             except Exception as exc:  # noqa: BLE001 - told to the coordinator
                 runner = token = None
                 text = f"the task could not be unpickled in the worker process: {error_text(exc)}"
@@ -81,7 +81,7 @@ def worker_main(conn: multiprocessing.connection.Connection, inherited: Any) -> 
         if runner is None or token != new_token:
             send(dumps((LOST, "the worker does not hold this map's task (it failed to load)")))
             continue
-        items = list(map(new_item, *zip(*raw))) if raw else []
+        items = WorkItems(arglist, indices)
         emit = functools.partial(_send_events, send, runner)
         send(pack_batch(runner, items, runner(items, emit)))
 

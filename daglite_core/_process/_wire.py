@@ -3,11 +3,12 @@
 The coordinator (the session's process) and each worker exchange one message
 each way per batch:
 
-* coordinator → worker: ``(token, runner_blob, items)`` where ``runner_blob`` is the
-  pickled :class:`~daglite_core._process._worker.WorkerRunner` of the map (``None`` when the
-  worker already holds the runner of map ``token``) and ``items`` are
-  ``(index, args)`` tuples (tuples pickle about 15× faster than ``WorkItem``
-  records); ``None`` asks the worker to exit.
+* coordinator → worker: ``(token, runner_blob, indices, args)`` where ``runner_blob`` is
+  the pickled :class:`~daglite_core._process._worker.WorkerRunner` of the map (``None``
+  when the worker already holds the runner of map ``token``), ``indices`` the items'
+  indices (a ``range`` for a strided batch) and ``args`` their argument tuples (no
+  record per item: ``WorkItem`` records pickle about 15× slower than tuples);
+  ``None`` asks the worker to exit.
 * worker → coordinator: ``(OK, values, events, retire)`` when every item succeeded
   and the reply pickles as a whole, else ``(MIXED, entries, events, retire)`` with
   one ``(ok, value, error, traceback_text)`` entry per item, checked one by one so
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import copyreg
 import io
-import itertools
 import pickle
 import traceback
 import uuid
@@ -39,7 +39,7 @@ import attrs
 
 from .._errors import TaskError
 from .._metadata import TaskMetadata
-from .._protocols import Outcome, RemoteBatch, WorkItem, new_outcome
+from .._protocols import Outcome, Outcomes, RemoteBatch, WorkItem
 
 OK, MIXED, LOST = 0, 1, 2
 ITEM_STARTED = "~item_started"
@@ -180,7 +180,7 @@ def dumps(obj: Any) -> bytes:
 def _problem(obj: Any) -> str | None:
     """Why ``obj`` cannot make the round trip through pickle, or ``None`` if it can."""
     try:
-        pickle.loads(dumps(obj))
+        pickle.loads(dumps(obj))  # noqa: S301 - the round trip of a value this process just pickled
     except Exception as exc:  # noqa: BLE001 - the reason is the answer
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -222,7 +222,7 @@ def _item_name(runner: Any, item: WorkItem) -> str:
 def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> bytes:
     """The reply built item by item, so that what cannot travel fails only its item."""
     entries: list[tuple[bool, Any, BaseException | None, str | None]] = []
-    for item, outcome in zip(items, batch.outcomes):
+    for item, outcome in zip(items, batch.outcomes, strict=True):
         if outcome.ok:
             problem = _problem(outcome.value)
             if problem is None:
@@ -232,7 +232,9 @@ def _careful_reply(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -
             entries.append((False, None, TaskError(_item_name(runner, item), cause), None))
             continue
         error = outcome.error
-        assert error is not None
+        if error is None:
+            msg = f"item {item.index}: a failed Outcome without its error"
+            raise TypeError(msg)
         original = error.error if isinstance(error, TaskError) else error
         text = error_text(original)
         if _problem(error) is not None:
@@ -290,7 +292,7 @@ def pack_events(runner: Any, events: Sequence[tuple[str, tuple[Any, ...]]]) -> b
 
 def unpack_events(data: bytes | memoryview) -> list[tuple[str, tuple[Any, ...]]]:
     """The events of :func:`pack_events`, ready for ``ItemRunner.replay``."""
-    return pickle.loads(data)  # type: ignore[no-any-return]
+    return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - events our own remote runner pickled
 
 
 def encode_events(runner: Any, events: list[tuple[str, tuple[Any, ...]]]) -> bytes:
@@ -311,10 +313,10 @@ def pack_batch(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> by
     that a result, error or hook argument that cannot be pickled fails only its
     own item (see the module docstring). :func:`unpack_batch` reads it back.
     """
-    outcomes = batch.outcomes
-    if all(o.ok for o in outcomes):
+    outcomes = Outcomes.of(batch.outcomes)
+    if not outcomes.failures:
         try:
-            return dumps((OK, [o.value for o in outcomes], batch.events, batch.retire))
+            return dumps((OK, outcomes.values, batch.events, batch.retire))
         except Exception:  # noqa: BLE001, S110 - find the culprits one by one
             pass
     return _careful_reply(runner, items, batch)
@@ -323,31 +325,27 @@ def pack_batch(runner: Any, items: Sequence[WorkItem], batch: RemoteBatch) -> by
 # -- the coordinator side ---------------------------------------------------------
 
 
-
-
 def decode_reply(data: bytes) -> tuple[Any, ...]:
     """Unpickle a worker's reply and rebuild its outcomes (errors get their worker traceback)."""
-    message = pickle.loads(data)
+    message = pickle.loads(data)  # noqa: S301 - a reply from a worker this process started
     kind = message[0]
     if kind == LOST:
         return message  # type: ignore[no-any-return]
     _, payload, events, retire = message
     if kind == OK:
-        return OK, RemoteBatch(list(map(new_outcome, itertools.repeat(True), payload)), events, retire)
-    outcomes = []
+        return OK, RemoteBatch(Outcomes(payload), events, retire)
+    outcomes = Outcomes()
     for ok, value, error, text in payload:
         if ok:
-            outcomes.append(Outcome(True, value))
+            outcomes.values.append(value)
             continue
         original = error.error if isinstance(error, TaskError) else error
         if isinstance(error, TaskError) and error.__cause__ is None:
             error.__cause__ = original
         if text is not None and original.__cause__ is None:
             original.__cause__ = RemoteTraceback(text)
-        outcomes.append(Outcome(False, error=error))
+        outcomes.add(Outcome(False, error=error))
     return MIXED, RemoteBatch(outcomes, events, retire)
-
-
 
 
 def unpack_batch(data: bytes) -> RemoteBatch:
