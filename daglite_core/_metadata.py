@@ -7,18 +7,8 @@ from typing import Any
 
 import attrs
 
-from . import _records
 from ._records import fast_constructor
 from ._records import new_id as new_id  # where the lifecycle and the maps take it
-
-
-def __getattr__(name: str) -> Any:
-    # The id state lives with ``new_id`` in ``_records`` (a session needs ids, not this
-    # module's attrs class); ``_PREFIX`` is rebound in a forked child: read it there.
-    if name in ("_PREFIX", "_COUNTER"):
-        return getattr(_records, name)
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
 
 
 @attrs.frozen(slots=True, weakref_slot=False)

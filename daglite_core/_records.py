@@ -5,7 +5,7 @@
   with ``object.__setattr__`` (a descriptor lookup per field); calling the slots'
   own setters gives the same object for about two thirds of the cost. Used for
   :class:`~daglite_core.TaskMetadata` (one per observed call), ``WorkItem`` (one
-  per map item) and ``Outcome`` (one per process-map item).
+  per map item) and ``Outcome`` (one per failed process-map item).
 * :func:`uuid_from_int`: a :class:`uuid.UUID` from its 128-bit value without
   ``UUID.__init__``'s parsing (task ids, ids coming back from workers), and
   :func:`new_id`, the ids of sessions, calls and maps.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -57,6 +57,15 @@ def _reseed() -> None:
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(after_in_child=_reseed)
+
+
+def id_state() -> tuple[int, Iterator[int]]:
+    """The process' id prefix and counter, for a loop that makes many ids inline.
+
+    ``prefix | next(counter)`` is what :func:`new_id` wraps in a UUID. Read it per
+    use, not at import: a forked child gets a new prefix.
+    """
+    return _PREFIX, _COUNTER
 
 
 def new_id() -> uuid.UUID:

@@ -72,15 +72,27 @@ def test_lazy_names_are_the_defining_modules_objects() -> None:
     assert daglite_core.PluginInfo is _info.PluginInfo
 
 
-def test_metadata_module_reads_the_id_state_where_new_id_keeps_it() -> None:
-    """``_metadata._PREFIX`` is the live prefix of ``_records`` (rebound in a forked child)."""
-    from daglite_core import _metadata, _records
+def test_id_state_is_read_live_and_matches_new_id() -> None:
+    """``_records.id_state()`` gives what ``new_id`` uses, read at the call (a forked child rebinds it)."""
+    import os
 
-    assert _metadata._PREFIX == _records._PREFIX  # type: ignore[attr-defined]
-    assert _metadata._COUNTER is _records._COUNTER  # type: ignore[attr-defined]
-    assert _metadata.new_id is _records.new_id
-    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
-        _metadata.nope  # type: ignore[attr-defined]  # noqa: B018 - the lookup is the test
+    from daglite_core import _records
+
+    prefix, counter = _records.id_state()
+    made = _records.new_id()
+    assert made.int >> 64 == prefix >> 64
+    assert (prefix | next(counter)) == made.int + 1  # one counter behind both
+    if hasattr(os, "fork"):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.write(write, str(_records.id_state()[0]).encode())
+            os._exit(0)
+        os.close(write)
+        child_prefix = int(os.read(read, 100))
+        os.waitpid(pid, 0)
+        os.close(read)
+        assert child_prefix != prefix
 
 
 def test_on_first_use_imports_on_first_attribute_and_rebinds_the_global() -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from .. import _lifecycle, _metadata
+from .. import _lifecycle, _metadata, _records
 from .._context import FRAME, SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute, runs_fast
 from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
@@ -395,7 +395,7 @@ def _run_plain(
     """
     func = task.func
     set_frame, reset_frame = FRAME.set, FRAME.reset
-    new_frame = _lifecycle._new_tuple
+    new_frame = _lifecycle.new_tuple
     append = out.values.append
     for index, args in zip(indices, arglist, strict=True):
         token = set_frame(new_frame(Frame, (task, args, {}, None, index, backend, map_id, parent_id, None)))
@@ -445,8 +445,8 @@ def _run_observed(
     """
     hook = state.plugins.hook
     before, after = hook.before_node_execute, hook.after_node_execute
-    bind, new_frame, run = task.bind, _lifecycle._new_tuple, _lifecycle.call_plain
-    prefix, counter = _metadata._PREFIX, _metadata._COUNTER
+    bind, new_frame, run = task.bind, _lifecycle.new_tuple, _lifecycle.call_plain
+    prefix, counter = _records.id_state()
     make = item_metadata(task, backend, parent_id, map_id, state.id)
     # When the relay alone observes these hooks, items are recorded compactly (the
     # session's process rebuilds their metadata from the map's): no metadata is
