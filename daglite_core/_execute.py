@@ -13,7 +13,8 @@ from contextvars import ContextVar, copy_context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _lifecycle
-from ._context import FRAME, Frame, SessionState
+from ._context import SessionState
+from ._fast import run_fast
 
 if TYPE_CHECKING:
     from ._protocols import WorkItem
@@ -86,13 +87,7 @@ def execute(
 ) -> Any:
     """Run one item through the task lifecycle in this thread; return its value."""
     if fast:
-        token = FRAME.set(Frame(task, item.args, {}, None, item.index, backend, map_id, parent_id))
-        try:
-            return task.func(*item.args)
-        except Exception as exc:  # noqa: BLE001 - after_fast_failure fails it or retries it in the lifecycle
-            return _lifecycle.after_fast_failure(task, state, item.args, {}, exc, item.index, backend, parent_id, map_id)
-        finally:
-            FRAME.reset(token)
+        return run_fast(task, state, item.args, {}, item.index, backend, parent_id, map_id)
     if task._plain and not task.is_async and not task.is_generator:
         return _lifecycle.call_plain(task, state, item.args, {}, item.index, backend, parent_id, map_id)
     call = _lifecycle.Call(task, state, item.args, {}, item.index, backend, parent_id, map_id)

@@ -10,7 +10,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 from ._codegen import define
-from ._context import FRAME, SESSION, Frame, default_state
+from ._context import SESSION, default_state
+from ._fast import run_fast
 from ._lazy import on_first_use
 from ._templates import fill, template_fields
 
@@ -286,13 +287,7 @@ class SyncTask(BaseTask[P, R]):
         state = SESSION.get() or default_state()
         if self._plain:
             if not state.observed:
-                token = FRAME.set(Frame(self, args, kwargs, None, None, "inline"))
-                try:
-                    return self.func(*args, **kwargs)  # type: ignore[no-any-return]
-                except Exception as exc:  # noqa: BLE001 - after_fast_failure retries or re-raises it
-                    return _lifecycle.after_fast_failure(self, state, args, kwargs, exc)  # type: ignore[no-any-return]
-                finally:
-                    FRAME.reset(token)
+                return run_fast(self, state, args, kwargs)  # type: ignore[no-any-return]
             return _lifecycle.call_plain(self, state, args, kwargs)  # type: ignore[no-any-return]
         if self._cache_only and not state.observed and state.settings.cache_mode == "on":
             return _lifecycle.run_cached(self, state, args, kwargs)  # type: ignore[no-any-return]

@@ -29,11 +29,12 @@ from typing import Any
 import attrs
 
 from .. import _lifecycle, _metadata, _records
-from .._context import FRAME, SESSION, Frame, SessionState
+from .._context import SESSION, Frame, SessionState
 from .._execute import IN_MAP, execute, runs_fast
+from .._fast import run_fast
 from .._hooks import SPECS, PluginSet, _Entry, _Impl, _registry, parse_plugin
 from .._metadata import TaskMetadata
-from .._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_item, new_outcome
+from .._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_item
 from .._records import uuid_from_int
 from .._settings import DagliteSettings
 from ._wire import ITEM_DONE, ITEM_LOST, ITEM_STARTED
@@ -388,23 +389,17 @@ def _run_plain(
     parent_id: Any,
     map_id: Any,
 ) -> None:
-    """:func:`execute`'s fast path (no hooks, no options) as one loop over a batch.
+    """:func:`~daglite_core._fast.run_fast` for every item of a batch.
 
-    The per-item call of ``execute`` is a third of a trivial item's cost in a
-    worker; the frame and the error are exactly those ``execute`` makes.
+    An item's final error (after the failure hooks and any retry) is its outcome.
     """
-    func = task.func
-    set_frame, reset_frame = FRAME.set, FRAME.reset
-    new_frame = _lifecycle.new_tuple
-    append = out.values.append
+    run = run_fast
+    append, add = out.values.append, out.add
     for index, args in zip(indices, arglist, strict=True):
-        token = set_frame(new_frame(Frame, (task, args, {}, None, index, backend, map_id, parent_id, None)))
         try:
-            append(func(*args))
-        except Exception as exc:  # noqa: BLE001 - an item's failure is its outcome
-            out.add(_after_failure(task, state, args, exc, index, backend, parent_id, map_id))
-        finally:
-            reset_frame(token)
+            append(run(task, state, args, {}, index, backend, parent_id, map_id))
+        except Exception as error:  # noqa: BLE001 - the TaskError (or the binding TypeError) is the item's outcome
+            add(Outcome(False, error=error))
 
 
 def _relay_only(table: Sequence[tuple[Any, str]]) -> bool:
@@ -488,16 +483,6 @@ def _run_observed(
             append(run(task, state, args, {}, index, backend, parent_id, map_id, metadata, frame, before, after))
         except Exception as error:  # noqa: BLE001 - the TaskError is the item's outcome
             out.add(Outcome(False, error=error))
-
-
-def _after_failure(
-    task: Any, state: SessionState, args: tuple[Any, ...], exc: Exception, index: int, backend: str, parent_id: Any, map_id: Any
-) -> Outcome:
-    try:
-        value = _lifecycle.after_fast_failure(task, state, args, {}, exc, index, backend, parent_id, map_id)
-    except Exception as error:  # noqa: BLE001 - the TaskError (or the binding TypeError)
-        return Outcome(False, error=error)
-    return new_outcome(True, value)
 
 
 def coordinator_plugins(state: SessionState) -> PluginSet:
