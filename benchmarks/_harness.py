@@ -142,7 +142,7 @@ def median(values: list[float]) -> float:
 
 def round_ratios(num: list[float], den: list[float]) -> list[float]:
     """Same-round ratios ``num[i] / den[i]``."""
-    return [a / b for a, b in zip(num, den) if b > 0]
+    return [a / b for a, b in zip(num, den, strict=False) if b > 0]
 
 
 @contextlib.contextmanager

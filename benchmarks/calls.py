@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pluggy
-
 import peers
+import pluggy
 import workloads
 from _harness import Case, Group, in_context, per_call
 from env import Env
@@ -99,4 +98,4 @@ def _daglite_cases(env: Env) -> list[Case]:
         per_call(lambda: _drain(gen(n)), sess1),
     ]
     items = [1, 1, 1, n]
-    return [Case(key, label, sampler, items=i) for (key, label), sampler, i in zip(keys, samplers, items)]
+    return [Case(key, label, sampler, items=i) for (key, label), sampler, i in zip(keys, samplers, items, strict=True)]

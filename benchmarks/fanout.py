@@ -113,7 +113,7 @@ def _old(env: Env, xs: list[int]) -> list[Case]:
         return [Case(key, label, skip=reason) for key, label in labels]
     old = peers.DagliteOld()
     cases = []
-    for (key, label), backend in zip(labels, ("thread", "process")):
+    for (key, label), backend in zip(labels, ("thread", "process"), strict=True):
         context = in_context(old.daglite.session(backend=backend, settings=old.settings()), env.stack)
 
         def run(n: int = len(xs)) -> int:

@@ -24,13 +24,14 @@ def build(env: Env) -> list[Group]:
     n = 50 if env.smoke else 1_000
     labels = [
         ("dask.client_map", f"raw client.map + gather, LocalCluster({env.workers} processes)"),
-        ("dask.core_map", f"core: map_tasks, dask backend on the same cluster"),
-        ("dask.core_map_observed", f"core: map_tasks, dask backend, 1 observer plugin (events relayed live)"),
+        ("dask.core_map", "core: map_tasks, dask backend on the same cluster"),
+        ("dask.core_map_observed", "core: map_tasks, dask backend, 1 observer plugin (events relayed live)"),
     ]
     reason = _missing()
     if reason is not None:
         return [Group("dask", [Case(key, label, skip=reason) for key, label in labels], 1, env.target_seconds)]
     import distributed
+
     from daglite_core import DagliteSettings, map_tasks, session
     from daglite_dask import DaskBackend
 
@@ -48,7 +49,7 @@ def build(env: Env) -> list[Group]:
         return n
 
     cases = [Case(labels[0][0], labels[0][1], per_item(raw), batch=True)]
-    for (key, label), plugins in zip(labels[1:], ([], [workloads.Observer()])):
+    for (key, label), plugins in zip(labels[1:], ([], [workloads.Observer()]), strict=True):
         cm = session(backend=DaskBackend(client=client), settings=DagliteSettings(max_workers=env.workers), plugins=plugins)
         context = in_context(cm, env.stack)
         run = functools.partial(_map_all, map_tasks, xs)

@@ -52,8 +52,9 @@ def build(env: Env) -> list[Group]:
 
 
 def _rich() -> list[Any]:
-    from daglite_rich import RichProgress
     from rich.console import Console
+
+    from daglite_rich import RichProgress
 
     console = Console(file=io.StringIO(), force_terminal=True, force_interactive=True, width=120)
     return [RichProgress(console=console, mode="live", log_handler=False)]

@@ -81,7 +81,7 @@ def ratio(merged: dict[str, Any], num: str, den: str) -> tuple[float, float, flo
     a, b = merged["runs"].get(num), merged["runs"].get(den)
     if not a or not b:
         return None
-    per_run = [round_ratios(x, y) for x, y in zip(a, b)]
+    per_run = [round_ratios(x, y) for x, y in zip(a, b, strict=False)]
     medians = [median(r) for r in per_run if r]
     if not medians:
         return None
@@ -117,7 +117,7 @@ def row_status(merged: dict[str, Any], row: Row) -> str:
 def runs_held(merged: dict[str, Any], row: Row) -> tuple[int, int]:
     """In how many process runs the row's same-run ratio (that run's median) met its limit."""
     a, b = merged["runs"].get(row.num, []), merged["runs"].get(row.den or "", [])
-    medians = [median(r) for r in (round_ratios(x, y) for x, y in zip(a, b)) if r]
+    medians = [median(r) for r in (round_ratios(x, y) for x, y in zip(a, b, strict=False)) if r]
     return sum(m <= row.limit for m in medians), len(medians)
 
 
@@ -205,7 +205,7 @@ def machine(runs: int, smoke: bool, seconds: float) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": {name: version(name) or "not installed" for name in PACKAGES},
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "runs": runs,
         "smoke": smoke,
         "seconds": seconds,
