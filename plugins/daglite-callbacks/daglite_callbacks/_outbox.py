@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from daglite_core import signing
+from daglite_core import paths, signing
 
 from ._journal import Journal, journal_dir, journal_for, journals, read_journal, writers
 from ._owner import is_alive, owner_token
@@ -297,21 +297,6 @@ def default_outbox() -> Outbox:
         return box
 
 
-def _ensure_private_dir(directory: Path) -> None:
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-
-
 _ids: list[Any] = []
 
 
@@ -387,7 +372,7 @@ class Outbox:
         if conn is not None and conn[0] == pid:
             return conn[1]
         try:
-            _ensure_private_dir(self.path.parent)
+            paths.ensure_private_dir(self.path.parent)
             fresh = not self.path.exists()
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             if fresh:
