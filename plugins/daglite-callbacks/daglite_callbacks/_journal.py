@@ -3,8 +3,8 @@
 Committing to SQLite costs tens of microseconds per transaction (two per
 callback: record, done mark), more than a whole non-durable dispatch. So a
 process does not write the database while it dispatches: it appends to **its own
-journal file**, one ``os.write`` per event, and the records are *folded* into the
-database later (see :mod:`._outbox`).
+journal file**, and the records are *folded* into the database later (see
+:mod:`._outbox`).
 
 Files. ``<outbox>.journals/<owner>.<random>.journal`` next to the database
 (directory ``0o700``, files ``0o600``, created with ``O_EXCL``): ``<owner>`` is the
@@ -13,51 +13,86 @@ whose journal a file is (and whether that process lives) from its name alone.
 A process opens one file per outbox path; after it was compacted (folded and
 deleted, e.g. at exit) the next event opens a new one.
 
-Lines. Every event is one line: ``base64(HMAC-SHA256 tag + pickle(body)) + "\\n"``,
-signed with :mod:`daglite_core.signing`'s key and verified **before** it is
-unpickled, so a planted or modified line is rejected, never loaded. Bodies (the
-owner token is in each, and must be the file's: a line copied into another
-process's journal is rejected too):
+Writing: a memory-mapped file, no system call per event. The file is
+preallocated (``posix_fallocate``, :data:`CHUNK` bytes at a time, so a full disk
+is an ``OSError`` when a chunk is added, never a ``SIGBUS`` on a store) and mapped
+``MAP_SHARED``; an event is a copy into the mapping. Stores into a shared mapping
+are the page cache's pages: a process killed with SIGKILL loses nothing it
+stored (the kernel writes them back like any written file). No system call also
+means the GIL is never released on the hot path, so a durable dispatch does not
+wait for whatever other thread grabs it (with ``os.write`` per event, a process
+with background threads paid a GIL hand-over per event). Why preallocated space
+is zeros and lines contain none: a reader cuts what it read at the first NUL,
+and the newline that ends a line is stored **after** the line's bytes, so a line
+that reads as complete (no NUL, newline) is entirely written, whatever order the
+CPU makes stores visible in (a byte not visible yet still reads as the zero it
+was). A process killed *inside* a store leaves an unfinished last line (no
+newline): ignored, its event had not happened (its callbacks had not started).
+After a SIGKILL the file keeps its zero tail; a clean compaction deletes it.
 
-* ``("N", owner, ref, pickle)``: the pickle of a callback node, written once per
-  file the first time it is recorded (nodes are templates, recorded again and
-  again: a record refers to it by ``ref`` instead of repeating ~0.5 KB).
-* ``("R", owner, signature_id, outcome, parent, created, expires, items, then)``:
-  callbacks recorded, claimed by the owner; ``items`` are ``(callback name, ref,
-  bytes)``: with ``ref >= 0`` the bytes are the pickled input and the node is the
-  ``N`` line ``ref``; with ``ref == -1`` they are the whole unsigned payload (a node
-  whose pickle is not cached). ``then`` is ``None`` or the done mark ``(key,
-  finished, failed, error)`` of the delivery that recorded them. The ``N`` lines a
-  record needs and the record are written with one ``os.write``.
-* ``("D", owner, key, finished, failed, error)``: a delivery finished.
-* ``("X", owner, key)``: a delivery was given back unrun (interrupted).
+Lines. Two kinds:
 
-A line is written with one ``os.write`` on an ``O_APPEND`` descriptor (the rest
-written again if the kernel took only part of it). A process killed with SIGKILL
-loses nothing written: the data is in the page cache. A process killed *inside*
-a write can leave a torn last line: it has no newline, or fails verification,
-and is ignored (its event had not happened: its callbacks had not started).
-Power loss can lose the events written since the last writeback unless the
-outbox's ``synchronous`` is ``"full"``, which ``fdatasync``-s after every line.
+* **Signed** (everything a folder unpickles): ``base64(HMAC-SHA256 tag +
+  pickle(body)) + "\\n"``, signed with :mod:`daglite_core.signing`'s key and
+  verified **before** it is unpickled, so a planted or modified line is rejected,
+  never loaded. The owner token is in each body, and must be the file's: a line
+  copied into another process's journal is rejected too. Bodies:
+
+  * ``("N", owner, ref, pickle)``: the pickle of a callback node, written once per
+    file the first time it is recorded (nodes are templates, recorded again and
+    again: a record refers to it by ``ref`` instead of repeating ~0.5 KB).
+  * ``("R", owner, signature_id, outcome, parent, created, expires, items, then)``:
+    callbacks recorded, claimed by the owner; ``items`` are ``(callback name, ref,
+    bytes)``: with ``ref >= 0`` the bytes are the pickled input and the node is the
+    ``N`` line ``ref``; with ``ref == -1`` they are the whole unsigned payload (a
+    node whose pickle is not cached). ``then`` is ``None`` or the done mark ``(key,
+    finished, failed, error)`` of the delivery that recorded them. The ``N`` lines
+    a record needs and the record are stored together.
+  * ``("X", owner, key)``: a delivery was given back unrun (interrupted).
+
+* **Done marks**, plain text, not signed: ``~<key> <finished, ns since the
+  epoch>[ <base64 of the error text>]\\n``: a delivery finished (failed, when the
+  error is there). Parsed as text, never unpickled. Why no signature (it saves a
+  pickle, an HMAC and base64 per callback, about half the journal's cost): a
+  forged done mark can only *suppress* a callback (mark a row done that did not
+  run), never run code, and only a row of the journal's own owner (a mark is
+  applied with ``WHERE key = ? AND owner = <the file's owner>``, so one copied
+  into another journal changes nothing). Suppressing needs write access to the
+  journal (``0o600`` in a ``0o700`` directory, i.e. its user or root), which
+  already allows as much without a mark: deleting the journal loses its records,
+  and the SQLite file beside it (same permissions) has an unsigned ``state``
+  column. Signatures keep stored pickles from being *loaded*; they cannot protect
+  an outbox from someone allowed to write it, and the done mark adds no such power.
+
+Durability: ``synchronous="full"`` ``fdatasync``-s the file after every event
+(which writes back the mapping's dirty pages too); otherwise power loss can lose
+the events since the last writeback, never a SIGKILL.
 """
 
 from __future__ import annotations
 
 import binascii
+import errno
 import hashlib
+import mmap
 import os
 import pickle
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daglite_core import signing
+from daglite_core import paths, signing
 
 __all__ = ["Journal", "journal_dir", "journal_for", "journal_owner", "journals", "read_journal", "writers"]
 
 SUFFIX = ".journal"
+CHUNK = 1 << 20
+"""Bytes a journal file is grown by (preallocated and mapped): about 4,000 callbacks."""
+DONE = b"~"
+"""First byte of a done mark (not in base64's alphabet, so never the start of a signed line)."""
 
 _writers: dict[str, Journal] = {}
 _writers_lock = threading.Lock()
@@ -135,9 +170,9 @@ def tag(data: bytes) -> bytes:
 
 
 def encode(body: tuple[Any, ...]) -> bytes:
-    """One signed journal line for ``body`` (with its newline)."""
+    """One signed journal line for ``body`` (without its newline)."""
     data = pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
-    return binascii.b2a_base64(tag(data) + data)
+    return binascii.b2a_base64(tag(data) + data, newline=False)
 
 
 def decode(line: bytes) -> tuple[Any, ...]:
@@ -148,32 +183,63 @@ def decode(line: bytes) -> tuple[Any, ...]:
         msg = f"not base64 ({exc})"
         raise ValueError(msg) from exc
     body = pickle.loads(signing.verify(blob))  # noqa: S301 - verified first (SignatureError is a ValueError)
-    if not isinstance(body, tuple) or len(body) < 3 or body[0] not in ("N", "R", "D", "X"):
+    if not isinstance(body, tuple) or len(body) < 3 or body[0] not in ("N", "R", "X"):
         msg = "not a journal event"
         raise ValueError(msg)
     return body
+
+
+def _done_event(line: bytes) -> tuple[Any, ...]:
+    """``("D", None, key, finished, failed, error)`` from a done mark (without ``~`` and newline)."""
+    try:
+        fields = line.decode("ascii").split(" ")
+        key, finished = fields[0], int(fields[1]) / 1e9
+        error = binascii.a2b_base64(fields[2]).decode("utf-8", "replace") if len(fields) == 3 else None
+    except (ValueError, IndexError, binascii.Error) as exc:
+        msg = f"not a done mark ({type(exc).__name__}: {exc})"
+        raise ValueError(msg) from exc
+    if len(fields) > 3 or not key:
+        msg = "not a done mark"
+        raise ValueError(msg)
+    return ("D", None, key, finished, int(error is not None), error)
+
+
+def done_line(key: str, error: str | None) -> bytes:
+    """The done mark of delivery ``key`` (``error``: its failure's text), without the newline."""
+    if error is None:
+        return f"~{key} {time.time_ns()}".encode()
+    return f"~{key} {time.time_ns()} {binascii.b2a_base64(error.encode(), newline=False).decode()}".encode()
 
 
 def read_journal(path: Path, offset: int, owner: str) -> tuple[list[tuple[Any, ...]], int, list[str]]:
     """The events of ``path`` from byte ``offset`` to its last complete line.
 
     Returns ``(events, end, rejected)``: ``end`` is the offset after the last
-    complete line (a torn or unfinished last line is left for later), ``rejected``
-    says why each complete line that is not a valid event of ``owner`` was skipped.
+    complete line (a torn or unfinished last line, and the preallocated zeros
+    after it, are left for later), ``rejected`` says why each complete line that is
+    not a valid event of ``owner`` was skipped. A done mark's event is ``("D",
+    None, key, finished, failed, error)`` (its owner is the file's).
     """
     with open(path, "rb") as handle:
         handle.seek(offset)
         data = handle.read()
-    end = data.rfind(b"\n") + 1
+    zero = data.find(b"\0")
+    end = data.rfind(b"\n", 0, None if zero < 0 else zero) + 1
     events: list[tuple[Any, ...]] = []
     rejected: list[str] = []
     position = offset
     for line in data[:end].split(b"\n")[:-1]:
         try:
-            body = decode(line)
-            if body[1] != owner:
-                msg = "written by another process"
-                raise ValueError(msg)
+            if line.startswith(DONE):
+                body = _done_event(line[1:])
+            elif line:
+                body = decode(line)
+                if body[1] != owner:
+                    msg = "written by another process"
+                    raise ValueError(msg)
+            else:
+                position += 1
+                continue
         except ValueError as exc:
             rejected.append(f"byte {position}: {exc}")
         else:
@@ -191,10 +257,12 @@ class Journal:
     :ivar lock: held while writing, and while it is compacted (no event is lost between).
     :ivar path: the current file, ``None`` until the first event (and after compaction).
     :ivar fd: its descriptor.
+    :ivar map: its shared mapping (``capacity`` bytes, all preallocated).
+    :ivar size: bytes written (where the next line goes).
     :ivar outbox: the outbox that opened it (used to compact it at exit).
     """
 
-    __slots__ = ("directory", "fd", "lock", "nodes", "outbox", "owner", "path", "pid", "size")
+    __slots__ = ("capacity", "directory", "fd", "lock", "map", "nodes", "outbox", "owner", "path", "pid", "size")
 
     def __init__(self, directory: Path, owner: str, outbox: Any) -> None:
         self.directory = directory
@@ -203,35 +271,69 @@ class Journal:
         self.lock = threading.Lock()
         self.path: Path | None = None
         self.fd: int | None = None
+        self.map: mmap.mmap | None = None
         self.outbox = outbox
         self.nodes: dict[bytes, int] = {}
         self.size = 0
+        self.capacity = 0
 
-    def _open(self, fsync: bool) -> int:
-        try:
-            os.mkdir(self.directory, 0o700)
-        except FileExistsError:
-            pass
+    def _open(self, fsync: bool) -> None:
+        paths.ensure_private_dir(self.directory)
         path = self.directory / f"{_name_prefix(self.owner)}{secrets.token_hex(4)}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        self.path, self.fd, self.map = path, fd, None
+        self.nodes = {}
+        self.size = self.capacity = 0
+        try:
+            self._grow(1)
+        except OSError:
+            self.detach()
+            path.unlink(missing_ok=True)
+            raise
         if fsync:
             _fsync_dir(self.directory)
-        self.path, self.fd = path, fd
-        self.nodes = {}
-        self.size = 0
-        return fd
+
+    def _grow(self, need: int) -> None:
+        """Add at least ``need`` bytes of preallocated, mapped space (a whole number of chunks)."""
+        assert self.fd is not None  # noqa: S101 - only called on an open journal (for mypy)
+        capacity = self.capacity + -(-need // CHUNK) * CHUNK
+        _preallocate(self.fd, self.capacity, capacity - self.capacity)
+        mapped = mmap.mmap(self.fd, capacity)  # the whole file again (portable: no mremap needed)
+        if self.map is not None:
+            self.map.close()
+        self.map, self.capacity = mapped, capacity
+
+    def _store(self, line: bytes, fsync: bool) -> int:
+        """Store ``line`` (without its newline), then the newline; return the bytes written so far."""
+        if self.fd is None:
+            self._open(fsync)
+        start = self.size
+        end = start + len(line)
+        if end >= self.capacity:
+            self._grow(end + 1 - self.capacity)
+        mapped = self.map
+        assert mapped is not None  # noqa: S101 - set by _open (for mypy)
+        mapped[start:end] = line
+        mapped[end] = 10  # after the line's bytes (see the module docstring)
+        self.size = end + 1
+        if fsync:
+            _sync(self.fd)  # type: ignore[arg-type]
+        return end + 1
 
     def append(self, body: tuple[Any, ...], fsync: bool) -> int:
-        """Write one event (``fsync``: ``fdatasync`` it before returning); return the file's size.
+        """Write one signed event (``fsync``: ``fdatasync`` it before returning); return the file's size.
 
         ``OSError`` if it cannot be written.
         """
         line = encode(body)
         with self.lock:
-            fd = self.fd
-            if fd is None:
-                fd = self._open(fsync)
-            return self._write(fd, line, fsync)
+            return self._store(line, fsync)
+
+    def done(self, key: str, error: str | None, fsync: bool) -> int:
+        """Write the done mark of delivery ``key``; return the file's size."""
+        line = done_line(key, error)
+        with self.lock:
+            return self._store(line, fsync)
 
     def append_record(
         self, head: tuple[Any, ...], items: Sequence[tuple[str, bytes, bool, bytes]], mark: Any, fsync: bool
@@ -243,9 +345,8 @@ class Journal:
         """
         owner = head[1]
         with self.lock:
-            fd = self.fd
-            if fd is None:
-                fd = self._open(fsync)
+            if self.fd is None:
+                self._open(fsync)
             nodes = self.nodes
             lines: list[bytes] = []
             refs: list[tuple[str, int, bytes]] = []
@@ -260,39 +361,39 @@ class Journal:
                     refs.append((name, ref, tail))
                 else:
                     refs.append((name, -1, blob + tail))
-            lines.append(encode((*head, tuple(refs), mark)))
+            line = encode((*head, tuple(refs), mark))
             try:
-                return self._write(fd, lines[0] if len(lines) == 1 else b"".join(lines), fsync)
+                return self._store(b"\n".join((*lines, line)) if lines else line, fsync)
             except OSError:
-                for blob in new:  # not surely written: write them again with the next record
+                for blob in new:  # not written: write them again with the next record
                     del nodes[blob]
                 raise
 
-    def _write(self, fd: int, data: bytes, fsync: bool) -> int:
-        written = os.write(fd, data)
-        while written < len(data):  # a partial write (a signal, a full disk): finish the line
-            try:
-                more = os.write(fd, data[written:])
-            except OSError:
-                _terminate(fd)
-                raise
-            if more == 0:
-                _terminate(fd)
-                msg = f"journal {self.path}: no space left for a line"
-                raise OSError(msg)
-            written += more
-        if fsync:
-            _sync(fd)
-        self.size += written
-        return self.size
-
     def detach(self) -> Path | None:
         """Close the current file (the caller folded it) and return its path; the next event opens a new one."""
-        path, fd = self.path, self.fd
-        self.path = self.fd = None
+        path, fd, mapped = self.path, self.fd, self.map
+        self.path = self.fd = self.map = None
+        if mapped is not None:
+            mapped.close()
         if fd is not None:
             os.close(fd)
         return path
+
+
+def _preallocate(fd: int, offset: int, length: int) -> None:
+    """Give the file real blocks for ``[offset, offset + length)`` (zeros), so stores into the mapping cannot fail."""
+    try:
+        os.posix_fallocate(fd, offset, length)
+        return
+    except AttributeError:  # pragma: no cover - no posix_fallocate (macOS, Windows)
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)):
+            raise
+    zeros = bytes(min(length, CHUNK))  # pragma: no cover - a file system without fallocate
+    done = 0  # pragma: no cover
+    while done < length:  # pragma: no cover
+        done += os.pwrite(fd, zeros[: length - done], offset + done)
 
 
 def _sync(fd: int) -> None:
@@ -300,14 +401,6 @@ def _sync(fd: int) -> None:
         os.fdatasync(fd)
     else:  # pragma: no cover - macOS, Windows
         os.fsync(fd)
-
-
-def _terminate(fd: int) -> None:
-    """End a torn line with a newline, so that the next line is read on its own."""
-    try:
-        os.write(fd, b"\n")
-    except OSError:
-        pass
 
 
 def _fsync_dir(directory: Path) -> None:

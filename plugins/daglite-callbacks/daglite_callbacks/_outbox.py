@@ -475,10 +475,8 @@ class Outbox:
         journal = self._writer
         if journal is None or journal.pid != os.getpid():
             journal = self._journal()
-        body = ("D", journal.owner, delivery.key, time.time(), 0, None) if error is None else (
-            "D", journal.owner, delivery.key, time.time(), 1, _error_text(error))
         try:
-            size = journal.append(body, self._fsync)
+            size = journal.done(delivery.key, None if error is None else _error_text(error), self._fsync)
         except OSError as exc:
             msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
             raise OutboxError(msg) from exc
