@@ -224,12 +224,11 @@ class ResumeReport:
 class Delivery:
     """A claimed outbox row: marked done once its callback finished, or released."""
 
-    __slots__ = ("finished", "key", "outbox", "signature_id")
+    __slots__ = ("finished", "key", "outbox")
 
-    def __init__(self, outbox: Outbox, key: str, signature_id: str) -> None:
+    def __init__(self, outbox: Outbox, key: str) -> None:
         self.outbox = outbox
         self.key = key
-        self.signature_id = signature_id
         self.finished = False
 
     def finish(self, error: BaseException | None) -> None:
@@ -300,12 +299,15 @@ def default_outbox() -> Outbox:
 _ids: list[Any] = []
 
 
-def _new_id() -> str:
-    """A new signature id: 32 hex digits, a random per-process prefix and a counter (unique, cheap)."""
-    pid = os.getpid()
-    if not _ids or _ids[0] != pid:
-        _ids[:] = [pid, os.urandom(10).hex(), itertools.count()]
-    return f"{_ids[1]}{next(_ids[2]) & 0xFFFFFFFFFFFF:012x}"
+def _new_id(pid: int) -> str:
+    """A new signature id: 32 hex digits, a random per-process prefix and a counter (unique, cheap).
+
+    ``pid`` is this process's id (the caller has it: ``os.getpid`` is a system call).
+    """
+    ids = _ids
+    if not ids or ids[0] != pid:
+        ids[:] = [pid, os.urandom(10).hex(), itertools.count()]
+    return f"{ids[1]}{next(ids[2]) & 0xFFFFFFFFFFFF:012x}"
 
 
 def _error_text(error: BaseException | None) -> str | None:
@@ -426,12 +428,15 @@ class Outbox:
         _compact_at_exit()
         return journal
 
+    def _unwritable(self, exc: OSError) -> OutboxError:
+        msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
+        return OutboxError(msg)
+
     def _append(self, body: tuple[Any, ...]) -> None:
         try:
             size = self._journal().append(body, self._fsync)
         except OSError as exc:
-            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
-            raise OutboxError(msg) from exc
+            raise self._unwritable(exc) from exc
         if size > self.journal_max:
             self.compact()
 
@@ -451,21 +456,21 @@ class Outbox:
         same event (``then_error``: its failure, if it failed).
         """
         journal = self._writer
-        if journal is None or journal.pid != os.getpid():
+        pid = os.getpid()
+        if journal is None or journal.pid != pid:
             journal = self._journal()
-        signature_id = _new_id()
+        signature_id = _new_id(pid)
         now = time.time()
         mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
         head = ("R", journal.owner, signature_id, outcome, parent, now, now + self.active_ttl)
-        full = [item if len(item) == 4 else (item[0], item[1], False, b"") for item in items]
         try:
-            size = journal.append_record(head, full, mark, self._fsync)
+            size = journal.append_record(head, items, mark, self._fsync)
         except OSError as exc:
-            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
-            raise OutboxError(msg) from exc
+            raise self._unwritable(exc) from exc
         if then is not None:
             then.finished = True
-        deliveries = [Delivery(self, f"{signature_id}:{outcome}:{i}", signature_id) for i in range(len(full))]
+        prefix = f"{signature_id}:{outcome}:"
+        deliveries = [Delivery(self, f"{prefix}{i}") for i in range(len(items))]
         if size > self.journal_max:
             self.compact()
         return deliveries
@@ -478,8 +483,7 @@ class Outbox:
         try:
             size = journal.done(delivery.key, None if error is None else _error_text(error), self._fsync)
         except OSError as exc:
-            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
-            raise OutboxError(msg) from exc
+            raise self._unwritable(exc) from exc
         delivery.finished = True
         if size > self.journal_max:
             self.compact()
@@ -715,7 +719,7 @@ class Outbox:
                 held += len(members)
                 continue
             claimed = self._claim(signature_id, sorted(owners))
-            pending = [Delivery(self, key, signature_id) for key, _ in claimed]
+            pending = [Delivery(self, key) for key, _ in claimed]
             try:
                 for delivery, (key, payload) in zip(pending, [c for c in claimed], strict=True):
                     try:
