@@ -88,13 +88,29 @@ from typing import Any
 
 from daglite_core import paths, signing
 
-__all__ = ["Journal", "journal_dir", "journal_for", "journal_owner", "journals", "read_journal", "writers"]
+__all__ = ["PID", "Journal", "journal_dir", "journal_for", "journal_owner", "journals", "read_journal", "writers"]
 
 SUFFIX = ".journal"
 CHUNK = 1 << 20
 """Bytes a journal file is grown by (preallocated and mapped): about 4,000 callbacks."""
 DONE = b"~"
 """First byte of a done mark (not in base64's alphabet, so never the start of a signed line)."""
+
+PID = [os.getpid()]
+"""This process's id, kept current after ``fork`` by an ``os.register_at_fork`` hook.
+
+``os.getpid`` is a system call (glibc no longer caches it) and the hot path checks
+the process twice per callback (a forked child must open its own journal, never
+store into its parent's shared mapping).
+"""
+
+
+def _forked() -> None:
+    PID[0] = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 _writers: dict[str, Journal] = {}
 _writers_lock = threading.Lock()
@@ -264,7 +280,7 @@ class Journal:
     def __init__(self, directory: Path, owner: str, outbox: Any) -> None:
         self.directory = directory
         self.owner = owner
-        self.pid = os.getpid()
+        self.pid = PID[0]
         self.lock = threading.Lock()
         self.path: Path | None = None
         self.fd: int | None = None
@@ -422,7 +438,7 @@ def journal_for(directory: Path, owner: str, outbox: Any) -> Journal:
     """This process's journal in ``directory`` (one per process and outbox path)."""
     key = str(directory)
     journal = _writers.get(key)
-    pid = os.getpid()
+    pid = PID[0]
     if journal is not None and journal.pid == pid and journal.owner == owner:
         return journal
     with _writers_lock:

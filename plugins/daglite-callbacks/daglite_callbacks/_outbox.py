@@ -75,7 +75,7 @@ import attrs
 
 from daglite_core import paths, signing
 
-from ._journal import Journal, journal_dir, journal_for, journals, read_journal, writers
+from ._journal import PID, Journal, journal_dir, journal_for, journals, read_journal, writers
 from ._owner import is_alive, owner_token
 
 if TYPE_CHECKING:
@@ -300,14 +300,16 @@ _ids: list[Any] = []
 
 
 def _new_id(pid: int) -> str:
-    """A new signature id: 32 hex digits, a random per-process prefix and a counter (unique, cheap).
+    """A new signature id: 32 characters, a random per-process prefix (20 hex digits) and a 12-digit counter.
 
-    ``pid`` is this process's id (the caller has it: ``os.getpid`` is a system call).
+    Unique without coordination, and cheap: the decimal counter (from 10**11) is
+    formatted without a format spec. ``pid`` is this process's id (the caller
+    has it: ``os.getpid`` is a system call).
     """
     ids = _ids
     if not ids or ids[0] != pid:
-        ids[:] = [pid, os.urandom(10).hex(), itertools.count()]
-    return f"{ids[1]}{next(ids[2]) & 0xFFFFFFFFFFFF:012x}"
+        ids[:] = [pid, os.urandom(10).hex(), itertools.count(10**11)]
+    return f"{ids[1]}{next(ids[2])}"
 
 
 def _error_text(error: BaseException | None) -> str | None:
@@ -420,7 +422,7 @@ class Outbox:
 
     def _journal(self) -> Journal:
         journal = self._writer
-        if journal is not None and journal.pid == os.getpid():
+        if journal is not None and journal.pid == PID[0]:
             return journal
         with self._lock:
             self._db()  # creates the database (0600) and sweeps, once per process
@@ -456,10 +458,9 @@ class Outbox:
         same event (``then_error``: its failure, if it failed).
         """
         journal = self._writer
-        pid = os.getpid()
-        if journal is None or journal.pid != pid:
+        if journal is None or journal.pid != PID[0]:
             journal = self._journal()
-        signature_id = _new_id(pid)
+        signature_id = _new_id(journal.pid)
         now = time.time()
         mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
         head = ("R", journal.owner, signature_id, outcome, parent, now, now + self.active_ttl)
@@ -478,7 +479,7 @@ class Outbox:
     def finish(self, delivery: Delivery, error: BaseException | None) -> None:
         """Mark ``delivery`` done (applied when folded, only if this process still holds it then)."""
         journal = self._writer
-        if journal is None or journal.pid != os.getpid():
+        if journal is None or journal.pid != PID[0]:
             journal = self._journal()
         try:
             size = journal.done(delivery.key, None if error is None else _error_text(error), self._fsync)
