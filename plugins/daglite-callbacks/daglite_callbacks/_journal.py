@@ -21,14 +21,18 @@ are the page cache's pages: a process killed with SIGKILL loses nothing it
 stored (the kernel writes them back like any written file). No system call also
 means the GIL is never released on the hot path, so a durable dispatch does not
 wait for whatever other thread grabs it (with ``os.write`` per event, a process
-with background threads paid a GIL hand-over per event). Why preallocated space
-is zeros and lines contain none: a reader cuts what it read at the first NUL,
-and the newline that ends a line is stored **after** the line's bytes, so a line
-that reads as complete (no NUL, newline) is entirely written, whatever order the
-CPU makes stores visible in (a byte not visible yet still reads as the zero it
-was). A process killed *inside* a store leaves an unfinished last line (no
-newline): ignored, its event had not happened (its callbacks had not started).
-After a SIGKILL the file keeps its zero tail; a clean compaction deletes it.
+with background threads paid a GIL hand-over per event).
+
+Why a reader never takes half a line: preallocated space is zeros, lines
+contain none (base64 and text), and the file is only ever appended to, so a
+byte not written yet (or not visible yet to another process, whatever order the
+CPU or ``memcpy`` makes the stores of one line visible in) reads as ``0``. A
+reader cuts what it read at the first NUL and keeps the complete lines before
+it: a line that reads without a NUL and with its newline is entirely written.
+A process killed *inside* a store leaves an unfinished last line (a NUL in it, or
+no newline): ignored, its event had not happened (its callbacks had not
+started). After a SIGKILL the file keeps its zero tail; a clean compaction
+deletes it.
 
 Lines. Two kinds:
 
@@ -184,11 +188,11 @@ def tag(data: bytes | memoryview) -> bytes:
 
 
 def encode(body: tuple[Any, ...]) -> bytes:
-    """One signed journal line for ``body`` (without its newline)."""
+    """One signed journal line for ``body`` (with its newline)."""
     data = pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
     mac = _mac().copy()
     mac.update(data)
-    return binascii.b2a_base64(mac.digest() + data, newline=False)
+    return binascii.b2a_base64(mac.digest() + data)
 
 
 def decode(line: bytes) -> tuple[Any, ...]:
@@ -317,21 +321,18 @@ class Journal:
         self.map, self.capacity = mapped, capacity
 
     def _store(self, line: bytes, fsync: bool) -> int:
-        """Store ``line`` (without its newline), then the newline; return the bytes written so far."""
+        """Store ``line`` (with its newline) after the last one; return the bytes written so far."""
         if self.fd is None:
             self._open(fsync)
         start = self.size
         end = start + len(line)
-        if end >= self.capacity:
-            self._grow(end + 1 - self.capacity)
-        mapped = self.map
-        assert mapped is not None  # noqa: S101 - set by _open (for mypy)
-        mapped[start:end] = line
-        mapped[end] = 10  # after the line's bytes (see the module docstring)
-        self.size = end + 1
+        if end > self.capacity:
+            self._grow(end - self.capacity)
+        self.map[start:end] = line  # type: ignore[index]
+        self.size = end
         if fsync:
             _sync(self.fd)  # type: ignore[arg-type]
-        return end + 1
+        return end
 
     def append(self, body: tuple[Any, ...], fsync: bool) -> int:
         """Write one signed event (``fsync``: ``fdatasync`` it before returning); return the file's size.
@@ -345,22 +346,30 @@ class Journal:
     def done(self, key: str, error: str | None, fsync: bool) -> int:
         """Write the done mark of delivery ``key`` (``error``: its failure's text); return the file's size."""
         if error is None:
-            line = f"~{key} {time.time_ns()}".encode()
+            line = f"~{key} {time.time_ns()}\n".encode()
         else:
-            line = f"~{key} {time.time_ns()} {binascii.b2a_base64(error.encode(), newline=False).decode()}".encode()
+            line = f"~{key} {time.time_ns()} {binascii.b2a_base64(error.encode(), newline=False).decode()}\n".encode()
         with self.lock:
             return self._store(line, fsync)
 
     def append_record(
-        self, head: tuple[Any, ...], items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes]], mark: Any, fsync: bool
+        self,
+        signature_id: str,
+        outcome: str,
+        parent: str,
+        created: float,
+        expires: float,
+        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes]],
+        mark: Any,
+        fsync: bool,
     ) -> int:
-        """Write an ``R`` event ``head + (items, mark)``, with the ``N`` lines its nodes need first.
+        """Write the ``R`` event of one outcome's callbacks, with the ``N`` lines its nodes need first.
 
         ``items`` are ``(name, node pickle, cached, input pickle)`` (a cached node
-        pickle is written once per file) or ``(name, unsigned payload)``. Returns
-        the file's size.
+        pickle is written once per file) or ``(name, unsigned payload)``; ``mark``
+        the done mark it carries, or ``None``. Returns the file's size.
         """
-        owner = head[1]
+        owner = self.owner
         with self.lock:
             if self.fd is None:
                 self._open(fsync)
@@ -377,11 +386,11 @@ class Journal:
                     ref = nodes[blob] = len(nodes)
                     new.append(blob)
                 refs.append((name, ref, tail) if cached else (name, -1, blob + tail))
-            line = encode((*head, tuple(refs), mark))
+            line = encode(("R", owner, signature_id, outcome, parent, created, expires, tuple(refs), mark))
             if not new:
                 return self._store(line, fsync)
             try:  # the new nodes' lines first, in the same store
-                return self._store(b"\n".join([*(encode(("N", owner, nodes[blob], blob)) for blob in new), line]), fsync)
+                return self._store(b"".join([*(encode(("N", owner, nodes[blob], blob)) for blob in new), line]), fsync)
             except OSError:
                 for blob in new:  # not written: written again with the next record
                     del nodes[blob]

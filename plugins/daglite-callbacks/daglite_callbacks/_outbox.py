@@ -463,18 +463,20 @@ class Outbox:
         signature_id = _new_id(journal.pid)
         now = time.time()
         mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
-        head = ("R", journal.owner, signature_id, outcome, parent, now, now + self.active_ttl)
         try:
-            size = journal.append_record(head, items, mark, self._fsync)
+            size = journal.append_record(
+                signature_id, outcome, parent, now, now + self.active_ttl, items, mark, self._fsync
+            )
         except OSError as exc:
             raise self._unwritable(exc) from exc
         if then is not None:
             then.finished = True
-        prefix = f"{signature_id}:{outcome}:"
-        deliveries = [Delivery(self, f"{prefix}{i}") for i in range(len(items))]
         if size > self.journal_max:
             self.compact()
-        return deliveries
+        prefix = f"{signature_id}:{outcome}:"
+        if len(items) == 1:  # the common case, without a comprehension
+            return [Delivery(self, prefix + "0")]
+        return [Delivery(self, f"{prefix}{i}") for i in range(len(items))]
 
     def finish(self, delivery: Delivery, error: BaseException | None) -> None:
         """Mark ``delivery`` done (applied when folded, only if this process still holds it then)."""
