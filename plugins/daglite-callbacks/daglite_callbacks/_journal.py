@@ -190,7 +190,8 @@ def tag(data: bytes | memoryview) -> bytes:
 def encode(body: tuple[Any, ...]) -> bytes:
     """One signed journal line for ``body`` (with its newline)."""
     data = pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
-    mac = _mac().copy()
+    macs = _macs  # _mac() inlined (the hot path): the cached state while the key is the same object
+    mac = (macs[1] if macs is not None and macs[0] is signing.signing_key() else _mac()).copy()
     mac.update(data)
     return binascii.b2a_base64(mac.digest() + data)
 
