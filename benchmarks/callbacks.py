@@ -3,7 +3,8 @@
 One operation is ``sig(i=1)`` for a signature with one success callback, in a
 session with no plugin: the task call, the callback's task call, and (durable)
 recording the callback in this process's outbox journal before it runs plus marking it done after
-(two signed lines, one ``os.write`` each; the journal is folded into SQLite when the outbox closes).
+(a signed record line and a text done mark, stored into the memory-mapped journal; the journal is
+folded into SQLite when the outbox closes).
 Task bodies are trivial, so the figure is the outbox's whole cost against the
 smallest possible dispatch. The outbox lives in the run's scratch directory
 (``synchronous=NORMAL``, the default).

@@ -417,7 +417,11 @@ class Journal:
 
 
 def _preallocate(fd: int, offset: int, length: int) -> None:
-    """Give the file real blocks for ``[offset, offset + length)`` (zeros), so stores into the mapping cannot fail."""
+    """Give the file real blocks for ``[offset, offset + length)`` (zeros), so stores into the mapping cannot fail.
+
+    ``posix_fallocate`` where the system and file system have it; else zeros are
+    written (the same guarantee, at the cost of writing them).
+    """
     try:
         os.posix_fallocate(fd, offset, length)
         return
@@ -426,10 +430,10 @@ def _preallocate(fd: int, offset: int, length: int) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)):
             raise
-    zeros = bytes(min(length, CHUNK))  # pragma: no cover - a file system without fallocate
-    done = 0  # pragma: no cover
-    while done < length:  # pragma: no cover
-        done += os.pwrite(fd, zeros[: length - done], offset + done)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - a file system without fallocate
+    zeros = bytes(min(length, CHUNK))  # pragma: no cover
+    while length > 0:  # pragma: no cover
+        length -= os.write(fd, zeros[:length])
 
 
 def _sync(fd: int) -> None:

@@ -15,8 +15,10 @@ Protocol (the README's "Durable callbacks" has the user's view):
    callback's body again because one of *its* callbacks was still waiting.
 3. **Journal, then fold.** A dispatching process writes no database
    transaction: it appends each event (records, done mark, release) to its own
-   append-only journal with one ``os.write`` (:mod:`._journal`; every line
-   HMAC-signed with :mod:`daglite_core.signing`, verified before unpickling).
+   append-only journal, a store into a memory-mapped file (:mod:`._journal`:
+   no system call; records are signed with a key derived from
+   :mod:`daglite_core.signing`'s and verified before unpickling, done marks
+   are plain text, never unpickled).
    Events are **folded** into the ``signatures`` table lazily, in one
    ``BEGIN IMMEDIATE`` transaction per journal: when the process compacts its
    journal (:meth:`Outbox.close`, and at interpreter exit: fold, then delete the
@@ -40,7 +42,7 @@ Protocol (the README's "Durable callbacks" has the user's view):
    live process's journal are swept once folded.
 
 The at-least-once window that remains: a callback that finished but whose
-process died before its ``done`` mark was written (one ``os.write``, microseconds),
+process died before its ``done`` mark was written (one store, under a microsecond),
 or that was killed while running, runs again on resume. A callback that must
 never repeat an effect can use :func:`delivery_key` as its own idempotency key.
 
