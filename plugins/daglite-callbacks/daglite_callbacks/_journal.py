@@ -389,7 +389,7 @@ class Journal:
                 if len(item) == 2:
                     refs.append((item[0], -1, item[1]))
                     continue
-                name, blob, cached, tail = item  # type: ignore[misc]
+                name, blob, cached, tail = item
                 ref = nodes.get(blob) if cached else -1
                 if ref is None:
                     ref = nodes[blob] = len(nodes)

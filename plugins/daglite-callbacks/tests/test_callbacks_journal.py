@@ -226,3 +226,93 @@ def test_cached_node_pickle_follows_changes() -> None:
     bound = sign(jobs.take, daglite_results=None)
     bound.kwargs.update(daglite_results=[1])  # a mutable value: pickled afresh every time
     assert bound.pickle_state()[1] is False
+
+
+# -- the memory-mapped journal --------------------------------------------------------
+
+
+def test_a_journal_is_preallocated_and_mapped_not_written_per_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    box = Outbox(tmp_path / "ob.sqlite3")
+    sig = sign(cb_parent, durable=box, success_callbacks=[cb_first])
+    sig(i=0)  # opens the journal
+    writes: list[int] = []
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: (writes.append(fd), real(fd, data))[1])
+    for i in range(1, 20):
+        sig(i=i)
+    assert writes == [] or all(fd != box._writer.fd for fd in writes)  # type: ignore[union-attr]
+    [journal] = _journals(box.path)
+    assert journal.stat().st_size == _journal.CHUNK  # preallocated, zeros after the last line
+    assert _written(journal).count(b"\n") == 1 + 20 * 2  # the node, then a record and a done mark per call
+    assert box.count_done() == 20
+
+
+def test_journals_grow_by_chunks_and_fold_across_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_journal, "CHUNK", 4096)
+    box = Outbox(tmp_path / "ob.sqlite3")
+    sig = sign(cb_parent, durable=box, success_callbacks=[cb_first])
+    for i in range(40):  # ~14 KB of lines: three grows
+        sig(i=i)
+    [journal] = _journals(box.path)
+    assert journal.stat().st_size % 4096 == 0 and journal.stat().st_size >= 3 * 4096
+    assert box.count_done() == 40
+
+
+def test_a_line_not_fully_visible_yet_is_left_for_later_not_rejected(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    box = Outbox(tmp_path / "ob.sqlite3")
+    box.record("cb_parent", "success", [("cb_first", b"payload")])
+    [journal] = _journals(box.path)
+    data = journal.read_bytes()
+    end = _written(journal).rfind(b"\n", 0, len(_written(journal)) - 1) + 1  # start of the last line
+    middle = end + 20
+    # As another process may see a line being stored: its newline there, a byte in it still 0.
+    journal.write_bytes(data[:middle] + b"\0" + data[middle + 1 :])
+    owner = _journal.journal_owner(journal)
+    assert owner is not None
+    with caplog.at_level(logging.WARNING, "daglite.callbacks"):
+        events, stop, rejected = _journal.read_journal(journal, 0, owner)
+    assert (events, rejected, stop) == ([], [], end)  # nothing taken, nothing rejected: read again later
+    journal.write_bytes(data)  # the store completed
+    events, stop, rejected = _journal.read_journal(journal, stop, owner)
+    assert rejected == [] and [event[0] for event in events] == ["R"]
+
+
+def test_done_marks_are_text_and_bind_only_their_journal_owner(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "ob.sqlite3"
+    assert _job("run", str(path), str(tmp_path / "log.txt"), "1", "cb_second@0").returncode == -9
+    [journal] = _journals(path)
+    lines = _written(journal).splitlines(keepends=True)
+    marks = [line for line in lines if line.startswith(b"~")]
+    assert len(marks) == 1 and marks[0].split()[0].endswith(b":success:0")  # cb_first finished, then the kill
+    # A forged mark for cb_second (position 1), and a malformed one, in the dead process's own journal.
+    forged = marks[0].replace(b":success:0", b":success:1")
+    other = journal.with_name("6f746865727c317c327c33." + "00000000.journal")  # owner "other|1|2|3"
+    other.write_bytes(forged)  # the same mark in another process's journal binds nothing
+    journal.write_bytes(_written(journal) + b"~not a mark\n")
+    with caplog.at_level(logging.WARNING, "daglite.callbacks"):
+        waiting = Outbox(path).pending()
+    assert "1 line(s) rejected" in caplog.text  # the malformed one
+    assert "no longer held by its process" in caplog.text  # the copied one changed nothing
+    assert sorted(row.callback for row in waiting) == ["cb_second", "cb_third"]
+
+
+def test_a_forked_child_writes_its_own_journal(tmp_path: Path) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    box = Outbox(tmp_path / "ob.sqlite3")
+    sig = sign(cb_parent, durable=box, success_callbacks=[cb_first])
+    sig(i=0)  # the parent's journal is open and mapped
+    pid = os.fork()
+    if pid == 0:  # the child: its events must go to a journal of its own, never into the parent's mapping
+        try:
+            for i in range(1, 4):
+                sig(i=i)
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported through the exit code
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    sig(i=9)  # the parent goes on where it was
+    assert len(_journals(box.path)) == 2
+    assert box.count_done() == 5
