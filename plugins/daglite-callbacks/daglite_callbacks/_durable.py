@@ -85,9 +85,15 @@ def record(
     to another outbox.
     """
     where: Sequence[int]
-    try:  # the hot path: everything pickles
-        tail = pickle.dumps(_inputs(outcome), protocol=pickle.HIGHEST_PROTOCOL)
-        items = [(cb.name, *cb.pickle_state(), tail) for cb in callbacks]
+    try:  # the hot path: everything pickles (written out: no comprehension, no call for the input)
+        tail = pickle.dumps(
+            ("success", outcome.value) if outcome.ok else ("error", dict(outcome.kwargs), outcome.error),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        items: list[tuple[str, bytes, bool, bytes]] = []
+        for cb in callbacks:
+            blob, cached = cb.pickle_state()
+            items.append((cb.name, blob, cached, tail))
         where = ()
     except Exception:  # noqa: BLE001 - _picklable says which callback and why
         items, where = _picklable(parent, outbox, kind, callbacks, outcome)

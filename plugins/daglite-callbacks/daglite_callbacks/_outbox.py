@@ -462,7 +462,8 @@ class Outbox:
         journal = self._writer
         if journal is None or journal.pid != PID[0]:
             journal = self._journal()
-        signature_id = _new_id(journal.pid)
+        ids = _ids  # _new_id inlined (the hot path)
+        signature_id = f"{ids[1]}{next(ids[2])}" if ids and ids[0] == journal.pid else _new_id(journal.pid)
         now = time.time()
         mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
         try:
