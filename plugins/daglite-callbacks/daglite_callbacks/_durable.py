@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SignatureError, TaskOutcome
+from ._journal import ATOMS
 from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox
 
 if TYPE_CHECKING:
@@ -86,11 +87,12 @@ def record(
     """
     where: Sequence[int]
     try:  # the hot path: everything pickles (written out: no comprehension, no call for the input)
-        tail = pickle.dumps(
-            ("success", outcome.value) if outcome.ok else ("error", dict(outcome.kwargs), outcome.error),
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-        items: list[tuple[str, bytes, bool, bytes]] = []
+        tail: bytes | tuple[str, Any]
+        if outcome.ok and type(outcome.value) in ATOMS:
+            tail = ("success", outcome.value)  # carried as it is in the signed record: one pickle less
+        else:
+            tail = pickle.dumps(_inputs(outcome), protocol=pickle.HIGHEST_PROTOCOL)
+        items: list[tuple[str, bytes, bool, bytes | tuple[str, Any]]] = []
         for cb in callbacks:
             blob, cached = cb.pickle_state()
             items.append((cb.name, blob, cached, tail))

@@ -97,6 +97,10 @@ __all__ = ["PID", "Journal", "journal_dir", "journal_for", "journal_owner", "jou
 SUFFIX = ".journal"
 CHUNK = 1 << 20
 """Bytes a journal file is grown by (preallocated and mapped): about 4,000 callbacks."""
+ATOMS = (type(None), bool, int, float, str, bytes)
+"""Results a record carries as they are (``("success", value)`` in its body): unpickling
+them imports nothing, so a folder turns them into the input's pickle itself; any
+other input is carried as its pickle, made by the dispatching process."""
 DONE = b"~"
 """First byte of a done mark (not in base64's alphabet, so never the start of a signed line)."""
 
@@ -368,14 +372,15 @@ class Journal:
         parent: str,
         created: float,
         expires: float,
-        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes]],
+        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes | tuple[str, Any]]],
         mark: Any,
         fsync: bool,
     ) -> int:
         """Write the ``R`` event of one outcome's callbacks, with the ``N`` lines its nodes need first.
 
-        ``items`` are ``(name, node pickle, cached, input pickle)`` (a cached node
-        pickle is written once per file) or ``(name, unsigned payload)``; ``mark``
+        ``items`` are ``(name, node pickle, cached, input)`` (a cached node pickle is
+        written once per file; the input is its pickle, or ``("success", value)``
+        for a value of :data:`ATOMS`) or ``(name, unsigned payload)``; ``mark``
         the done mark it carries, or ``None``. Returns the file's size.
         """
         owner = self.owner
@@ -394,7 +399,10 @@ class Journal:
                 if ref is None:
                     ref = nodes[blob] = len(nodes)
                     new.append(blob)
-                refs.append((name, ref, tail) if cached else (name, -1, blob + tail))
+                if cached:
+                    refs.append((name, ref, tail))
+                else:
+                    refs.append((name, -1, blob + (tail if type(tail) is bytes else pickle.dumps(tail, protocol=pickle.HIGHEST_PROTOCOL))))
             line = encode(("R", owner, signature_id, outcome, parent, created, expires, tuple(refs), mark))
             if not new:
                 return self._store(line, fsync)

@@ -448,7 +448,7 @@ class Outbox:
         self,
         parent: str,
         outcome: str,
-        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes]],
+        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes | tuple[str, Any]]],
         then: Delivery | None = None,
         then_error: BaseException | None = None,
     ) -> list[Delivery]:
@@ -525,6 +525,8 @@ class Outbox:
                 _, _, signature_id, outcome, parent, created, expires, items, mark = event
                 rows = []
                 for i, (name_, ref, data) in enumerate(items):
+                    if type(data) is tuple:  # a result of _journal.ATOMS, carried as it is
+                        data = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
                     if ref >= 0:
                         node = nodes.get(ref)
                         if node is None:

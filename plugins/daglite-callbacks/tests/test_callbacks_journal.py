@@ -316,3 +316,23 @@ def test_a_forked_child_writes_its_own_journal(tmp_path: Path) -> None:
     sig(i=9)  # the parent goes on where it was
     assert len(_journals(box.path)) == 2
     assert box.count_done() == 5
+
+
+@pytest.mark.parametrize("value", [7, "seven", None, 7.5, b"7", [7], {"seven": 7}, (7,)])
+def test_a_recorded_input_folds_into_the_payload_a_resume_loads(tmp_path: Path, value: object) -> None:
+    box = Outbox(tmp_path / "ob.sqlite3")
+    cb = sign(cb_first)
+    from daglite_callbacks._durable import record
+    from daglite_callbacks._errors import TaskOutcome
+
+    [delivery] = record("cb_parent", box, "success", [cb], TaskOutcome(ok=True, value=value, error=None, kwargs={}), None)
+    assert delivery is not None
+    box.flush()
+    db = sqlite3.connect(box.path)
+    try:
+        [(blob,)] = db.execute("SELECT payload FROM signatures").fetchall()
+    finally:
+        db.close()
+    node, inputs = _outbox.load_payload(bytes(blob))
+    assert node.name == cb.name
+    assert inputs == ("success", value)  # atoms travel inside the record, the rest as their pickle: the same payload
