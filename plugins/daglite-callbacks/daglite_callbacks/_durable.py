@@ -86,17 +86,18 @@ def record(
     to another outbox.
     """
     where: Sequence[int]
+    items: Sequence[tuple[str, bytes, bool, bytes | tuple[str, Any]]]
     try:  # the hot path: everything pickles (written out: no comprehension, no call for the input)
         tail: bytes | tuple[str, Any]
         if outcome.ok and type(outcome.value) in ATOMS:
             tail = ("success", outcome.value)  # carried as it is in the signed record: one pickle less
         else:
             tail = pickle.dumps(_inputs(outcome), protocol=pickle.HIGHEST_PROTOCOL)
-        items: list[tuple[str, bytes, bool, bytes | tuple[str, Any]]] = []
+        recorded: list[tuple[str, bytes, bool, bytes | tuple[str, Any]]] = []
         for cb in callbacks:
             blob, cached = cb.pickle_state()
-            items.append((cb.name, blob, cached, tail))
-        where = ()
+            recorded.append((cb.name, blob, cached, tail))
+        items, where = recorded, ()
     except Exception:  # noqa: BLE001 - _picklable says which callback and why
         items, where = _picklable(parent, outbox, kind, callbacks, outcome)
     same = then is not None and then.outbox is outbox

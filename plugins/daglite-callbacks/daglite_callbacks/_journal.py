@@ -389,7 +389,7 @@ class Journal:
                 self._open(fsync)
             nodes = self.nodes
             new: list[bytes] = []
-            refs: list[tuple[str, int, bytes]] = []
+            refs: list[tuple[str, int, bytes | tuple[str, Any]]] = []
             for item in items:
                 if len(item) == 2:
                     refs.append((item[0], -1, item[1]))
