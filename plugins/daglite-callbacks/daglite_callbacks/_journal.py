@@ -109,7 +109,10 @@ PID = [os.getpid()]
 
 ``os.getpid`` is a system call (glibc no longer caches it) and the hot path checks
 the process twice per callback (a forked child must open its own journal, never
-store into its parent's shared mapping).
+store into its parent's shared mapping). ``os.fork`` and ``multiprocessing`` run the
+hook; a C extension that forks without Python's at-fork hooks and then dispatches
+durable callbacks in the child is not supported (the child would store into the
+parent's mapping).
 """
 
 
