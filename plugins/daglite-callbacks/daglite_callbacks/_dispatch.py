@@ -73,7 +73,8 @@ def _one_durable(callback: Node, prepare: Preparer, delivery: Delivery) -> Excep
         raise
     finally:
         _CURRENT.reset(token)
-    delivery.finish(outcome.error)  # a no-op when its outcome path marked it already
+    if not delivery.finished:  # its outcome path marks it (this is the safety net)
+        delivery.finish(outcome.error)
     return None if outcome.ok else outcome.error
 
 

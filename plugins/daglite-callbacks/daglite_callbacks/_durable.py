@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SignatureError, TaskOutcome
+from ._journal import ATOMS
 from ._outbox import _CURRENT, Delivery, Outbox, OutboxError, default_outbox
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ def resolve_outbox(spec: bool | Outbox | None, delivery: Delivery | None) -> Out
     return spec
 
 
+def _inputs(outcome: TaskOutcome) -> tuple[Any, ...]:
+    """What a callback of ``outcome`` is given, as recorded: the result, or the failing call's kwargs and error."""
+    return ("success", outcome.value) if outcome.ok else ("error", dict(outcome.kwargs), outcome.error)
+
+
 def record(
     parent: str,
     outbox: Outbox,
@@ -72,21 +78,54 @@ def record(
     callbacks: Sequence[Node],
     outcome: TaskOutcome,
     then: Delivery | None,
-) -> list[Delivery | None]:
+) -> Sequence[Delivery | None]:
     """Record ``callbacks`` of ``outcome``; one delivery per callback (``None``: not recorded).
 
     ``then`` (the delivery of ``parent`` itself, when it runs as a durable
-    callback) is marked done in the same transaction, or right after when it
-    belongs to another outbox.
+    callback) is marked done in the same event, or right after when it belongs
+    to another outbox.
     """
-    inputs: tuple[Any, ...] = (
-        ("success", outcome.value) if outcome.ok else ("error", dict(outcome.kwargs), outcome.error)
-    )
+    where: Sequence[int]
+    items: Sequence[tuple[str, bytes, bool, bytes | tuple[str, Any]]]
+    try:  # the hot path: everything pickles (written out: no comprehension, no call for the input)
+        tail: bytes | tuple[str, Any]
+        if outcome.ok and type(outcome.value) in ATOMS:
+            tail = ("success", outcome.value)  # carried as it is in the signed record: one pickle less
+        else:
+            tail = pickle.dumps(_inputs(outcome), protocol=pickle.HIGHEST_PROTOCOL)
+        recorded: list[tuple[str, bytes, bool, bytes | tuple[str, Any]]] = []
+        for cb in callbacks:
+            blob, cached = cb.pickle_state()
+            recorded.append((cb.name, blob, cached, tail))
+        items, where = recorded, ()
+    except Exception:  # noqa: BLE001 - _picklable says which callback and why
+        items, where = _picklable(parent, outbox, kind, callbacks, outcome)
+    same = then is not None and then.outbox is outbox
+    marks: Sequence[Delivery | None] = ()
+    if items or same:
+        try:
+            marks = outbox.record(parent, kind, items, then if same else None, outcome.error)
+        except OutboxError as exc:
+            logger.error("%s; the %s callbacks of %r run without durability", exc, kind, parent)
+    if then is not None:
+        then.finish(outcome.error)  # a no-op when recorded together above
+    if len(marks) == len(callbacks):
+        return marks
+    placed: list[Delivery | None] = [None] * len(callbacks)  # some (or all) callbacks run without durability
+    for i, delivery in zip(where, marks, strict=True):
+        placed[i] = delivery
+    return placed
+
+
+def _picklable(
+    parent: str, outbox: Outbox, kind: str, callbacks: Sequence[Node], outcome: TaskOutcome
+) -> tuple[list[tuple[str, bytes, bool, bytes]], list[int]]:
+    """The items of the callbacks that can be recorded, and their positions; each one that cannot is logged."""
     items: list[tuple[str, bytes, bool, bytes]] = []
     where: list[int] = []
     failure: Exception | None = None
     try:
-        tail = pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+        tail = pickle.dumps(_inputs(outcome), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - reported per callback below
         tail, failure = b"", exc
     for i, cb in enumerate(callbacks):
@@ -101,14 +140,4 @@ def record(
             )
             continue
         where.append(i)
-    same = then is not None and then.outbox is outbox
-    marks: list[Delivery | None] = [None] * len(callbacks)
-    try:
-        if items or same:
-            for i, delivery in zip(where, outbox.record(parent, kind, items, then if same else None, outcome.error), strict=True):
-                marks[i] = delivery
-    except OutboxError as exc:
-        logger.error("%s; the %s callbacks of %r run without durability", exc, kind, parent)
-    if then is not None:
-        then.finish(outcome.error)  # a no-op when recorded together above
-    return marks
+    return items, where

@@ -15,8 +15,10 @@ Protocol (the README's "Durable callbacks" has the user's view):
    callback's body again because one of *its* callbacks was still waiting.
 3. **Journal, then fold.** A dispatching process writes no database
    transaction: it appends each event (records, done mark, release) to its own
-   append-only journal with one ``os.write`` (:mod:`._journal`; every line
-   HMAC-signed with :mod:`daglite_core.signing`, verified before unpickling).
+   append-only journal, a store into a memory-mapped file (:mod:`._journal`:
+   no system call; records are signed with a key derived from
+   :mod:`daglite_core.signing`'s and verified before unpickling, done marks
+   are plain text, never unpickled).
    Events are **folded** into the ``signatures`` table lazily, in one
    ``BEGIN IMMEDIATE`` transaction per journal: when the process compacts its
    journal (:meth:`Outbox.close`, and at interpreter exit: fold, then delete the
@@ -40,7 +42,7 @@ Protocol (the README's "Durable callbacks" has the user's view):
    live process's journal are swept once folded.
 
 The at-least-once window that remains: a callback that finished but whose
-process died before its ``done`` mark was written (one ``os.write``, microseconds),
+process died before its ``done`` mark was written (one store, under a microsecond),
 or that was killed while running, runs again on resume. A callback that must
 never repeat an effect can use :func:`delivery_key` as its own idempotency key.
 
@@ -73,9 +75,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from daglite_core import signing
+from daglite_core import paths, signing
 
-from ._journal import Journal, journal_dir, journal_for, journals, read_journal, writers
+from ._journal import PID, Journal, journal_dir, journal_for, journals, read_journal, writers
 from ._owner import is_alive, owner_token
 
 if TYPE_CHECKING:
@@ -224,12 +226,11 @@ class ResumeReport:
 class Delivery:
     """A claimed outbox row: marked done once its callback finished, or released."""
 
-    __slots__ = ("finished", "key", "outbox", "signature_id")
+    __slots__ = ("finished", "key", "outbox")
 
-    def __init__(self, outbox: Outbox, key: str, signature_id: str) -> None:
+    def __init__(self, outbox: Outbox, key: str) -> None:
         self.outbox = outbox
         self.key = key
-        self.signature_id = signature_id
         self.finished = False
 
     def finish(self, error: BaseException | None) -> None:
@@ -297,30 +298,20 @@ def default_outbox() -> Outbox:
         return box
 
 
-def _ensure_private_dir(directory: Path) -> None:
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-
-
 _ids: list[Any] = []
 
 
-def _new_id() -> str:
-    """A new signature id: 32 hex digits, a random per-process prefix and a counter (unique, cheap)."""
-    pid = os.getpid()
-    if not _ids or _ids[0] != pid:
-        _ids[:] = [pid, os.urandom(10).hex(), itertools.count()]
-    return f"{_ids[1]}{next(_ids[2]) & 0xFFFFFFFFFFFF:012x}"
+def _new_id(pid: int) -> str:
+    """A new signature id: 32 characters, a random per-process prefix (20 hex digits) and a 12-digit counter.
+
+    Unique without coordination, and cheap: the decimal counter (from 10**11) is
+    formatted without a format spec. ``pid`` is this process's id (the caller
+    has it: ``os.getpid`` is a system call).
+    """
+    ids = _ids
+    if not ids or ids[0] != pid:
+        ids[:] = [pid, os.urandom(10).hex(), itertools.count(10**11)]
+    return f"{ids[1]}{next(ids[2])}"
 
 
 def _error_text(error: BaseException | None) -> str | None:
@@ -387,7 +378,7 @@ class Outbox:
         if conn is not None and conn[0] == pid:
             return conn[1]
         try:
-            _ensure_private_dir(self.path.parent)
+            paths.ensure_private_dir(self.path.parent)
             fresh = not self.path.exists()
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             if fresh:
@@ -433,7 +424,7 @@ class Outbox:
 
     def _journal(self) -> Journal:
         journal = self._writer
-        if journal is not None and journal.pid == os.getpid():
+        if journal is not None and journal.pid == PID[0]:
             return journal
         with self._lock:
             self._db()  # creates the database (0600) and sweeps, once per process
@@ -441,12 +432,15 @@ class Outbox:
         _compact_at_exit()
         return journal
 
+    def _unwritable(self, exc: OSError) -> OutboxError:
+        msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
+        return OutboxError(msg)
+
     def _append(self, body: tuple[Any, ...]) -> None:
         try:
             size = self._journal().append(body, self._fsync)
         except OSError as exc:
-            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
-            raise OutboxError(msg) from exc
+            raise self._unwritable(exc) from exc
         if size > self.journal_max:
             self.compact()
 
@@ -454,7 +448,7 @@ class Outbox:
         self,
         parent: str,
         outcome: str,
-        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes]],
+        items: Sequence[tuple[str, bytes] | tuple[str, bytes, bool, bytes | tuple[str, Any]]],
         then: Delivery | None = None,
         then_error: BaseException | None = None,
     ) -> list[Delivery]:
@@ -466,37 +460,36 @@ class Outbox:
         same event (``then_error``: its failure, if it failed).
         """
         journal = self._writer
-        if journal is None or journal.pid != os.getpid():
+        if journal is None or journal.pid != PID[0]:
             journal = self._journal()
-        signature_id = _new_id()
+        ids = _ids  # _new_id inlined (the hot path)
+        signature_id = f"{ids[1]}{next(ids[2])}" if ids and ids[0] == journal.pid else _new_id(journal.pid)
         now = time.time()
         mark = None if then is None else (then.key, now, int(then_error is not None), _error_text(then_error))
-        head = ("R", journal.owner, signature_id, outcome, parent, now, now + self.active_ttl)
-        full = [item if len(item) == 4 else (item[0], item[1], False, b"") for item in items]
         try:
-            size = journal.append_record(head, full, mark, self._fsync)
+            size = journal.append_record(
+                signature_id, outcome, parent, now, now + self.active_ttl, items, mark, self._fsync
+            )
         except OSError as exc:
-            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
-            raise OutboxError(msg) from exc
+            raise self._unwritable(exc) from exc
         if then is not None:
             then.finished = True
-        deliveries = [Delivery(self, f"{signature_id}:{outcome}:{i}", signature_id) for i in range(len(full))]
         if size > self.journal_max:
             self.compact()
-        return deliveries
+        prefix = f"{signature_id}:{outcome}:"
+        if len(items) == 1:  # the common case, without a comprehension
+            return [Delivery(self, prefix + "0")]
+        return [Delivery(self, f"{prefix}{i}") for i in range(len(items))]
 
     def finish(self, delivery: Delivery, error: BaseException | None) -> None:
         """Mark ``delivery`` done (applied when folded, only if this process still holds it then)."""
         journal = self._writer
-        if journal is None or journal.pid != os.getpid():
+        if journal is None or journal.pid != PID[0]:
             journal = self._journal()
-        body = ("D", journal.owner, delivery.key, time.time(), 0, None) if error is None else (
-            "D", journal.owner, delivery.key, time.time(), 1, _error_text(error))
         try:
-            size = journal.append(body, self._fsync)
+            size = journal.done(delivery.key, None if error is None else _error_text(error), self._fsync)
         except OSError as exc:
-            msg = f"Callbacks outbox {str(self.path)!r}: cannot write its journal: {type(exc).__name__}: {exc}"
-            raise OutboxError(msg) from exc
+            raise self._unwritable(exc) from exc
         delivery.finished = True
         if size > self.journal_max:
             self.compact()
@@ -532,6 +525,8 @@ class Outbox:
                 _, _, signature_id, outcome, parent, created, expires, items, mark = event
                 rows = []
                 for i, (name_, ref, data) in enumerate(items):
+                    if type(data) is tuple:  # a result of _journal.ATOMS, carried as it is
+                        data = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
                     if ref >= 0:
                         node = nodes.get(ref)
                         if node is None:
@@ -732,7 +727,7 @@ class Outbox:
                 held += len(members)
                 continue
             claimed = self._claim(signature_id, sorted(owners))
-            pending = [Delivery(self, key, signature_id) for key, _ in claimed]
+            pending = [Delivery(self, key) for key, _ in claimed]
             try:
                 for delivery, (key, payload) in zip(pending, [c for c in claimed], strict=True):
                     try:

@@ -57,6 +57,11 @@ def _journals(path: Path) -> list[Path]:
     return [p for p, _ in _journal.journals(_journal.journal_dir(path))]
 
 
+def _written(journal: Path) -> bytes:
+    """The lines a journal holds (its file is preallocated: zeros follow the last line)."""
+    return journal.read_bytes().rstrip(b"\0")
+
+
 def _log_keys(tmp_path: Path) -> list[str]:
     log = tmp_path / "log.txt"
     return [line.split()[2] for line in log.read_text().splitlines()] if log.exists() else []
@@ -99,7 +104,7 @@ def test_a_torn_last_line_after_sigkill_is_ignored(tmp_path: Path, caplog: pytes
     result = _job("run", str(path), str(tmp_path / "log.txt"), "3", "cb_first@2")
     assert result.returncode == -9, result.stderr
     [journal] = _journals(path)
-    data = journal.read_bytes()
+    data = _written(journal)
     last = data.rstrip(b"\n").rfind(b"\n") + 1  # the record of call 2, written just before the kill
     journal.write_bytes(data[: last + (len(data) - last) // 2])  # as if killed inside that write
     with caplog.at_level(logging.WARNING, "daglite.callbacks"):
@@ -126,7 +131,7 @@ def test_planted_and_tampered_lines_are_rejected_never_unpickled(
     [journal] = _journals(path)
     owner = _journal.journal_owner(journal)
     assert owner is not None
-    lines = journal.read_bytes().splitlines(keepends=True)
+    lines = _written(journal).splitlines(keepends=True)
     # Planted: a pickle that would create a file when loaded, with a made-up tag.
     planted = pickle.dumps(("R", owner, "f" * 32, "success", "x", 0.0, 9e9, (("x", -1, pickle.dumps(_Bomb())),), None))
     lines.append(binascii.b2a_base64(b"\0" * 32 + planted))
@@ -221,3 +226,113 @@ def test_cached_node_pickle_follows_changes() -> None:
     bound = sign(jobs.take, daglite_results=None)
     bound.kwargs.update(daglite_results=[1])  # a mutable value: pickled afresh every time
     assert bound.pickle_state()[1] is False
+
+
+# -- the memory-mapped journal --------------------------------------------------------
+
+
+def test_a_journal_is_preallocated_and_mapped_not_written_per_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    box = Outbox(tmp_path / "ob.sqlite3")
+    sig = sign(cb_parent, durable=box, success_callbacks=[cb_first])
+    sig(i=0)  # opens the journal
+    writes: list[int] = []
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: (writes.append(fd), real(fd, data))[1])
+    for i in range(1, 20):
+        sig(i=i)
+    assert writes == [] or all(fd != box._writer.fd for fd in writes)  # type: ignore[union-attr]
+    [journal] = _journals(box.path)
+    assert journal.stat().st_size == _journal.CHUNK  # preallocated, zeros after the last line
+    assert _written(journal).count(b"\n") == 1 + 20 * 2  # the node, then a record and a done mark per call
+    assert box.count_done() == 20
+
+
+def test_journals_grow_by_chunks_and_fold_across_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_journal, "CHUNK", 4096)
+    box = Outbox(tmp_path / "ob.sqlite3")
+    sig = sign(cb_parent, durable=box, success_callbacks=[cb_first])
+    for i in range(40):  # ~14 KB of lines: three grows
+        sig(i=i)
+    [journal] = _journals(box.path)
+    assert journal.stat().st_size % 4096 == 0 and journal.stat().st_size >= 3 * 4096
+    assert box.count_done() == 40
+
+
+def test_a_line_not_fully_visible_yet_is_left_for_later_not_rejected(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    box = Outbox(tmp_path / "ob.sqlite3")
+    box.record("cb_parent", "success", [("cb_first", b"payload")])
+    [journal] = _journals(box.path)
+    data = journal.read_bytes()
+    end = _written(journal).rfind(b"\n", 0, len(_written(journal)) - 1) + 1  # start of the last line
+    middle = end + 20
+    # As another process may see a line being stored: its newline there, a byte in it still 0.
+    journal.write_bytes(data[:middle] + b"\0" + data[middle + 1 :])
+    owner = _journal.journal_owner(journal)
+    assert owner is not None
+    with caplog.at_level(logging.WARNING, "daglite.callbacks"):
+        events, stop, rejected = _journal.read_journal(journal, 0, owner)
+    assert (events, rejected, stop) == ([], [], end)  # nothing taken, nothing rejected: read again later
+    journal.write_bytes(data)  # the store completed
+    events, stop, rejected = _journal.read_journal(journal, stop, owner)
+    assert rejected == [] and [event[0] for event in events] == ["R"]
+
+
+def test_done_marks_are_text_and_bind_only_their_journal_owner(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "ob.sqlite3"
+    assert _job("run", str(path), str(tmp_path / "log.txt"), "1", "cb_second@0").returncode == -9
+    [journal] = _journals(path)
+    lines = _written(journal).splitlines(keepends=True)
+    marks = [line for line in lines if line.startswith(b"~")]
+    assert len(marks) == 1 and marks[0].split()[0].endswith(b":success:0")  # cb_first finished, then the kill
+    # A forged mark for cb_second (position 1), and a malformed one, in the dead process's own journal.
+    forged = marks[0].replace(b":success:0", b":success:1")
+    other = journal.with_name("6f746865727c317c327c33." + "00000000.journal")  # owner "other|1|2|3"
+    other.write_bytes(forged)  # the same mark in another process's journal binds nothing
+    journal.write_bytes(_written(journal) + b"~not a mark\n")
+    with caplog.at_level(logging.WARNING, "daglite.callbacks"):
+        waiting = Outbox(path).pending()
+    assert "1 line(s) rejected" in caplog.text  # the malformed one
+    assert "no longer held by its process" in caplog.text  # the copied one changed nothing
+    assert sorted(row.callback for row in waiting) == ["cb_second", "cb_third"]
+
+
+def test_a_forked_child_writes_its_own_journal(tmp_path: Path) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    box = Outbox(tmp_path / "ob.sqlite3")
+    sig = sign(cb_parent, durable=box, success_callbacks=[cb_first])
+    sig(i=0)  # the parent's journal is open and mapped
+    pid = os.fork()
+    if pid == 0:  # the child: its events must go to a journal of its own, never into the parent's mapping
+        try:
+            for i in range(1, 4):
+                sig(i=i)
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported through the exit code
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    sig(i=9)  # the parent goes on where it was
+    assert len(_journals(box.path)) == 2
+    assert box.count_done() == 5
+
+
+@pytest.mark.parametrize("value", [7, "seven", None, 7.5, b"7", [7], {"seven": 7}, (7,)])
+def test_a_recorded_input_folds_into_the_payload_a_resume_loads(tmp_path: Path, value: object) -> None:
+    box = Outbox(tmp_path / "ob.sqlite3")
+    cb = sign(cb_first)
+    from daglite_callbacks._durable import record
+    from daglite_callbacks._errors import TaskOutcome
+
+    [delivery] = record("cb_parent", box, "success", [cb], TaskOutcome(ok=True, value=value, error=None, kwargs={}), None)
+    assert delivery is not None
+    box.flush()
+    db = sqlite3.connect(box.path)
+    try:
+        [(blob,)] = db.execute("SELECT payload FROM signatures").fetchall()
+    finally:
+        db.close()
+    node, inputs = _outbox.load_payload(bytes(blob))
+    assert node.name == cb.name
+    assert inputs == ("success", value)  # atoms travel inside the record, the rest as their pickle: the same payload

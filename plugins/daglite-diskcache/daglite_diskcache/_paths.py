@@ -20,6 +20,8 @@ import threading
 import warnings
 from pathlib import Path
 
+from daglite_core import paths
+
 from ._errors import DiskCacheWarning
 
 __all__ = ["DEFAULT_RELATIVE_DIR", "default_cache_dir", "ensure_private_dir", "resolve_dir"]
@@ -44,23 +46,13 @@ def resolve_dir(spec: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create ``directory`` (and missing parents) ``0o700``; warn once if it is too open."""
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:  # another process or thread made it first
-            continue
-        os.chmod(path, 0o700)  # the umask may have removed bits we asked for, never added
-    if missing:
-        return
-    _warn_if_open(directory)
+    """Create ``directory`` (and missing parents) ``0o700``; warn once if it is too open.
+
+    Creation is :func:`daglite_core.paths.ensure_private_dir`; a directory that
+    already existed is checked (once per process) by :func:`_warn_if_open`.
+    """
+    if not paths.ensure_private_dir(directory):
+        _warn_if_open(directory)
 
 
 def _warn_if_open(directory: Path) -> None:
