@@ -20,10 +20,10 @@ showed were mostly that artefact.
 
 from __future__ import annotations
 
+import importlib.util
+
 from _harness import Case, Group, in_context, per_call
 from env import Env
-
-import importlib.util
 
 from daglite_core import task
 
@@ -51,7 +51,6 @@ def build(env: Env) -> list[Group]:
         return [Group("callbacks", [Case(key, label, skip="daglite-callbacks not installed") for key, label in keys],
                       env.rounds_calls, env.target_seconds)]
     from daglite_callbacks import Outbox, sign
-
     from daglite_core import session
 
     box = Outbox(env.tmp / "callbacks-outbox.sqlite3")
