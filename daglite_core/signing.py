@@ -82,6 +82,8 @@ import time
 import warnings
 from pathlib import Path
 
+from .paths import ensure_private_dir
+
 __all__ = [
     "SIGNATURE_SIZE",
     "SignatureError",
@@ -281,7 +283,7 @@ def _load_or_create(path: Path) -> bytes:
             msg = f"daglite signing key file {path} is a directory; point DAGLITE_SIGNING_KEY_FILE at a file"
             raise SigningKeyError(msg, path=path) from exc
         except FileNotFoundError:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_private_dir(path.parent)  # missing parents 0o700 too, not just the leaf
             # Write a complete temp file, then link it into place: a reader never
             # sees a partial key, and of two creators the first link wins.
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing.", suffix=".tmp")

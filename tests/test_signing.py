@@ -33,6 +33,20 @@ def test_new_key_file_is_private_and_round_trips(key_file: Path) -> None:
         signing.verify(blob[:-1] + b"x")
 
 
+def test_missing_parents_of_a_new_key_file_are_private_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only the key's own directory: every directory created for it is 0o700."""
+    path = tmp_path / "home" / ".config" / "daglite" / "signing.key"
+    monkeypatch.setenv("DAGLITE_SIGNING_KEY_FILE", str(path))
+    monkeypatch.delenv("DAGLITE_SIGNING_KEY", raising=False)
+    signing.reset()
+    try:
+        signing.signing_key()
+    finally:
+        signing.reset()
+    for directory in (tmp_path / "home", tmp_path / "home" / ".config", path.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+
+
 def test_key_file_readable_by_others_is_warned_about_once(key_file: Path) -> None:
     key_file.parent.mkdir()
     key_file.write_bytes(os.urandom(32))
