@@ -335,8 +335,8 @@ class DiskCacheStore:
                         value, fresh = load_file(key, file, size, value)
                     except OSError as exc:
                         raise _Transient from exc
-                if fresh is not None:
-                    _restamp(cache, rowid, filename, fresh)
+                if new_stamp is not None:
+                    _restamp(cache, rowid, filename, new_stamp)
             else:
                 msg = f"stored in diskcache mode {mode}, which daglite never writes"
                 raise ValueError(msg)
