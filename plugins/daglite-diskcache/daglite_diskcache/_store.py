@@ -332,7 +332,7 @@ class DiskCacheStore:
                 with file:
                     try:
                         size = os.fstat(file.fileno()).st_size
-                        value, fresh = load_file(key, file, size, value)
+                        value, new_stamp = load_file(key, file, size, value)
                     except OSError as exc:
                         raise _Transient from exc
                 if new_stamp is not None:
