@@ -73,3 +73,25 @@ def test_every_generated_function_shows_its_source() -> None:
         lines = linecache.getlines(func.__code__.co_filename)
         assert func.__code__.co_filename.startswith("<daglite ")
         assert lines[0].startswith(f"def {func.__name__}(")
+
+
+def test_every_positionally_built_frame_has_all_fields() -> None:
+    """The hot paths build ``Frame`` with ``tuple.__new__``: a new field must reach each of them."""
+    import ast
+    from pathlib import Path
+
+    import daglite_core
+    from daglite_core._context import Frame
+
+    root = Path(daglite_core.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call) and len(node.args) == 2
+                and isinstance(node.args[0], ast.Name) and node.args[0].id == "Frame"
+                and isinstance(node.args[1], ast.Tuple)
+            ):
+                found.append((path.name, node.lineno, len(node.args[1].elts)))
+    assert len(found) >= 4, found  # run_fast, call_plain (2), the worker's observed loop (2)
+    assert all(arity == len(Frame._fields) for _, _, arity in found), found
