@@ -170,19 +170,26 @@ def signing_key() -> bytes:
 
 
 class _Keyed:
-    """The signing key's keyed states, made once per key: copied per use, never fed."""
+    """The signing key's keyed states, made once per key: copied per use, never fed.
 
-    __slots__ = ("hmac", "inner", "key", "outer")
+    ``stamp`` is keyed with ``HMAC(signing key, domain)``: a derived key keeps file
+    stamps and signatures apart (no stamp is ever a valid signature of some stored
+    data, nor the reverse).
+    """
+
+    __slots__ = ("hmac", "inner", "key", "outer", "stamp")
 
     def __init__(self, key: bytes) -> None:
         self.key = key
         self.hmac = hmac.new(key, digestmod="sha256")
+        self.stamp = hmac.new(hmac.new(key, _STAMP_DOMAIN, "sha256").digest(), digestmod="sha256")
         block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
         self.inner = hashlib.sha256(block.translate(_IPAD))
         self.outer = hashlib.sha256(block.translate(_OPAD))
 
 
 _BLOCK = 64  # SHA-256's block size
+_STAMP_DOMAIN = b"daglite file stamp/1\0"
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 _state: _Keyed | None = None
@@ -324,9 +331,7 @@ def verify(blob: bytes) -> bytes:
 VERIFY_ENV = "DAGLITE_VERIFY"
 """``always``: verify every file read in full; ``stamped`` (default): trust valid stamps."""
 
-_STAMP_DOMAIN = b"daglite file stamp/1\0"
 _STAMP_FIELDS = struct.Struct("<QQQqq")
-_stamp_base: tuple[bytes, hmac.HMAC] | None = None
 _warned_verify: set[str] = set()
 
 
@@ -351,21 +356,6 @@ def verify_always() -> bool:
     return True
 
 
-def _stamp_mac() -> hmac.HMAC:
-    """A fresh HMAC state under the stamp key, ``HMAC(signing key, domain)``.
-
-    A derived key keeps stamps and signatures apart: no stamp is ever a valid
-    signature of some stored data, nor the reverse.
-    """
-    global _stamp_base
-    key = signing_key()
-    base = _stamp_base
-    if base is None or base[0] is not key:
-        derived = hmac.new(key, _STAMP_DOMAIN, "sha256").digest()
-        base = _stamp_base = (key, hmac.new(derived, digestmod="sha256"))
-    return base[1].copy()
-
-
 def _stampable(info: os.stat_result) -> bool:
     """Whether a file with this ``stat`` may be trusted by stamp at all (see the module docstring)."""
     return (
@@ -377,7 +367,7 @@ def _stampable(info: os.stat_result) -> bool:
 
 
 def _stamp_of(info: os.stat_result, context: tuple[bytes | str, ...]) -> bytes:
-    mac = _stamp_mac()
+    mac = _keyed().stamp.copy()
     mac.update(_STAMP_FIELDS.pack(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
     for part in context:
         data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
