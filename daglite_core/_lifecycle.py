@@ -19,8 +19,9 @@ from ._context import FRAME, Frame, SessionState, frame_metadata, frame_parent_i
 from ._datasets import save_resolved
 from ._errors import TaskError, TaskTimeoutError
 from ._hooks import run_wrapped, wrap_attempt
-from ._metadata import TaskMetadata, make_metadata, new_id
+from ._metadata import TaskMetadata, make_metadata
 from ._miss import CACHE_MISS
+from ._records import new_id
 from ._templates import fill_key
 
 if TYPE_CHECKING:

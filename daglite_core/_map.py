@@ -12,9 +12,10 @@ from . import _lifecycle
 from ._context import FRAME, SESSION, SessionState, current_state, frame_parent_id
 from ._errors import MapError
 from ._execute import IN_MAP, collect, execute, runs_fast
-from ._metadata import TaskMetadata, new_id
+from ._metadata import TaskMetadata
 from ._process._worker import WorkerRunner, replay
 from ._protocols import Outcome, Outcomes, RemoteBatch, WorkItem, WorkItems, new_outcome
+from ._records import new_id
 from ._task import BaseTask, make_task
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ from typing import Any
 import attrs
 
 from ._records import fast_constructor
-from ._records import new_id as new_id  # where the lifecycle and the maps take it
 
 
 @attrs.frozen(slots=True, weakref_slot=False)

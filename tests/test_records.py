@@ -9,9 +9,9 @@ import attrs
 import pytest
 
 import daglite_core as d
-from daglite_core._metadata import make_metadata, new_id
+from daglite_core._metadata import make_metadata
 from daglite_core._protocols import Outcome, WorkItem, new_item, new_outcome
-from daglite_core._records import fast_constructor, uuid_from_int
+from daglite_core._records import fast_constructor, new_id, uuid_from_int
 
 
 def test_make_metadata_equals_the_constructor() -> None:
