@@ -9,13 +9,11 @@ Task bodies are trivial, so the figure is the outbox's whole cost against the
 smallest possible dispatch. The outbox lives in the run's scratch directory
 (``synchronous=NORMAL``, the default).
 
-Both signatures are called once when the cases are built: the first durable call
-opens the outbox (SQLite database, sweep, journal file), a once-per-process cost
-of milliseconds. Left in the timed calls, it made the harness calibrate the
-durable case on that first call (about 4 calls per sample instead of hundreds),
-so every sample timed a handful of cold calls, and the colder the process (after
-the other areas) the worse: the 2.7× alone and 7.5× in a full run that this row
-showed were mostly that artefact.
+The first durable call opens the outbox (SQLite database, sweep, journal file), a
+once-per-process cost of milliseconds; ``_harness.calibrate`` makes one warm-up
+call of every case before sizing its samples, so it is not part of the figure.
+(Sized on that first call, a sample was about 4 cold calls instead of hundreds:
+the 2.7× alone and 7.5× in a full run this row once showed were that artefact.)
 """
 
 from __future__ import annotations
@@ -58,8 +56,6 @@ def build(env: Env) -> list[Group]:
     plain = sign(cb_parent, success_callbacks=[cb_after], durable=False)
     durable = sign(cb_parent, success_callbacks=[cb_after], durable=box)
     context = in_context(session(), env.stack)
-    context.run(plain, i=1)
-    context.run(durable, i=1)  # opens the outbox: not part of a dispatch's cost (see the docstring)
     cases = [
         Case(keys[0][0], keys[0][1], per_call(lambda: plain(i=1), context), profile=lambda: context.run(plain, i=1)),
         Case(keys[1][0], keys[1][1], per_call(lambda: durable(i=1), context), profile=lambda: context.run(durable, i=1)),
